@@ -1,0 +1,57 @@
+# cpu-alert-labeler: every set-up step lives here, so `make test` works on a fresh machine.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8080
+APT_PACKAGES := g++ openssl golang-go rsync dpkg-dev etcd-server
+APISERVER := .cache/bin/kube-apiserver
+NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
+NATIVE_STAMP := .cache/native.stamp
+
+.PHONY: all deps venv native native-test apiserver test pytest run clean
+
+all: native
+
+deps: .cache/apt.stamp
+.cache/apt.stamp: Makefile
+	@mkdir -p .cache
+	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	fi
+	@touch $@
+
+venv: $(VENV)/.stamp
+$(VENV)/.stamp: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+	@touch $@
+
+native: $(NATIVE_STAMP)
+$(NATIVE_STAMP): $(NATIVE_SRC) $(VENV)/.stamp
+	rm -f function/_classifier*.so
+	$(PY) native/build_classifier.py
+	@touch $@
+
+# The C++ unit tests, under AddressSanitizer and UBSan.
+native-test: .cache/apt.stamp
+	@mkdir -p .cache
+	g++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
+	  -o .cache/test_classifier native/classifier.cpp native/test_classifier.cpp
+	.cache/test_classifier
+
+apiserver: $(APISERVER)
+$(APISERVER): | .cache/apt.stamp
+	scripts/build-apiserver.sh
+
+test: deps venv native apiserver native-test pytest
+
+pytest:
+	$(PY) -m pytest
+
+# Serve the function; with no cluster configured, start a development cluster first.
+run: deps venv native
+	PORT=$(PORT) PYTHON=$(PY) scripts/run.sh
+
+clean:
+	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info

@@ -1,0 +1,1 @@
+"""cpu-alert-labeler: Alertmanager webhook -> native CPU classifier -> pod label."""

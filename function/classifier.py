@@ -1,0 +1,62 @@
+"""The only importer of the compiled classifier (`function._classifier`).
+
+Wraps the C interface: builds the rules once from the settings, classifies a
+whole payload in one native call, and turns a return code into NativeError
+carrying the library's own message.  Everything above sees only Level.
+"""
+
+from enum import IntEnum
+from typing import Iterable, Sequence
+
+from ._classifier import ffi, lib
+from .errors import NativeError
+
+
+class Level(IntEnum):
+    """CPU levels, ordered by severity."""
+
+    NORMAL = lib.CAL_NORMAL
+    MODERATE = lib.CAL_MODERATE
+    CRITICAL = lib.CAL_CRITICAL
+
+
+_LEVELS = {level.value: level for level in Level}
+
+
+def _check(code: int) -> None:
+    if code != lib.CAL_OK:
+        raise NativeError(ffi.string(lib.cal_strerror(code)).decode())
+
+
+def _cstr(text: str | None):
+    # Absent text, or text with a NUL that C would cut short, is NULL: unclassified.
+    if text is None or "\0" in text:
+        return ffi.NULL
+    return ffi.new("char[]", text.encode("utf-8", "replace"))
+
+
+class Classifier:
+    """Alert-name mapping and CPU thresholds, held by the native library."""
+
+    def __init__(self, *, moderate: float, critical: float, by_name: Iterable[tuple[str, str]]):
+        out = ffi.new("cal_rules **")
+        _check(lib.cal_rules_new(moderate, critical, out))
+        self._rules = ffi.gc(out[0], lib.cal_rules_free)
+        for name, level in by_name:
+            _check(lib.cal_rules_map_name(self._rules, name.encode(), Level[level.upper()]))
+
+    def classify(self, pairs: Sequence[tuple[str | None, str | None]]) -> list[Level | None]:
+        """Levels for (alert name, CPU annotation) pairs; None where neither classifies."""
+        n = len(pairs)
+        keep = [(_cstr(name), _cstr(cpu)) for name, cpu in pairs]  # alive for the call
+        names = ffi.new("const char *[]", [k[0] for k in keep]) if n else ffi.NULL
+        cpus = ffi.new("const char *[]", [k[1] for k in keep]) if n else ffi.NULL
+        levels = ffi.new("int8_t[]", n) if n else ffi.NULL
+        _check(lib.cal_classify(self._rules, n, names, cpus, levels))
+        return [_LEVELS.get(levels[i]) for i in range(n)]
+
+
+def parse_percent(text: str) -> float | None:
+    """The CPU percent the classifier reads from `text`, or None."""
+    out = ffi.new("double *")
+    return out[0] if lib.cal_parse_percent(text.encode("utf-8", "replace"), out) == lib.CAL_OK else None

@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# `make run`: serve the function on $PORT with the production server (gunicorn).
+# With no cluster configured (no $KUBECONFIG, no ~/.kube/config, not in a pod),
+# start a local development cluster holding the pods that alert.json names.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-.venv/bin/python}
+PORT=${PORT:-8080}
+export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+pids=()
+dev=""
+cleanup() {
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  [ -z "$dev" ] || rm -rf "$dev"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+if [ -z "${KUBECONFIG:-}" ] && [ -z "${KUBERNETES_SERVICE_HOST:-}" ] && [ ! -f "$HOME/.kube/config" ]; then
+  make --no-print-directory apiserver
+  dev=$(mktemp -d)
+  export KUBECONFIG="$dev/kubeconfig"
+  "$PY" tests/apiserver.py "$KUBECONFIG" alert.json &
+  pids+=($!)
+  for _ in $(seq 600); do
+    [ -s "$KUBECONFIG" ] && break
+    kill -0 "${pids[0]}" 2>/dev/null || { echo "the development cluster did not start" >&2; exit 1; }
+    sleep 0.1
+  done
+  cat <<MSG
+
+No cluster was configured, so a development cluster is running (kubeconfig: $KUBECONFIG).
+  send the sample:   curl -s -XPOST -H 'Content-Type: application/json' --data-binary @alert.json http://127.0.0.1:$PORT/
+  watch the labels:  KUBECONFIG=$KUBECONFIG kubectl get pods -A -L status -w
+
+MSG
+fi
+"$PY" -m functions_framework --target handle --source function/main.py --host 0.0.0.0 --port "$PORT" &
+pids+=($!)
+wait "${pids[-1]}"
