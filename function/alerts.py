@@ -63,7 +63,7 @@ def parse_body(body: bytes, *, max_alerts: int, pod_label: str, namespace_label:
         raise PayloadTooLarge(f"{len(raw)} alerts in one request; the limit is {max_alerts}")
     names = (pod_label, namespace_label, cpu_annotation)
     alerts = tuple(_alert(item, f"alerts[{i}]", *names) for i, item in enumerate(raw))
-    return Payload(group_key=_optional_str(doc, "groupKey", "groupKey") or "", alerts=alerts)
+    return Payload(group_key=_optional_str(doc, "groupKey", "body") or "", alerts=alerts)
 
 
 def _alert(item, where: str, pod_label: str, namespace_label: str, cpu_annotation: str) -> Alert:

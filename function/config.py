@@ -58,6 +58,9 @@ class Settings:
     max_alerts: int = _setting("MAX_ALERTS", 2000, "Most alerts accepted in one request (413 above).")
     api_timeout: float = _setting("API_TIMEOUT_SECONDS", 5.0, "Timeout of each Kubernetes API call, in seconds.")
     patch_concurrency: int = _setting("PATCH_CONCURRENCY", 16, "Pods patched at once per process.")
+    kubeconfig: str = _setting(
+        "KUBECONFIG", "~/.kube/config", "Kubeconfig used when not running in a pod (in-cluster config comes first)."
+    )
 
     def __post_init__(self):
         for name, ok, what in self._checks():

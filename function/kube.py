@@ -11,6 +11,7 @@ retrying is the caller's decision.
 """
 
 import json
+import os
 from dataclasses import dataclass
 
 import urllib3
@@ -35,14 +36,16 @@ class PodMeta:
     annotations: dict
 
 
-def load_api_client(*, pool_size: int) -> client.ApiClient:
-    """In-cluster service account first, then $KUBECONFIG or ~/.kube/config."""
+def load_api_client(*, kubeconfig: str, pool_size: int) -> client.ApiClient:
+    """In-cluster service account first, then the kubeconfig file(s)."""
     configuration = client.Configuration()
     try:
         config.load_incluster_config(client_configuration=configuration)
     except ConfigException:
         try:
-            config.load_kube_config(client_configuration=configuration)
+            # Named explicitly: the library reads $KUBECONFIG once, when it is imported.
+            config.load_kube_config(config_file=os.path.expanduser(kubeconfig),
+                                    client_configuration=configuration)
         except (ConfigException, OSError) as exc:
             raise ConfigError(f"no in-cluster config and no usable kubeconfig: {exc}") from None
     configuration.retries = False

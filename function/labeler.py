@@ -130,4 +130,5 @@ class Labeler:
 
 
 def _default_kube(settings: Settings) -> Kube:
-    return Kube(load_api_client(pool_size=settings.patch_concurrency), timeout=settings.api_timeout)
+    api_client = load_api_client(kubeconfig=settings.kubeconfig, pool_size=settings.patch_concurrency)
+    return Kube(api_client, timeout=settings.api_timeout)

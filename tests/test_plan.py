@@ -1,0 +1,133 @@
+"""We test these aspects: the pure decisions, by tables.
+
+- plan(): skips with reasons (no pod, invalid names, unclassified, resolved normal),
+  one target per pod, the most severe firing level wins, resolution returns to normal;
+- decide(): writes only the configured label and the prefixed annotations, makes the
+  write conditional on the resourceVersion, writes nothing for a repeat, and never
+  lets a stale state overwrite a newer one.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from function.alerts import FIRING, RESOLVED, Alert
+from function.classifier import Level
+from function.plan import Keys, decide, decides, plan
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+N, M, C = Level.NORMAL, Level.MODERATE, Level.CRITICAL
+KEYS = Keys(label="status", prefix="cpu-alert-labeler")
+
+
+def alert(name="X", status=FIRING, pod="p", namespace="ns", cpu=None, at=T0, fp="f"):
+    return Alert(status, name, namespace, pod, cpu, at, fp)
+
+
+@pytest.mark.parametrize("a,level,reason", [
+    (alert(pod=None), C, "no pod label"),
+    (alert(pod=""), C, "no pod label"),
+    (alert(pod="web;rm -rf /"), C, "not a valid pod name"),
+    (alert(pod="Web"), C, "not a valid pod name"),
+    (alert(pod="a" * 254), C, "not a valid pod name"),
+    (alert(pod="web 1"), C, "not a valid pod name"),
+    (alert(pod="../secrets"), C, "not a valid pod name"),
+    (alert(namespace="kube system"), C, "not a valid namespace name"),
+    (alert(namespace="a.b"), C, "not a valid namespace name"),
+    (alert(namespace="n" * 64), C, "not a valid namespace name"),
+    (alert(), None, "unclassified"),
+    (alert(status=RESOLVED), N, "resolved normal alert changes nothing"),
+])
+def test_skips_with_reasons(a, level, reason):
+    """Alerts that cannot or need not change a pod are skipped with a reason, and get no target."""
+    items, targets = plan((a,), [level], default_namespace="default")
+    assert reason in items[0].skip
+    assert targets == {}
+
+
+def test_missing_namespace_means_default():
+    """No namespace label: the configured default namespace."""
+    items, targets = plan((alert(namespace=None),), [C], default_namespace="apps")
+    assert list(targets) == [("apps", "p")] and items[0].namespace == "apps"
+
+
+@pytest.mark.parametrize("alerts,levels,expected", [
+    ([alert()], [M], M),
+    ([alert(), alert()], [M, C], C),
+    ([alert(), alert(), alert()], [N, C, M], C),
+    ([alert(status=RESOLVED)], [C], N),  # resolved moderate/critical: back to normal
+    ([alert(status=RESOLVED), alert(status=RESOLVED)], [M, C], N),
+    ([alert(status=RESOLVED), alert()], [C, M], M),  # firing wins over resolved
+    ([alert(status=RESOLVED), alert(status=RESOLVED)], [N, C], N),
+])
+def test_one_target_per_pod(alerts, levels, expected):
+    """Several alerts for one pod: one target, the most severe firing level over resolved ones."""
+    _, targets = plan(tuple(alerts), levels, default_namespace="default")
+    assert [t.level for t in targets.values()] == [expected]
+
+
+def test_target_time_is_the_newest_event_and_decides_marks_the_cause():
+    """The target is as new as the newest event of the pod; outranked alerts are marked."""
+    later = T0 + timedelta(minutes=5)
+    a, b = alert("Hot", at=T0), alert("Warm", status=RESOLVED, at=later)
+    items, targets = plan((a, b), [C, M], default_namespace="default")
+    (target,) = targets.values()
+    assert (target.level, target.at, target.cause.name) == (C, later, "Hot")
+    assert [decides(i, target) for i in items] == [True, False]
+
+
+def test_pods_are_planned_separately():
+    """Different pods (or the same name in other namespaces) get their own targets."""
+    alerts = (alert(pod="a"), alert(pod="b"), alert(pod="a", namespace="other"))
+    _, targets = plan(alerts, [M, C, N], default_namespace="default")
+    assert {k: t.level for k, t in targets.items()} == {("ns", "a"): M, ("ns", "b"): C, ("other", "a"): N}
+
+
+def target_for(level=C, at=T0, cpu="97", name="PodCpuFailure"):
+    _, targets = plan((alert(name, cpu=cpu, at=at),), [level], default_namespace="default")
+    return next(iter(targets.values()))
+
+
+def test_patch_writes_only_the_label_and_prefixed_annotations():
+    """The patch holds the resourceVersion precondition, the configured label and our annotations."""
+    patch, why = decide(target_for(), {"app": "x"}, {}, "42", keys=KEYS, value="panne")
+    assert why == ""
+    meta = patch["metadata"]
+    assert set(patch) == {"metadata"} and meta["resourceVersion"] == "42"
+    assert meta["labels"] == {"status": "panne"}
+    assert meta["annotations"] == {
+        "cpu-alert-labeler/alert-time": "2026-11-24T09:00:00.000000Z",
+        "cpu-alert-labeler/alertname": "PodCpuFailure",
+        "cpu-alert-labeler/level": "critical",
+        "cpu-alert-labeler/cpu-usage": "97",
+        "cpu-alert-labeler/fingerprint": "f",
+    }
+
+
+def recorded(at):
+    return {"cpu-alert-labeler/alert-time": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+
+
+@pytest.mark.parametrize("labels,annotations,at,writes,why", [
+    ({}, {}, T0, True, ""),
+    ({"status": "panne"}, recorded(T0), T0, False, "already labeled"),  # a repeat: no write
+    ({"status": "panne"}, recorded(T0 - timedelta(seconds=1)), T0, True, ""),  # newer time is recorded
+    ({"status": "normal"}, recorded(T0 + timedelta(seconds=1)), T0, False, "stale"),
+    ({"status": "normal"}, recorded(T0), T0, True, ""),
+    ({"status": "normal"}, {"cpu-alert-labeler/alert-time": "garbage"}, T0, True, ""),
+    ({"status": "panne"}, {}, None, False, "already labeled"),  # no times: label decides
+    ({"status": "normal"}, recorded(T0), None, True, ""),
+])
+def test_decide_orders_by_alert_time(labels, annotations, at, writes, why):
+    """Stale states never overwrite newer ones; repeats write nothing; newer states always write."""
+    patch, reason = decide(target_for(at=at), labels, annotations, "1", keys=KEYS, value="panne")
+    assert (patch is not None) == writes
+    assert why in reason
+
+
+def test_resolved_target_drops_the_cpu_reading():
+    """Returning to normal does not record the CPU reading of the alert that resolved."""
+    _, targets = plan((alert(status=RESOLVED, cpu="90"),), [C], default_namespace="default")
+    patch, _ = decide(next(iter(targets.values())), {}, {}, "1", keys=KEYS, value="normal")
+    assert patch["metadata"]["annotations"]["cpu-alert-labeler/cpu-usage"] is None
+    assert patch["metadata"]["annotations"]["cpu-alert-labeler/level"] == "normal"
