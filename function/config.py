@@ -1,24 +1,48 @@
 """Settings: every environment variable the function reads, parsed and checked once.
 
-This is the only module that reads os.environ.  Each field names its variable,
-default and meaning in its metadata; the README's table is checked against it
-by the tests.  A bad value raises ConfigError at start-up, naming the variable,
-so a misconfigured function never starts rather than writing wrong labels.
+This is the only module that reads os.environ (and the secret files it names).
+Each field names its variable, default and meaning in its metadata; the README's
+table is checked against it by the tests.  A bad value raises ConfigError at
+start-up, naming the variable, so a misconfigured function never starts rather
+than writing wrong labels.  Secrets are held in Secret, whose repr hides them,
+so printing the settings can never leak a credential into a log.
 """
 
 import math
 import os
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Callable, Mapping
 
 from .errors import ConfigError
 from .k8snames import is_dns_label, is_dns_subdomain, is_label_value, is_qualified_name
 
 LEVEL_NAMES = ("normal", "moderate", "critical")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
-def _setting(env: str, default, doc: str, parse: Callable[[str], object] | None = None):
-    return field(default=default, metadata={"env": env, "doc": doc, "parse": parse})
+class Secret:
+    """A credential: compared by the auth module, never shown."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: str):
+        self.value = value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Secret) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
+def _setting(env: str, default, doc: str, parse: Callable[[str], object] | None = None,
+             secret: bool = False):
+    return field(default=default, repr=not secret,
+                 metadata={"env": env, "doc": doc, "parse": parse, "secret": secret})
 
 
 def _parse_levels(text: str) -> tuple[tuple[str, str], ...]:
@@ -29,6 +53,23 @@ def _parse_levels(text: str) -> tuple[tuple[str, str], ...]:
             raise ValueError(f"{item!r} is not NAME=normal|moderate|critical")
         pairs.append((name, level))
     return tuple(pairs)
+
+
+def _parse_list(text: str) -> tuple[str, ...]:
+    return tuple(filter(None, (part.strip() for part in text.split(","))))
+
+
+def _parse_bool(text: str) -> bool:
+    lowered = text.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise ValueError("not true or false")
+
+
+def _parse_secret(text: str) -> Secret | None:
+    return Secret(text) if text else None
 
 
 @dataclass(frozen=True)
@@ -51,13 +92,40 @@ class Settings:
     pod_label: str = _setting("POD_LABEL", "pod", "Alert label naming the pod.")
     namespace_label: str = _setting("NAMESPACE_LABEL", "namespace", "Alert label naming the pod's namespace.")
     default_namespace: str = _setting("DEFAULT_NAMESPACE", "default", "Namespace used when an alert has no namespace label.")
+    namespace_allow: tuple[str, ...] = _setting(
+        "NAMESPACE_ALLOW", (), "Comma-separated namespaces the function may label; empty means all.", _parse_list
+    )
+    namespace_deny: tuple[str, ...] = _setting(
+        "NAMESPACE_DENY", (), "Comma-separated namespaces never labeled (wins over the allow list).", _parse_list
+    )
     annotation_prefix: str = _setting(
         "ANNOTATION_PREFIX", "cpu-alert-labeler", "Prefix of the pod annotations that record the state behind the label."
+    )
+    webhook_token: Secret | None = _setting(
+        "WEBHOOK_TOKEN", None, "Bearer token the webhook must present; unset with no basic auth means open.",
+        _parse_secret, secret=True,
+    )
+    webhook_username: str = _setting("WEBHOOK_USERNAME", "", "Basic-auth user name the webhook may present instead.")
+    webhook_password: Secret | None = _setting(
+        "WEBHOOK_PASSWORD", None, "Basic-auth password for `WEBHOOK_USERNAME`.", _parse_secret, secret=True
     )
     max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576, "Largest request body accepted (413 above).")
     max_alerts: int = _setting("MAX_ALERTS", 2000, "Most alerts accepted in one request (413 above).")
     api_timeout: float = _setting("API_TIMEOUT_SECONDS", 5.0, "Timeout of each Kubernetes API call, in seconds.")
+    api_attempts: int = _setting("API_ATTEMPTS", 4, "Tries of a pod's change on retryable API failures, with backoff.")
+    request_deadline: float = _setting(
+        "REQUEST_DEADLINE_SECONDS", 8.0,
+        "Time a webhook may take, kept below Alertmanager's notify timeout; past it, 503.",
+    )
     patch_concurrency: int = _setting("PATCH_CONCURRENCY", 16, "Pods patched at once per process.")
+    dry_run: bool = _setting(
+        "DRY_RUN", False, "Server-side dry run: the API validates every change and persists nothing.", _parse_bool
+    )
+    emit_events: bool = _setting("EMIT_EVENTS", True, "Record each change as a Kubernetes Event on the pod.", _parse_bool)
+    log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR; logs are JSON lines on stderr.", str.upper)
+    metrics_dir: str = _setting(
+        "PROMETHEUS_MULTIPROC_DIR", "", "Shared directory for /metrics across gunicorn workers (set by scripts/start.sh)."
+    )
     kubeconfig: str = _setting(
         "KUBECONFIG", "~/.kube/config", "Kubeconfig used when not running in a pod (in-cluster config comes first)."
     )
@@ -66,7 +134,8 @@ class Settings:
         for name, ok, what in self._checks():
             if not ok:
                 meta = next(f.metadata for f in fields(self) if f.name == name)
-                raise ConfigError(f"{meta['env']}={getattr(self, name)!r}: {what}")
+                shown = "***" if meta["secret"] else repr(getattr(self, name))
+                raise ConfigError(f"{meta['env']}={shown}: {what}")
 
     def _checks(self):
         yield "label_key", is_qualified_name(self.label_key), "not a valid Kubernetes label key"
@@ -81,41 +150,77 @@ class Settings:
             self.critical_threshold > self.moderate_threshold
         ), "must be a finite number above MODERATE_THRESHOLD"
         yield "default_namespace", is_dns_label(self.default_namespace), "not a valid namespace name"
+        for name in ("namespace_allow", "namespace_deny"):
+            yield name, all(is_dns_label(ns) for ns in getattr(self, name)), "not a list of namespace names"
         yield "annotation_prefix", is_dns_subdomain(self.annotation_prefix), "not a DNS subdomain"
+        yield "webhook_password", (self.webhook_password is None) == (self.webhook_username == ""), (
+            "WEBHOOK_USERNAME and WEBHOOK_PASSWORD go together"
+        )
         for name in ("cpu_annotation", "pod_label", "namespace_label"):
             yield name, getattr(self, name) != "", "must not be empty"
-        for name in ("max_body_bytes", "max_alerts", "patch_concurrency"):
+        for name in ("max_body_bytes", "max_alerts", "patch_concurrency", "api_attempts"):
             yield name, getattr(self, name) > 0, "must be a positive whole number"
-        yield "api_timeout", math.isfinite(self.api_timeout) and self.api_timeout > 0, "must be a positive number"
+        for name in ("api_timeout", "request_deadline"):
+            yield name, math.isfinite(getattr(self, name)) and getattr(self, name) > 0, "must be a positive number"
+        yield "log_level", self.log_level in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"
 
     @property
     def label_values(self) -> tuple[str, str, str]:
         """Label values indexed by level (normal, moderate, critical)."""
         return (self.label_normal, self.label_moderate, self.label_critical)
 
+    @property
+    def auth_required(self) -> bool:
+        return self.webhook_token is not None or self.webhook_password is not None
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
-        """Read every setting from `environ` (default os.environ); unset means the default."""
+        """Read every setting from `environ` (default os.environ); unset means the default.
+
+        A secret may instead be given as a file named by `<VARIABLE>_FILE`
+        (OpenFaaS mounts secrets under /var/openfaas/secrets/).
+        """
         environ = os.environ if environ is None else environ
         values = {}
         for f in fields(cls):
-            text = environ.get(f.metadata["env"])
+            env = f.metadata["env"]
+            text = _secret_file(environ, env) if f.metadata["secret"] else None
+            text = environ.get(env) if text is None else text
             if text is None:
                 continue
             parse = f.metadata["parse"] or type(f.default)
             try:
-                values[f.name] = parse(text.strip())
+                values[f.name] = parse(text if f.metadata["secret"] else text.strip())
             except ValueError as exc:
-                raise ConfigError(f"{f.metadata['env']}={text!r}: {exc}") from None
+                raise ConfigError(f"{env}={text!r}: {exc}") from None
         return cls(**values)
+
+
+def _secret_file(environ: Mapping[str, str], env: str) -> str | None:
+    path = environ.get(f"{env}_FILE")
+    if not path:
+        return None
+    if environ.get(env):
+        raise ConfigError(f"set {env} or {env}_FILE, not both")
+    try:
+        # Secret files usually end with a newline that is not part of the secret.
+        return Path(path).read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise ConfigError(f"{env}_FILE={path!r}: cannot read: {exc.strerror}") from None
 
 
 def documented() -> list[tuple[str, str, str]]:
     """(variable, default, meaning) for every setting, in declaration order, for the README."""
     rows = []
     for f in fields(Settings):
-        default = f.default
+        env, default = f.metadata["env"], f.default
         if f.name == "alert_levels":
             default = ",".join(f"{n}={lvl}" for n, lvl in default)
-        rows.append((f.metadata["env"], str(default), f.metadata["doc"]))
+        elif isinstance(default, tuple) or default is None:
+            default = ",".join(default or ())
+        elif isinstance(default, bool):
+            default = str(default).lower()
+        rows.append((env, str(default), f.metadata["doc"]))
+        if f.metadata["secret"]:
+            rows.append((f"{env}_FILE", "", f"File holding `{env}` (e.g. an OpenFaaS secret)."))
     return rows

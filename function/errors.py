@@ -11,6 +11,7 @@ class LabelerError(Exception):
     """Base of every error the function raises on purpose."""
 
     status = 500
+    headers: dict = {}
 
 
 class ConfigError(LabelerError):
@@ -33,6 +34,10 @@ class Unauthorized(LabelerError):
     """The request carries no valid credentials for the webhook."""
 
     status = 401
+
+    def __init__(self, message: str, *, challenge: str):
+        super().__init__(message)
+        self.headers = {"WWW-Authenticate": challenge}
 
 
 class NativeError(LabelerError):

@@ -1,18 +1,21 @@
-"""The only importer of `kubernetes`: client set-up, pod metadata reads and patches.
+"""The only importer of `kubernetes`: client set-up, pod metadata reads, patches and Events.
 
 Why a wrapper: the rest of the function sees a tiny surface (PodMeta in,
 merge patch out) and our own errors (errors.ApiError and kinds) instead of
 the client's ApiException and urllib3's transport errors, so the retry policy
 is decided on one vocabulary.  Reads and patches ask the API for
 PartialObjectMetadata: the function never looks at a pod's spec or status, so
-neither is sent, decoded or turned into model objects.  Every call carries
-a timeout (the client's default is none) and urllib3's own retries are off:
-retrying is the caller's decision.
+neither is sent, decoded or turned into model objects.  Every call carries a
+timeout (the client's default is none) and urllib3's own retries are off:
+retrying is the caller's decision, made against its deadline.
 """
 
 import json
 import os
+import socket
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import urllib3
 from kubernetes import client, config
@@ -20,10 +23,11 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from .errors import ApiError, Conflict, ConfigError, NotFound, Rejected, Unavailable
+from .metrics import API_LATENCY
 
+FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit logs and Events
 _METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
 _MERGE_PATCH = "application/merge-patch+json"
-FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields and audit logs
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
 
 
@@ -31,6 +35,7 @@ _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and l
 class PodMeta:
     """The parts of a pod's metadata the function reads."""
 
+    uid: str
     resource_version: str
     labels: dict
     annotations: dict
@@ -56,34 +61,63 @@ def load_api_client(*, kubeconfig: str, pool_size: int) -> client.ApiClient:
 
 
 class Kube:
-    """Pod metadata operations with timeouts and errors mapped to errors.ApiError kinds."""
+    """Pod operations with per-call timeouts and errors mapped to errors.ApiError kinds."""
 
     def __init__(self, api_client: client.ApiClient, *, timeout: float):
         self._core = client.CoreV1Api(api_client)
         self._timeout = timeout
+        self._instance = socket.gethostname()
 
-    def read_pod(self, *, namespace: str, name: str) -> PodMeta:
-        return self._call(self._core.read_namespaced_pod, name=name, namespace=namespace)
+    def read_pod(self, *, namespace: str, name: str, timeout: float | None = None) -> PodMeta:
+        response = self._call("get", self._core.read_namespaced_pod, timeout, name=name,
+                              namespace=namespace, _headers=_METADATA_ONLY)
+        return _pod_meta(response)
 
-    def patch_pod(self, *, namespace: str, name: str, patch: dict, dry_run: bool = False) -> PodMeta:
+    def patch_pod(self, *, namespace: str, name: str, patch: dict, dry_run: bool = False,
+                  timeout: float | None = None) -> PodMeta:
         """Apply a JSON merge patch; a resourceVersion in it makes the write conditional."""
-        return self._call(self._core.patch_namespaced_pod, name=name, namespace=namespace,
-                          body=patch, _content_type=_MERGE_PATCH, field_manager=FIELD_MANAGER,
-                          dry_run="All" if dry_run else None)
+        response = self._call("patch", self._core.patch_namespaced_pod, timeout, name=name,
+                              namespace=namespace, body=patch, _content_type=_MERGE_PATCH,
+                              field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None,
+                              _headers=_METADATA_ONLY)
+        return _pod_meta(response)
 
-    def _call(self, method, **kwargs) -> PodMeta:
+    def pod_event(self, *, pod: PodMeta, namespace: str, name: str, reason: str, message: str,
+                  warning: bool, timeout: float | None = None) -> None:
+        """Record an Event about the pod, shown by `kubectl describe pod`."""
+        now = datetime.now(timezone.utc)  # aware: a naive time is refused (400)
+        body = client.CoreV1Event(
+            metadata=client.V1ObjectMeta(generate_name=f"{name}.", namespace=namespace),
+            involved_object=client.V1ObjectReference(api_version="v1", kind="Pod", name=name,
+                                                     namespace=namespace, uid=pod.uid),
+            reason=reason, message=message[:1024], type="Warning" if warning else "Normal",
+            source=client.V1EventSource(component=FIELD_MANAGER), count=1,
+            first_timestamp=now, last_timestamp=now, reporting_component=FIELD_MANAGER,
+            reporting_instance=self._instance)
+        self._call("event", self._core.create_namespaced_event, timeout, namespace=namespace, body=body)
+
+    def _call(self, call: str, method, timeout: float | None, **kwargs):
+        started, result = time.perf_counter(), "ok"
         try:
-            response = method(**kwargs, _headers=_METADATA_ONLY, _preload_content=False,
-                              _request_timeout=self._timeout)
-            meta = json.loads(response.data)["metadata"]
+            return method(**kwargs, _preload_content=False,
+                          _request_timeout=timeout if timeout is not None else self._timeout)
         except ApiException as exc:
-            raise _api_error(exc) from None
+            error = _api_error(exc)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
-            raise Unavailable(f"API unreachable: {type(exc).__name__}") from None
-        except (ValueError, KeyError, TypeError):
-            raise Unavailable("API answered with something other than object metadata") from None
-        return PodMeta(meta.get("resourceVersion", ""), meta.get("labels") or {},
-                       meta.get("annotations") or {})
+            error = Unavailable(f"API unreachable: {type(exc).__name__}")
+        finally:
+            API_LATENCY.labels(call, result).observe(time.perf_counter() - started)
+        result = type(error).__name__
+        raise error
+
+
+def _pod_meta(response) -> PodMeta:
+    try:
+        meta = json.loads(response.data)["metadata"]
+        return PodMeta(meta.get("uid", ""), meta.get("resourceVersion", ""),
+                       meta.get("labels") or {}, meta.get("annotations") or {})
+    except (ValueError, KeyError, TypeError, AttributeError):
+        raise Unavailable("API answered with something other than object metadata") from None
 
 
 def _api_error(exc: ApiException) -> ApiError:
@@ -92,8 +126,9 @@ def _api_error(exc: ApiException) -> ApiError:
         doc = json.loads(exc.body or "{}")
     except (ValueError, TypeError):
         doc = {}
-    reason = doc.get("reason", "") if isinstance(doc, dict) else ""
-    message = str(doc.get("message", "") if isinstance(doc, dict) else "")[:_MAX_MESSAGE]
+    doc = doc if isinstance(doc, dict) else {}
+    reason = str(doc.get("reason", ""))
+    message = str(doc.get("message", ""))[:_MAX_MESSAGE]
     text = f"{status} {reason or exc.reason}: {message}".strip(": ")
     if status == 404:
         return NotFound(text, code=status, reason=reason)

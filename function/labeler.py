@@ -3,23 +3,45 @@
 Owns the per-process resources (the Kubernetes client and a bounded thread
 pool for patching pods concurrently), built lazily on first use so that they
 are created in the gunicorn worker, after the fork, never in the master.
-Each pod is read, decided and patched on its own; a failure on one pod never
-undoes or hides another's success.
+
+Each pod is read, decided and patched on its own, under one deadline for the
+whole request (kept below Alertmanager's notify timeout): retryable API
+failures are retried with jittered exponential backoff while time and
+attempts remain; a 409 means the pod moved on, so it is read and decided
+again.  A failure on one pod never undoes or hides another's success.
 """
 
+import logging
+import random
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
 
 from . import alerts as alerts_mod
-from .classifier import Classifier
+from . import logs
+from .classifier import Classifier, Level
 from .config import Settings
-from .errors import ApiError, Conflict, NotFound
-from .kube import Kube, load_api_client
-from .plan import Item, Keys, PodKey, Target, decide, decides, plan
+from .errors import ApiError, Conflict, NotFound, Unavailable
+from .kube import Kube, PodMeta, load_api_client
+from .metrics import ALERTS, CHANGES
+from .plan import Item, Keys, PodKey, Scope, Target, decide, decides, plan
 
-_CONFLICT_ATTEMPTS = 5  # re-read and re-decide after 409 at most this often
+_CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
+_FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
+
+log = logging.getLogger(logs.LOGGER_NAME)
+
+
+class Deadline:
+    """A point in monotonic time that a request's API calls must finish by."""
+
+    def __init__(self, seconds: float):
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return self._end - time.monotonic()
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +61,17 @@ class Report:
     group_key: str
     entries: list[dict]
     retry: bool
+    dry_run: bool
 
-    def to_json(self) -> dict:
+    def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for entry in self.entries:
             counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
+        return counts
+
+    def to_json(self) -> dict:
         return {"status": "retry" if self.retry else "ok", "groupKey": self.group_key,
-                "counts": counts, "alerts": self.entries}
+                "dryRun": self.dry_run, "counts": self.counts(), "alerts": self.entries}
 
 
 class Labeler:
@@ -54,6 +80,7 @@ class Labeler:
     def __init__(self, settings: Settings, kube_factory: Callable[[Settings], Kube] | None = None):
         self.settings = settings
         self.keys = Keys(label=settings.label_key, prefix=settings.annotation_prefix)
+        self.scope = Scope(settings.default_namespace, settings.namespace_allow, settings.namespace_deny)
         self.classifier = Classifier(moderate=settings.moderate_threshold,
                                      critical=settings.critical_threshold,
                                      by_name=settings.alert_levels)
@@ -71,42 +98,94 @@ class Labeler:
             return self._kube, self._pool
 
     def handle(self, body: bytes) -> Report:
+        deadline = Deadline(self.settings.request_deadline)
         s = self.settings
         payload = alerts_mod.parse_body(body, max_alerts=s.max_alerts, pod_label=s.pod_label,
                                         namespace_label=s.namespace_label,
                                         cpu_annotation=s.cpu_annotation)
         levels = self.classifier.classify([(a.name, a.cpu) for a in payload.alerts])
-        items, targets = plan(payload.alerts, levels, default_namespace=s.default_namespace)
-        outcomes = self._apply(targets) if targets else {}
+        for alert, level in zip(payload.alerts, levels):
+            ALERTS.labels(alert.status, level.name.lower() if level is not None else "unclassified").inc()
+        items, targets = plan(payload.alerts, levels, self.scope)
+        outcomes = self._apply(targets, deadline) if targets else {}
         entries = [self._entry(item, targets, outcomes) for item in items]
-        return Report(payload.group_key, entries, any(o.retryable for o in outcomes.values()))
+        return Report(payload.group_key, entries, any(o.retryable for o in outcomes.values()),
+                      s.dry_run)
 
-    def _apply(self, targets: dict[PodKey, Target]) -> dict[PodKey, Outcome]:
+    def _apply(self, targets: dict[PodKey, Target], deadline: Deadline) -> dict[PodKey, Outcome]:
         kube, pool = self._resources()
         if len(targets) == 1:  # no hand-off to the pool for the common single-pod group
             key, target = next(iter(targets.items()))
-            return {key: self._apply_one(kube, target)}
-        futures = {key: pool.submit(self._apply_one, kube, t) for key, t in targets.items()}
+            return {key: self._apply_one(kube, target, deadline)}
+        futures = {key: pool.submit(self._apply_one, kube, t, deadline) for key, t in targets.items()}
         return {key: future.result() for key, future in futures.items()}
 
-    def _apply_one(self, kube: Kube, target: Target) -> Outcome:
+    def _apply_one(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
+        outcome = self._change(kube, target, deadline)
+        CHANGES.labels(outcome.kind).inc()
+        logs.event(log, "pod_change", logging.WARNING if outcome.kind == "failed" else logging.INFO,
+                   namespace=target.namespace, pod=target.pod, outcome=outcome.kind,
+                   previous=outcome.previous, label=self.settings.label_values[target.level],
+                   level=target.level.name.lower(), alertname=target.cause.name,
+                   reason=outcome.reason or None, dry_run=self.settings.dry_run)
+        return outcome
+
+    def _change(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
         value = self.settings.label_values[target.level]
-        for _ in range(_CONFLICT_ATTEMPTS):
+        failures = conflicts = 0
+        backoff = _FIRST_BACKOFF
+        while True:
+            remaining = deadline.remaining()
+            if remaining <= 0:
+                return Outcome("failed", "request deadline passed", retryable=True)
             try:
-                meta = kube.read_pod(namespace=target.namespace, name=target.pod)
+                timeout = min(self.settings.api_timeout, remaining)
+                meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=timeout)
                 patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
                                     keys=self.keys, value=value)
                 if patch is None:
                     return Outcome("unchanged", why)
-                kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch)
-                return Outcome("labeled", previous=meta.labels.get(self.keys.label))
+                kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,
+                               dry_run=self.settings.dry_run,
+                               timeout=max(min(self.settings.api_timeout, deadline.remaining()), 0.001))
+                previous = meta.labels.get(self.keys.label)
+                self._announce(kube, target, meta, previous, value, deadline)
+                return Outcome("labeled", previous=previous)
             except Conflict:
-                continue
+                conflicts += 1
+                if conflicts >= _CONFLICT_ATTEMPTS:
+                    return Outcome("failed", "the pod kept changing under us (409)", retryable=True)
             except NotFound:
                 return Outcome("skipped", "pod not found")
+            except Unavailable as exc:
+                failures += 1
+                pause = backoff * random.uniform(0.5, 1.5)
+                if failures >= self.settings.api_attempts or deadline.remaining() <= pause:
+                    return Outcome("failed", str(exc), retryable=True)
+                time.sleep(pause)
+                backoff *= 2
             except ApiError as exc:
                 return Outcome("failed", str(exc), retryable=exc.retryable)
-        return Outcome("failed", "the pod kept changing under us (409)", retryable=True)
+
+    def _announce(self, kube: Kube, target: Target, meta: PodMeta, previous: str | None,
+                  value: str, deadline: Deadline) -> None:
+        """An Event on the pod for `kubectl describe`; its failure never fails the change."""
+        remaining = deadline.remaining()
+        if self.settings.dry_run or not self.settings.emit_events or remaining <= 0:
+            return
+        cause = target.cause
+        detail = cause.name or "alert"
+        if cause.cpu and target.cause_level == target.level:
+            detail += f", cpu {cause.cpu[:32]}{'' if cause.cpu.endswith('%') else '%'}"
+        message = f"{self.keys.label}: {previous or '<none>'} -> {value} ({detail})"
+        try:
+            kube.pod_event(pod=meta, namespace=target.namespace, name=target.pod,
+                           reason="CpuLevelChanged", message=message,
+                           warning=target.level == Level.CRITICAL,
+                           timeout=min(self.settings.api_timeout, remaining))
+        except ApiError as exc:
+            logs.event(log, "event_failed", logging.WARNING, namespace=target.namespace,
+                       pod=target.pod, reason=str(exc))
 
     def _entry(self, item: Item, targets: dict[PodKey, Target],
                outcomes: dict[PodKey, Outcome]) -> dict:
@@ -120,12 +199,14 @@ class Labeler:
         target, outcome = targets[item.key], outcomes[item.key]
         if not decides(item, target):
             entry.update(outcome="skipped", reason=f"outranked by {target.cause.name or 'another alert'}")
-        else:
-            entry.update(outcome=outcome.kind, label=self.settings.label_values[target.level])
-            if outcome.reason:
-                entry["reason"] = outcome.reason
-            if outcome.kind == "labeled":
-                entry["previous"] = outcome.previous
+            return entry
+        entry.update(outcome=outcome.kind, label=self.settings.label_values[target.level])
+        if outcome.reason:
+            entry["reason"] = outcome.reason
+        if outcome.kind == "labeled":
+            entry["previous"] = outcome.previous
+            if self.settings.dry_run:
+                entry["dryRun"] = True
         return entry
 
 

@@ -1,45 +1,68 @@
 """HTTP entry point: the only functions-framework import.
 
-Routes health checks, reads the body within its size limit, hands it to the
-Labeler and maps the result or error to an HTTP status in one place.  The
-status is Alertmanager's retry policy: it re-sends on 5xx only, so a
-retryable API failure answers 503 and a payload it should not send again
-answers 4xx.  Settings are read and checked at import, so a bad configuration
-stops start-up; the Kubernetes client is built later, in the worker.
+Routes health checks and /metrics, authenticates, reads the body within its
+size limit, hands it to the Labeler and maps the result or error to an HTTP
+status in one place.  The status is Alertmanager's retry policy: it re-sends
+on 5xx only, so a retryable API failure answers 503 and a payload it should
+not send again answers 4xx.  Settings are read and checked at import, so a
+bad configuration stops start-up; the Kubernetes client is built later, in
+the worker.
 """
 
 import logging
+import time
 
-import functions_framework
 import flask
+import functions_framework
 
+from function import logs
+from function.auth import Authenticator
 from function.config import Settings
 from function.errors import LabelerError, PayloadTooLarge
 from function.labeler import Labeler
+from function.metrics import REQUESTS, exposition
 
 HEALTH_PATHS = frozenset({"/healthz", "/_/health", "/_/ready"})
 
-log = logging.getLogger("cpu-alert-labeler")
-labeler = Labeler(Settings.from_env())
+settings = Settings.from_env()
+log = logs.configure(settings.log_level)
+authenticator = Authenticator(settings)
+labeler = Labeler(settings)
 
 
 @functions_framework.http
 def handle(request: flask.Request):
-    """Serve every path: health checks on GET, Alertmanager webhooks on POST."""
-    if request.path in HEALTH_PATHS and request.method in ("GET", "HEAD"):
-        return {"status": "ok"}, 200
+    """Serve every path: health and metrics on GET, Alertmanager webhooks on POST."""
+    if request.method in ("GET", "HEAD"):
+        if request.path in HEALTH_PATHS:
+            return {"status": "ok"}, 200
+        if request.path == "/metrics":
+            body, content_type = exposition(settings.metrics_dir)
+            return body, 200, {"Content-Type": content_type}
     if request.method != "POST":
         return {"error": "POST an Alertmanager webhook"}, 405, {"Allow": "POST"}
+    started = time.perf_counter()
+    body, status, headers, fields = _webhook(request)
+    elapsed = time.perf_counter() - started
+    REQUESTS.labels(str(status)).observe(elapsed)
+    logs.event(log, "webhook", logging.INFO if status < 500 else logging.ERROR, status=status,
+               duration_ms=round(elapsed * 1000, 2), path=request.path, **fields)
+    return body, status, headers
+
+
+def _webhook(request: flask.Request) -> tuple[dict, int, dict, dict]:
+    """(JSON body, status, headers, log fields): every error is mapped to its status here."""
     try:
-        report = labeler.handle(_read_body(request, labeler.settings.max_body_bytes))
+        authenticator.check(request.headers.get("Authorization"))
+        report = labeler.handle(_read_body(request, settings.max_body_bytes))
     except LabelerError as exc:
-        if exc.status >= 500:
-            log.error("%s: %s", type(exc).__name__, exc)
-        return {"error": str(exc)}, exc.status
+        return {"error": str(exc)}, exc.status, exc.headers, {"error": str(exc)}
     except Exception:
         log.exception("unexpected error")
-        return {"error": "internal error"}, 500
-    return report.to_json(), 503 if report.retry else 200
+        return {"error": "internal error"}, 500, {}, {"error": "internal error"}
+    fields = {"group_key": report.group_key, "alerts": len(report.entries), "counts": report.counts(),
+              "dry_run": report.dry_run}
+    return report.to_json(), 503 if report.retry else 200, {}, fields
 
 
 def _read_body(request: flask.Request, limit: int) -> bytes:

@@ -49,10 +49,22 @@ class Target:
     cause_level: Level
 
 
-def plan(alerts: tuple[Alert, ...], levels: list[Level | None], *,
-         default_namespace: str) -> tuple[list[Item], dict[PodKey, Target]]:
+@dataclass(frozen=True, slots=True)
+class Scope:
+    """Where the function may write: the default namespace and the allow and deny lists."""
+
+    default_namespace: str = "default"
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+
+    def permits(self, namespace: str) -> bool:
+        return namespace not in self.deny and (not self.allow or namespace in self.allow)
+
+
+def plan(alerts: tuple[Alert, ...], levels: list[Level | None],
+         scope: Scope) -> tuple[list[Item], dict[PodKey, Target]]:
     """Items in payload order, and at most one target per pod."""
-    items = [_item(alert, level, default_namespace) for alert, level in zip(alerts, levels)]
+    items = [_item(alert, level, scope) for alert, level in zip(alerts, levels)]
     by_pod: dict[PodKey, list[Item]] = {}
     for item in items:
         if item.key is not None:
@@ -60,8 +72,8 @@ def plan(alerts: tuple[Alert, ...], levels: list[Level | None], *,
     return items, {key: _target(key, group) for key, group in by_pod.items()}
 
 
-def _item(alert: Alert, level: Level | None, default_namespace: str) -> Item:
-    namespace = alert.namespace if alert.namespace is not None else default_namespace
+def _item(alert: Alert, level: Level | None, scope: Scope) -> Item:
+    namespace = alert.namespace if alert.namespace is not None else scope.default_namespace
     item = Item(alert, namespace, alert.pod, level)
     if alert.pod is None or alert.pod == "":
         return _skipped(item, "alert has no pod label")
@@ -69,6 +81,8 @@ def _item(alert: Alert, level: Level | None, default_namespace: str) -> Item:
         return _skipped(item, "pod label is not a valid pod name")
     if not is_dns_label(namespace):
         return _skipped(item, "namespace label is not a valid namespace name")
+    if not scope.permits(namespace):
+        return _skipped(item, "namespace not allowed by NAMESPACE_ALLOW / NAMESPACE_DENY")
     if level is None:
         return _skipped(item, "unclassified: no known alert name and no readable CPU usage")
     if alert.status != FIRING and level == Level.NORMAL:

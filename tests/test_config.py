@@ -30,8 +30,11 @@ def test_every_variable_is_read():
            "CRITICAL_THRESHOLD": "20.5", "CPU_ANNOTATION": "cpu", "POD_LABEL": "kpod",
            "NAMESPACE_LABEL": "kns", "DEFAULT_NAMESPACE": "apps", "ANNOTATION_PREFIX": "example.com",
            "MAX_BODY_BYTES": "100", "MAX_ALERTS": "5", "API_TIMEOUT_SECONDS": "1.5",
-           "PATCH_CONCURRENCY": "3", "KUBECONFIG": "/etc/kube/config"}
-    assert set(env) == {row[0] for row in documented()}
+           "PATCH_CONCURRENCY": "3", "KUBECONFIG": "/etc/kube/config", "NAMESPACE_ALLOW": "a, b",
+           "NAMESPACE_DENY": "kube-system", "WEBHOOK_TOKEN": "t0k", "WEBHOOK_USERNAME": "am",
+           "WEBHOOK_PASSWORD": "pw", "API_ATTEMPTS": "2", "REQUEST_DEADLINE_SECONDS": "3",
+           "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m"}
+    assert set(env) == {row[0] for row in documented() if not row[0].endswith("_FILE")}
     s = Settings.from_env(env)
     assert (s.label_key, s.label_values) == ("example.com/cpu", ("ok", "warm", "hot"))
     assert s.alert_levels == (("A", "critical"), ("B", "normal"))
@@ -39,6 +42,33 @@ def test_every_variable_is_read():
     assert (s.pod_label, s.namespace_label, s.default_namespace) == ("kpod", "kns", "apps")
     assert (s.annotation_prefix, s.max_body_bytes, s.max_alerts) == ("example.com", 100, 5)
     assert (s.api_timeout, s.patch_concurrency, s.kubeconfig) == (1.5, 3, "/etc/kube/config")
+    assert (s.namespace_allow, s.namespace_deny) == (("a", "b"), ("kube-system",))
+    assert (s.webhook_token.value, s.webhook_username, s.webhook_password.value) == ("t0k", "am", "pw")
+    assert (s.api_attempts, s.request_deadline, s.dry_run, s.emit_events) == (2, 3.0, True, False)
+    assert (s.log_level, s.metrics_dir) == ("DEBUG", "/tmp/m")
+
+
+def test_secrets_from_files_and_hidden(tmp_path):
+    """`*_FILE` reads a secret file (trailing newline dropped); repr never shows a secret."""
+    (tmp_path / "token").write_text("s3cret-token\n")
+    (tmp_path / "password").write_text("pa:ss\n")
+    s = Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token"), "WEBHOOK_USERNAME": "am",
+                           "WEBHOOK_PASSWORD_FILE": str(tmp_path / "password")})
+    assert (s.webhook_token.value, s.webhook_password.value) == ("s3cret-token", "pa:ss")
+    assert "s3cret" not in repr(s) and "pa:ss" not in repr(s) and "s3cret" not in str(s)
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"WEBHOOK_TOKEN": "a", "WEBHOOK_TOKEN_FILE": "/x"}, "not both"),
+    ({"WEBHOOK_TOKEN_FILE": "/nonexistent/token"}, "WEBHOOK_TOKEN_FILE='/nonexistent/token': cannot read"),
+    ({"WEBHOOK_PASSWORD": "hunter2"}, "go together"),
+    ({"WEBHOOK_USERNAME": "am"}, "go together"),
+])
+def test_bad_secrets(env, message):
+    """Secret misconfiguration stops start-up, and the message never holds the secret."""
+    with pytest.raises(ConfigError, match=message) as info:
+        Settings.from_env(env)
+    assert "hunter2" not in str(info.value)
 
 
 @pytest.mark.parametrize("env,message", [
@@ -60,6 +90,11 @@ def test_every_variable_is_read():
     ({"MAX_BODY_BYTES": "1.5"}, "MAX_BODY_BYTES"),
     ({"API_TIMEOUT_SECONDS": "0"}, "API_TIMEOUT_SECONDS"),
     ({"POD_LABEL": ""}, "POD_LABEL"),
+    ({"NAMESPACE_ALLOW": "ok, Not_OK"}, "NAMESPACE_ALLOW"),
+    ({"DRY_RUN": "maybe"}, "DRY_RUN='maybe': not true or false"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"REQUEST_DEADLINE_SECONDS": "-1"}, "REQUEST_DEADLINE_SECONDS"),
+    ({"API_ATTEMPTS": "0"}, "API_ATTEMPTS"),
 ])
 def test_bad_values_name_the_variable(env, message):
     """A value the function cannot run with is a ConfigError naming the variable."""

@@ -13,7 +13,7 @@ import pytest
 
 from function.alerts import FIRING, RESOLVED, Alert
 from function.classifier import Level
-from function.plan import Keys, decide, decides, plan
+from function.plan import Keys, Scope, decide, decides, plan
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 N, M, C = Level.NORMAL, Level.MODERATE, Level.CRITICAL
@@ -40,14 +40,25 @@ def alert(name="X", status=FIRING, pod="p", namespace="ns", cpu=None, at=T0, fp=
 ])
 def test_skips_with_reasons(a, level, reason):
     """Alerts that cannot or need not change a pod are skipped with a reason, and get no target."""
-    items, targets = plan((a,), [level], default_namespace="default")
+    items, targets = plan((a,), [level], Scope())
     assert reason in items[0].skip
     assert targets == {}
 
 
+@pytest.mark.parametrize("scope,allowed", [
+    (Scope(), True), (Scope(allow=("ns",)), True), (Scope(allow=("other",)), False),
+    (Scope(deny=("ns",)), False), (Scope(allow=("ns",), deny=("ns",)), False),
+])
+def test_namespace_policy(scope, allowed):
+    """The allow list limits namespaces when set; the deny list always wins."""
+    items, targets = plan((alert(),), [C], scope)
+    assert bool(targets) == allowed
+    assert (items[0].skip is None) == allowed
+
+
 def test_missing_namespace_means_default():
     """No namespace label: the configured default namespace."""
-    items, targets = plan((alert(namespace=None),), [C], default_namespace="apps")
+    items, targets = plan((alert(namespace=None),), [C], Scope(default_namespace="apps"))
     assert list(targets) == [("apps", "p")] and items[0].namespace == "apps"
 
 
@@ -62,7 +73,7 @@ def test_missing_namespace_means_default():
 ])
 def test_one_target_per_pod(alerts, levels, expected):
     """Several alerts for one pod: one target, the most severe firing level over resolved ones."""
-    _, targets = plan(tuple(alerts), levels, default_namespace="default")
+    _, targets = plan(tuple(alerts), levels, Scope())
     assert [t.level for t in targets.values()] == [expected]
 
 
@@ -70,7 +81,7 @@ def test_target_time_is_the_newest_event_and_decides_marks_the_cause():
     """The target is as new as the newest event of the pod; outranked alerts are marked."""
     later = T0 + timedelta(minutes=5)
     a, b = alert("Hot", at=T0), alert("Warm", status=RESOLVED, at=later)
-    items, targets = plan((a, b), [C, M], default_namespace="default")
+    items, targets = plan((a, b), [C, M], Scope())
     (target,) = targets.values()
     assert (target.level, target.at, target.cause.name) == (C, later, "Hot")
     assert [decides(i, target) for i in items] == [True, False]
@@ -79,12 +90,12 @@ def test_target_time_is_the_newest_event_and_decides_marks_the_cause():
 def test_pods_are_planned_separately():
     """Different pods (or the same name in other namespaces) get their own targets."""
     alerts = (alert(pod="a"), alert(pod="b"), alert(pod="a", namespace="other"))
-    _, targets = plan(alerts, [M, C, N], default_namespace="default")
+    _, targets = plan(alerts, [M, C, N], Scope())
     assert {k: t.level for k, t in targets.items()} == {("ns", "a"): M, ("ns", "b"): C, ("other", "a"): N}
 
 
 def target_for(level=C, at=T0, cpu="97", name="PodCpuFailure"):
-    _, targets = plan((alert(name, cpu=cpu, at=at),), [level], default_namespace="default")
+    _, targets = plan((alert(name, cpu=cpu, at=at),), [level], Scope())
     return next(iter(targets.values()))
 
 
@@ -127,7 +138,7 @@ def test_decide_orders_by_alert_time(labels, annotations, at, writes, why):
 
 def test_resolved_target_drops_the_cpu_reading():
     """Returning to normal does not record the CPU reading of the alert that resolved."""
-    _, targets = plan((alert(status=RESOLVED, cpu="90"),), [C], default_namespace="default")
+    _, targets = plan((alert(status=RESOLVED, cpu="90"),), [C], Scope())
     patch, _ = decide(next(iter(targets.values())), {}, {}, "1", keys=KEYS, value="normal")
     assert patch["metadata"]["annotations"]["cpu-alert-labeler/cpu-usage"] is None
     assert patch["metadata"]["annotations"]["cpu-alert-labeler/level"] == "normal"

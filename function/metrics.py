@@ -1,0 +1,31 @@
+"""Prometheus metrics, correct across gunicorn workers.
+
+With PROMETHEUS_MULTIPROC_DIR set (scripts/start.sh sets it before the server
+starts, as prometheus-client requires), each worker writes its samples to that
+directory and /metrics aggregates them all; without it (tests, one process)
+the default registry serves.
+"""
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, multiprocess
+
+ALERTS = Counter("cpu_alert_labeler_alerts_received_total",
+                 "Alerts received, by alert status and classified level.", ["status", "level"])
+CHANGES = Counter("cpu_alert_labeler_changes_total",
+                  "Pod changes by outcome (labeled, unchanged, skipped, failed).", ["outcome"])
+API_LATENCY = Histogram("cpu_alert_labeler_api_call_duration_seconds",
+                        "Kubernetes API call latency, by call and result.", ["call", "result"],
+                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+REQUESTS = Histogram("cpu_alert_labeler_request_duration_seconds",
+                     "Webhook request latency, by HTTP status.", ["code"],
+                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+
+
+def exposition(multiproc_dir: str) -> tuple[bytes, str]:
+    """The metrics text of every worker (or of this process) and its content type."""
+    if multiproc_dir:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry, path=multiproc_dir)
+    else:
+        registry = REGISTRY
+    return generate_latest(registry), CONTENT_TYPE_LATEST
