@@ -9,7 +9,7 @@ APISERVER := .cache/bin/kube-apiserver
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver test pytest run clean
+.PHONY: all deps venv native native-test apiserver test pytest run e2e reliability bench clean
 
 all: native
 
@@ -52,6 +52,18 @@ pytest:
 # Serve the function; with no cluster configured, start a development cluster first.
 run: deps venv native
 	PORT=$(PORT) PYTHON=$(PY) scripts/run.sh
+
+# The whole chain on real parts: Prometheus -> Alertmanager -> function -> kube-apiserver -> kubectl.
+e2e: deps venv native apiserver
+	$(PY) -m pytest tests/test_e2e.py -v -s
+
+# Fault, concurrency, fuzz and load campaigns at full size; prints the figures.
+reliability: deps venv native apiserver
+	$(PY) scripts/reliability.py
+
+# Benchmarks side by side against the old design and the API server's floor; prints a table.
+bench: deps venv native apiserver
+	$(PY) bench/run.py
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info
