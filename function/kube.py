@@ -97,17 +97,18 @@ class Kube:
         self._call("event", self._core.create_namespaced_event, timeout, namespace=namespace, body=body)
 
     def _call(self, call: str, method, timeout: float | None, **kwargs):
-        started, result = time.perf_counter(), "ok"
+        started = time.perf_counter()
         try:
-            return method(**kwargs, _preload_content=False,
-                          _request_timeout=timeout if timeout is not None else self._timeout)
+            response = method(**kwargs, _preload_content=False,
+                              _request_timeout=timeout if timeout is not None else self._timeout)
         except ApiException as exc:
             error = _api_error(exc)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             error = Unavailable(f"API unreachable: {type(exc).__name__}")
-        finally:
-            API_LATENCY.labels(call, result).observe(time.perf_counter() - started)
-        result = type(error).__name__
+        else:
+            API_LATENCY.labels(call, "ok").observe(time.perf_counter() - started)
+            return response
+        API_LATENCY.labels(call, type(error).__name__).observe(time.perf_counter() - started)
         raise error
 
 

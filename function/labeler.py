@@ -126,7 +126,7 @@ class Labeler:
         logs.event(log, "pod_change", logging.WARNING if outcome.kind == "failed" else logging.INFO,
                    namespace=target.namespace, pod=target.pod, outcome=outcome.kind,
                    previous=outcome.previous, label=self.settings.label_values[target.level],
-                   level=target.level.name.lower(), alertname=target.cause.name,
+                   cpu_level=target.level.name.lower(), alertname=target.cause.name,
                    reason=outcome.reason or None, dry_run=self.settings.dry_run)
         return outcome
 

@@ -26,13 +26,24 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str, separators=(",", ":"))
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever sys.stderr is at the time (it is replaced under test capture)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value):
+        pass
+
+
 def configure(level: str) -> logging.Logger:
     """The function's logger, writing JSON lines at `level`; idempotent."""
     logger = logging.getLogger(LOGGER_NAME)
-    if not any(getattr(h, "_cpu_alert_labeler", False) for h in logger.handlers):
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _StderrHandler) for h in logger.handlers):
+        handler = _StderrHandler()
         handler.setFormatter(JsonFormatter())
-        handler._cpu_alert_labeler = True
         logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

@@ -156,13 +156,17 @@ class ApiServer:
     # -- access ----------------------------------------------------------------------
     def kubeconfig(self, user: str = ADMIN, path: Path | None = None) -> Path:
         """Write a kubeconfig for `user` (JSON is valid YAML) and return its path."""
-        path = path or self.dir / f"kubeconfig-{user.replace(':', '-')}"
+        return self.kubeconfig_for_token(user, self.users[user][0], path)
+
+    def kubeconfig_for_token(self, name: str, token: str, path: Path | None = None) -> Path:
+        """Write a kubeconfig for any bearer token (a ServiceAccount's, say) and return its path."""
+        path = path or self.dir / f"kubeconfig-{name.replace(':', '-')}"
         config = {
             "apiVersion": "v1", "kind": "Config", "current-context": "test",
             "clusters": [{"name": "test", "cluster": {
                 "server": self.url, "certificate-authority": str(self.dir / "ca.crt")}}],
-            "users": [{"name": user, "user": {"token": self.users[user][0]}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": user}}],
+            "users": [{"name": name, "user": {"token": token}}],
+            "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
         }
         path.write_text(json.dumps(config, indent=1))
         return path

@@ -7,6 +7,7 @@ client talks to it through an ordinary kubeconfig.
 
 import json
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -14,8 +15,8 @@ from pathlib import Path
 class FakeApi:
     """Answers every request with `status` (and a Kubernetes Status body)."""
 
-    def __init__(self, status: int = 500, reason: str = "InternalError"):
-        self.status, self.reason = status, reason
+    def __init__(self, status: int = 500, reason: str = "InternalError", delay: float = 0.0):
+        self.status, self.reason, self.delay = status, reason, delay
         self.requests: list[tuple[str, str]] = []
         fake = self
 
@@ -24,14 +25,18 @@ class FakeApi:
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
                 fake.requests.append((self.command, self.path))
+                time.sleep(fake.delay)
                 body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
                                    "message": "injected", "reason": fake.reason,
                                    "code": fake.status}).encode()
-                self.send_response(fake.status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                try:
+                    self.send_response(fake.status)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (a timeout test): nothing to answer
 
             do_GET = do_PATCH = do_POST = do_PUT = do_DELETE = _answer
 

@@ -238,7 +238,22 @@ def test_retryable_api_failures_answer_503(make_client, tmp_path, status, reason
         assert response.status_code == 503
         entry = response.json["alerts"][0]
         assert entry["outcome"] == "failed" and str(status) in entry["reason"]
-        assert api.requests and api.requests[0][0] == "GET"
+        assert api.requests == [api.requests[0]] * 4  # API_ATTEMPTS tries of the same read
+        assert api.requests[0][0] == "GET"
+    finally:
+        api.close()
+
+
+def test_slow_api_is_cut_by_the_request_deadline(make_client, tmp_path):
+    """An API slower than the call timeout: retried while the deadline allows, then 503."""
+    api = FakeApi(200, delay=3)
+    try:
+        client = make_client(api.kubeconfig(tmp_path / "kubeconfig"), API_TIMEOUT_SECONDS="0.2",
+                             REQUEST_DEADLINE_SECONDS="1", API_ATTEMPTS="50")
+        response = post(client, webhook(fire("api-1", "shop")))
+        assert response.status_code == 503
+        assert response.json["alerts"][0]["outcome"] == "failed"
+        assert 2 <= len(api.requests) < 50  # retried, but stopped by the deadline, not by attempts
     finally:
         api.close()
 
