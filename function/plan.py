@@ -132,12 +132,22 @@ def recorded_time(annotations: dict, keys: Keys) -> datetime | None:
         return None  # unreadable: treat as unrecorded rather than block every change
 
 
+def _recorded_level(annotations: dict, keys: Keys) -> Level:
+    name = str(annotations.get(keys.annotation("level"), "")).upper()
+    return Level[name] if name in Level.__members__ else Level.NORMAL
+
+
 def decide(target: Target, labels: dict, annotations: dict, resource_version: str, *,
            keys: Keys, value: str) -> tuple[dict | None, str]:
     """(merge patch, "") when the pod must change, else (None, why not)."""
     recorded = recorded_time(annotations, keys)
-    if target.at is not None and recorded is not None and target.at < recorded:
-        return None, f"stale: the pod records a newer state ({format_time(recorded)})"
+    if target.at is not None and recorded is not None:
+        if target.at < recorded:
+            return None, f"stale: the pod records a newer state ({format_time(recorded)})"
+        if target.at == recorded and target.level < _recorded_level(annotations, keys):
+            # Two states of the same instant (one alert resolving as the next fires, sent
+            # in separate notifications): the more severe wins, whichever arrives first.
+            return None, "a more severe state of the same time is recorded"
     if labels.get(keys.label) == value and (target.at is None or target.at == recorded):
         return None, "already labeled"
     cause = target.cause

@@ -125,6 +125,8 @@ def recorded(at):
     ({"status": "panne"}, recorded(T0 - timedelta(seconds=1)), T0, True, ""),  # newer time is recorded
     ({"status": "normal"}, recorded(T0 + timedelta(seconds=1)), T0, False, "stale"),
     ({"status": "normal"}, recorded(T0), T0, True, ""),
+    ({"status": "normal"}, {**recorded(T0), "cpu-alert-labeler/level": "normal"}, T0, True, ""),
+    ({"status": "panne"}, {**recorded(T0), "cpu-alert-labeler/level": "critical"}, T0, False, "already"),
     ({"status": "normal"}, {"cpu-alert-labeler/alert-time": "garbage"}, T0, True, ""),
     ({"status": "panne"}, {}, None, False, "already labeled"),  # no times: label decides
     ({"status": "normal"}, recorded(T0), None, True, ""),
@@ -134,6 +136,19 @@ def test_decide_orders_by_alert_time(labels, annotations, at, writes, why):
     patch, reason = decide(target_for(at=at), labels, annotations, "1", keys=KEYS, value="panne")
     assert (patch is not None) == writes
     assert why in reason
+
+
+def test_same_instant_more_severe_wins_in_either_order():
+    """A resolution and a firing of the same instant end on the firing level, whatever the order."""
+    firing = target_for(level=C, at=T0)
+    _, targets = plan((alert(status=RESOLVED, at=T0),), [M], Scope())
+    resolving = next(iter(targets.values()))
+    annotations = {**recorded(T0), "cpu-alert-labeler/level": "critical"}
+    patch, why = decide(resolving, {"status": "panne"}, annotations, "1", keys=KEYS, value="normal")
+    assert patch is None and "more severe" in why
+    annotations = {**recorded(T0), "cpu-alert-labeler/level": "normal"}
+    patch, _ = decide(firing, {"status": "normal"}, annotations, "1", keys=KEYS, value="panne")
+    assert patch["metadata"]["labels"] == {"status": "panne"}
 
 
 def test_resolved_target_drops_the_cpu_reading():
