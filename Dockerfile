@@ -1,0 +1,26 @@
+# The function's image: one build stage with the C++ toolchain, one slim runtime stage.
+# Both stages use the same scripts the tests run (scripts/install.sh, scripts/start.sh).
+#   docker build -t ghcr.io/example/cpu-alert-labeler:0.1.0 .
+
+FROM python:3.11-slim-bookworm AS build
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ \
+ && rm -rf /var/lib/apt/lists/*
+ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+WORKDIR /src
+COPY requirements.txt ./
+COPY native/ native/
+COPY function/ function/
+COPY scripts/install.sh scripts/start.sh scripts/
+RUN scripts/install.sh /opt/cpu-alert-labeler \
+ && install -m 0755 scripts/start.sh /opt/cpu-alert-labeler/start.sh
+
+# Same base image, so the venv's interpreter path and libstdc++ match the build stage.
+# Everything stays root-owned: the non-root user can read the app, never change it.
+FROM python:3.11-slim-bookworm
+COPY --from=build /opt/cpu-alert-labeler /opt/cpu-alert-labeler
+ENV APP_PREFIX=/opt/cpu-alert-labeler PORT=8080
+# Numeric, so Kubernetes can check runAsNonRoot without reading /etc/passwd.
+USER 10001:10001
+EXPOSE 8080
+CMD ["/opt/cpu-alert-labeler/start.sh"]

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# The image's install step (also run by tests/test_image.py): scripts/install.sh PREFIX
+#
+#   PREFIX/venv  a virtualenv holding exactly the pinned requirements.txt
+#   PREFIX/app   the `function` package with its compiled _classifier*.so, on PYTHONPATH
+#
+# The sources are copied to a scratch directory and the native module is compiled
+# there by native/build_classifier.py with the venv's own cffi, so the .so matches
+# the venv's Python and this machine's libc; a _classifier*.so left in the
+# developer's tree never reaches PREFIX.  (`pip install .` is not used: setuptools
+# refuses the builder's absolute source paths when it builds a wheel.)
+# PYTHON picks the interpreter the venv is made from (default python3).
+set -euo pipefail
+[ $# -eq 1 ] || { echo "usage: $0 PREFIX" >&2; exit 2; }
+src=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$1"
+prefix=$(cd "$1" && pwd)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+"${PYTHON:-python3}" -m venv "$prefix/venv"
+py="$prefix/venv/bin/python"
+"$py" -m pip install --disable-pip-version-check --no-input --quiet --requirement "$src/requirements.txt"
+
+mkdir -p "$stage/function" "$stage/native"
+cp "$src"/function/*.py "$stage/function/"
+cp "$src"/native/classifier.{h,cpp,cdef} "$src/native/build_classifier.py" "$stage/native/"
+"$py" "$stage/native/build_classifier.py"
+
+rm -rf "$prefix/app"
+mkdir -p "$prefix/app"
+cp -R "$stage/function" "$prefix/app/"
+# Bytecode now, so that a read-only root filesystem costs nothing at start-up.
+"$py" -m compileall -q "$prefix/app"
+# Fail here, not on the first request, if the module does not load.
+PYTHONPATH="$prefix/app" PYTHONDONTWRITEBYTECODE=1 "$py" -c 'import function.classifier'
+echo "installed cpu-alert-labeler in $prefix"
