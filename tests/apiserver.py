@@ -49,6 +49,7 @@ class ApiServer:
         self.url = f"https://127.0.0.1:{self.port}"
         self.users: dict[str, tuple[str, list[str]]] = {}
         self._procs: list[subprocess.Popen] = []
+        self._logs: list = []
 
     # -- set-up ------------------------------------------------------------------------
     def _certs(self) -> None:
@@ -112,6 +113,7 @@ class ApiServer:
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         log = open(self.dir / f"{name}.log", "wb")
+        self._logs.append(log)
         self._procs.append(subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                             start_new_session=True))
 
@@ -152,6 +154,9 @@ class ApiServer:
                     proc.kill()
                     proc.wait()
         self._procs.clear()
+        for log in self._logs:
+            log.close()
+        self._logs.clear()
 
     # -- access ----------------------------------------------------------------------
     def kubeconfig(self, user: str = ADMIN, path: Path | None = None) -> Path:
