@@ -52,6 +52,8 @@ def parse_body(body: bytes, *, max_alerts: int, pod_label: str, namespace_label:
         doc = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
+    except RecursionError:  # a small body of [[[[... nests deeper than the parser goes
+        raise PayloadError("body is not JSON: nested too deeply") from None
     if not isinstance(doc, dict):
         raise PayloadError("body must be a JSON object")
     raw = doc.get("alerts")
@@ -108,7 +110,7 @@ def _time(item: dict, key: str, where: str) -> datetime | None:
         return None
     try:
         return parse_time(text)
-    except ValueError:
+    except (ValueError, OverflowError):  # overflow: outside years 1-9999 once in UTC
         raise PayloadError(f"{where}.{key} is not an RFC 3339 time: {text[:40]!r}") from None
 
 
@@ -125,4 +127,5 @@ def parse_time(text: str) -> datetime:
 
 def format_time(when: datetime) -> str:
     """The inverse of parse_time, at microsecond precision."""
-    return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    # isoformat, not strftime: glibc's %Y does not pad years before 1000 to four digits.
+    return when.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
