@@ -1,0 +1,10 @@
+"""Helpers of the end-to-end test (tests/test_e2e.py): the real chain on loopback.
+
+- metrics_target: a fake kubelet (cAdvisor) and kube-state-metrics whose pods' CPU
+  usage the test sets over time;
+- configs: the shipped monitoring files, rewritten only where a test needs seconds
+  instead of minutes, each rewrite explicit and counted;
+- processes: start a program with its output in a file, wait until it answers, stop it;
+- chain: Prometheus, Alertmanager and the function wired together, and a diagnosis
+  that names the first broken link when a pod does not get its label.
+"""
