@@ -29,6 +29,7 @@ $(VENV)/.stamp: requirements.txt requirements-dev.txt
 
 native: $(NATIVE_STAMP)
 $(NATIVE_STAMP): $(NATIVE_SRC) $(VENV)/.stamp
+	@mkdir -p .cache
 	rm -f function/_classifier*.so
 	$(PY) native/build_classifier.py
 	@touch $@
@@ -46,7 +47,7 @@ $(APISERVER): | .cache/apt.stamp
 
 test: deps venv native apiserver native-test pytest
 
-pytest:
+pytest: native apiserver
 	$(PY) -m pytest
 
 # Serve the function; with no cluster configured, start a development cluster first.

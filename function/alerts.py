@@ -75,7 +75,7 @@ def _alert(item, where: str, pod_label: str, namespace_label: str, cpu_annotatio
     annotations = _string_map(item, "annotations", where)
     status = _optional_str(item, "status", where) or FIRING
     if status not in (FIRING, RESOLVED):
-        raise PayloadError(f"{where}.status must be 'firing' or 'resolved', not {status!r}")
+        raise PayloadError(f"{where}.status must be 'firing' or 'resolved', not {status[:40]!r}")
     when = _time(item, "startsAt" if status == FIRING else "endsAt", where)
     return Alert(
         status=status,

@@ -55,8 +55,3 @@ class Classifier:
         _check(lib.cal_classify(self._rules, n, names, cpus, levels))
         return [_LEVELS.get(levels[i]) for i in range(n)]
 
-
-def parse_percent(text: str) -> float | None:
-    """The CPU percent the classifier reads from `text`, or None."""
-    out = ffi.new("double *")
-    return out[0] if lib.cal_parse_percent(text.encode("utf-8", "replace"), out) == lib.CAL_OK else None

@@ -69,6 +69,9 @@ def _parse_bool(text: str) -> bool:
 
 
 def _parse_secret(text: str) -> Secret | None:
+    if text != text.strip():
+        # Headers are compared stripped: a secret with blanks around it could never match.
+        raise ValueError("must not start or end with blanks")
     return Secret(text) if text else None
 
 
@@ -169,10 +172,6 @@ class Settings:
         """Label values indexed by level (normal, moderate, critical)."""
         return (self.label_normal, self.label_moderate, self.label_critical)
 
-    @property
-    def auth_required(self) -> bool:
-        return self.webhook_token is not None or self.webhook_password is not None
-
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> "Settings":
         """Read every setting from `environ` (default os.environ); unset means the default.
@@ -192,7 +191,8 @@ class Settings:
             try:
                 values[f.name] = parse(text if f.metadata["secret"] else text.strip())
             except ValueError as exc:
-                raise ConfigError(f"{env}={text!r}: {exc}") from None
+                shown = "***" if f.metadata["secret"] else repr(text)
+                raise ConfigError(f"{env}={shown}: {exc}") from None
         return cls(**values)
 
 
@@ -204,9 +204,13 @@ def _secret_file(environ: Mapping[str, str], env: str) -> str | None:
         raise ConfigError(f"set {env} or {env}_FILE, not both")
     try:
         # Secret files usually end with a newline that is not part of the secret.
-        return Path(path).read_text().rstrip("\r\n")
+        text = Path(path).read_text().rstrip("\r\n")
     except OSError as exc:
         raise ConfigError(f"{env}_FILE={path!r}: cannot read: {exc.strerror}") from None
+    if not text:
+        # An empty secret would otherwise mean "no secret": the webhook silently open.
+        raise ConfigError(f"{env}_FILE={path!r} is empty")
+    return text
 
 
 def documented() -> list[tuple[str, str, str]]:

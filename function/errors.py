@@ -6,12 +6,15 @@ Kubernetes API failures are wrapped by kube.py so that no module above it
 sees the client's own exception types.
 """
 
+from types import MappingProxyType
+from typing import Mapping
+
 
 class LabelerError(Exception):
     """Base of every error the function raises on purpose."""
 
     status = 500
-    headers: dict = {}
+    headers: Mapping[str, str] = MappingProxyType({})
 
 
 class ConfigError(LabelerError):

@@ -26,6 +26,7 @@ from .errors import ApiError, Conflict, ConfigError, NotFound, Rejected, Unavail
 from .metrics import API_LATENCY
 
 FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit logs and Events
+# Copied for each call: the generated client adds headers to the dict it is given.
 _METADATA_ONLY = {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
 _MERGE_PATCH = "application/merge-patch+json"
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
@@ -69,18 +70,18 @@ class Kube:
         self._instance = socket.gethostname()
 
     def read_pod(self, *, namespace: str, name: str, timeout: float | None = None) -> PodMeta:
-        response = self._call("get", self._core.read_namespaced_pod, timeout, name=name,
-                              namespace=namespace, _headers=_METADATA_ONLY)
-        return _pod_meta(response)
+        data = self._call("get", self._core.read_namespaced_pod, timeout, name=name,
+                          namespace=namespace, _headers=dict(_METADATA_ONLY))
+        return _pod_meta(data)
 
     def patch_pod(self, *, namespace: str, name: str, patch: dict, dry_run: bool = False,
                   timeout: float | None = None) -> PodMeta:
         """Apply a JSON merge patch; a resourceVersion in it makes the write conditional."""
-        response = self._call("patch", self._core.patch_namespaced_pod, timeout, name=name,
-                              namespace=namespace, body=patch, _content_type=_MERGE_PATCH,
-                              field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None,
-                              _headers=_METADATA_ONLY)
-        return _pod_meta(response)
+        data = self._call("patch", self._core.patch_namespaced_pod, timeout, name=name,
+                          namespace=namespace, body=patch, _content_type=_MERGE_PATCH,
+                          field_manager=FIELD_MANAGER, dry_run="All" if dry_run else None,
+                          _headers=dict(_METADATA_ONLY))
+        return _pod_meta(data)
 
     def pod_event(self, *, pod: PodMeta, namespace: str, name: str, reason: str, message: str,
                   warning: bool, timeout: float | None = None) -> None:
@@ -96,25 +97,28 @@ class Kube:
             reporting_instance=self._instance)
         self._call("event", self._core.create_namespaced_event, timeout, namespace=namespace, body=body)
 
-    def _call(self, call: str, method, timeout: float | None, **kwargs):
+    def _call(self, call: str, method, timeout: float | None, **kwargs) -> bytes:
+        """The response body; reading it here returns the connection to the pool and maps
+        a connection lost mid-body like any other transport error."""
         started = time.perf_counter()
         try:
             response = method(**kwargs, _preload_content=False,
                               _request_timeout=timeout if timeout is not None else self._timeout)
+            data = response.data
         except ApiException as exc:
             error = _api_error(exc)
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             error = Unavailable(f"API unreachable: {type(exc).__name__}")
         else:
             API_LATENCY.labels(call, "ok").observe(time.perf_counter() - started)
-            return response
+            return data
         API_LATENCY.labels(call, type(error).__name__).observe(time.perf_counter() - started)
         raise error
 
 
-def _pod_meta(response) -> PodMeta:
+def _pod_meta(data: bytes) -> PodMeta:
     try:
-        meta = json.loads(response.data)["metadata"]
+        meta = json.loads(data)["metadata"]
         return PodMeta(meta.get("uid", ""), meta.get("resourceVersion", ""),
                        meta.get("labels") or {}, meta.get("annotations") or {})
     except (ValueError, KeyError, TypeError, AttributeError):
@@ -135,6 +139,7 @@ def _api_error(exc: ApiException) -> ApiError:
         return NotFound(text, code=status, reason=reason)
     if status == 409:
         return Conflict(text, code=status, reason=reason)
-    if status == 429 or status >= 500 or status == 0:
+    # 401 too: a rotated service-account token is picked up again on a later try.
+    if status in (0, 401, 429) or status >= 500:
         return Unavailable(text, code=status, reason=reason)
     return Rejected(text, code=status, reason=reason)

@@ -26,7 +26,7 @@ from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
 from .kube import Kube, PodMeta, load_api_client
 from .metrics import ALERTS, CHANGES
-from .plan import Item, Keys, PodKey, Scope, Target, decide, decides, plan
+from .plan import Item, Keys, PodKey, Scope, Target, cpu_text, decide, decides, plan
 
 _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
@@ -97,8 +97,7 @@ class Labeler:
                                                 thread_name_prefix="patch")
             return self._kube, self._pool
 
-    def handle(self, body: bytes) -> Report:
-        deadline = Deadline(self.settings.request_deadline)
+    def handle(self, body: bytes, deadline: Deadline) -> Report:
         s = self.settings
         payload = alerts_mod.parse_body(body, max_alerts=s.max_alerts, pod_label=s.pod_label,
                                         namespace_label=s.namespace_label,
@@ -113,44 +112,34 @@ class Labeler:
                       s.dry_run)
 
     def _apply(self, targets: dict[PodKey, Target], deadline: Deadline) -> dict[PodKey, Outcome]:
+        # Every pod goes through the pool, so PATCH_CONCURRENCY bounds the API calls in
+        # flight per process whatever the number of requests served at once.
         kube, pool = self._resources()
-        if len(targets) == 1:  # no hand-off to the pool for the common single-pod group
-            key, target = next(iter(targets.items()))
-            return {key: self._apply_one(kube, target, deadline)}
         futures = {key: pool.submit(self._apply_one, kube, t, deadline) for key, t in targets.items()}
         return {key: future.result() for key, future in futures.items()}
 
     def _apply_one(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
-        outcome = self._change(kube, target, deadline)
+        try:
+            outcome = self._change(kube, target, deadline)
+        except Exception:  # a bug must not hide the other pods' outcomes
+            log.exception("unexpected error changing %s/%s", target.namespace, target.pod)
+            outcome = Outcome("failed", "internal error", retryable=True)
         CHANGES.labels(outcome.kind).inc()
         logs.event(log, "pod_change", logging.WARNING if outcome.kind == "failed" else logging.INFO,
                    namespace=target.namespace, pod=target.pod, outcome=outcome.kind,
                    previous=outcome.previous, label=self.settings.label_values[target.level],
-                   cpu_level=target.level.name.lower(), alertname=target.cause.name,
+                   cpu_level=target.level.name.lower(), alertname=target.cause.name[:256],
                    reason=outcome.reason or None, dry_run=self.settings.dry_run)
         return outcome
 
     def _change(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
-        value = self.settings.label_values[target.level]
+        """Attempts until one settles the pod: re-read at once after 409, back off after a
+        retryable failure, give up (retryable) when attempts or the deadline run out."""
         failures = conflicts = 0
         backoff = _FIRST_BACKOFF
         while True:
-            remaining = deadline.remaining()
-            if remaining <= 0:
-                return Outcome("failed", "request deadline passed", retryable=True)
             try:
-                timeout = min(self.settings.api_timeout, remaining)
-                meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=timeout)
-                patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
-                                    keys=self.keys, value=value)
-                if patch is None:
-                    return Outcome("unchanged", why)
-                kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,
-                               dry_run=self.settings.dry_run,
-                               timeout=max(min(self.settings.api_timeout, deadline.remaining()), 0.001))
-                previous = meta.labels.get(self.keys.label)
-                self._announce(kube, target, meta, previous, value, deadline)
-                return Outcome("labeled", previous=previous)
+                return self._attempt(kube, target, deadline)
             except Conflict:
                 conflicts += 1
                 if conflicts >= _CONFLICT_ATTEMPTS:
@@ -167,22 +156,42 @@ class Labeler:
             except ApiError as exc:
                 return Outcome("failed", str(exc), retryable=exc.retryable)
 
+    def _attempt(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
+        """One read, decision and conditional patch; API errors propagate to _change."""
+        value = self.settings.label_values[target.level]
+        meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=self._timeout(deadline))
+        patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
+                            keys=self.keys, value=value)
+        if patch is None:
+            return Outcome("unchanged", why)
+        kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,
+                       dry_run=self.settings.dry_run, timeout=self._timeout(deadline))
+        previous = meta.labels.get(self.keys.label)
+        self._announce(kube, target, meta, previous, value, deadline)
+        return Outcome("labeled", previous=previous)
+
+    def _timeout(self, deadline: Deadline) -> float:
+        """The next call's timeout: the configured one, cut to the time left."""
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            # No call at all rather than one too short to answer (a write that lands unseen).
+            raise Unavailable("request deadline passed")
+        return min(self.settings.api_timeout, remaining)
+
     def _announce(self, kube: Kube, target: Target, meta: PodMeta, previous: str | None,
                   value: str, deadline: Deadline) -> None:
         """An Event on the pod for `kubectl describe`; its failure never fails the change."""
-        remaining = deadline.remaining()
-        if self.settings.dry_run or not self.settings.emit_events or remaining <= 0:
+        if self.settings.dry_run or not self.settings.emit_events:
             return
-        cause = target.cause
-        detail = cause.name or "alert"
-        if cause.cpu and target.cause_level == target.level:
-            detail += f", cpu {cause.cpu[:32]}{'' if cause.cpu.endswith('%') else '%'}"
+        detail = target.cause.name[:256] or "alert"
+        cpu = cpu_text(target)
+        if cpu:
+            detail += f", cpu {cpu}{'' if cpu.endswith('%') else '%'}"
         message = f"{self.keys.label}: {previous or '<none>'} -> {value} ({detail})"
         try:
             kube.pod_event(pod=meta, namespace=target.namespace, name=target.pod,
                            reason="CpuLevelChanged", message=message,
-                           warning=target.level == Level.CRITICAL,
-                           timeout=min(self.settings.api_timeout, remaining))
+                           warning=target.level == Level.CRITICAL, timeout=self._timeout(deadline))
         except ApiError as exc:
             logs.event(log, "event_failed", logging.WARNING, namespace=target.namespace,
                        pod=target.pod, reason=str(exc))

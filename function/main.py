@@ -19,7 +19,7 @@ from function import logs
 from function.auth import Authenticator
 from function.config import Settings
 from function.errors import LabelerError, PayloadTooLarge
-from function.labeler import Labeler
+from function.labeler import Deadline, Labeler
 from function.metrics import REQUESTS, exposition
 
 HEALTH_PATHS = frozenset({"/healthz", "/_/health", "/_/ready"})
@@ -42,7 +42,9 @@ def handle(request: flask.Request):
     if request.method != "POST":
         return {"error": "POST an Alertmanager webhook"}, 405, {"Allow": "POST"}
     started = time.perf_counter()
-    body, status, headers, fields = _webhook(request)
+    # The deadline counts from arrival, as Alertmanager's timeout does.
+    deadline = Deadline(settings.request_deadline)
+    body, status, headers, fields = _webhook(request, deadline)
     elapsed = time.perf_counter() - started
     REQUESTS.labels(str(status)).observe(elapsed)
     logs.event(log, "webhook", logging.INFO if status < 500 else logging.ERROR, status=status,
@@ -50,19 +52,20 @@ def handle(request: flask.Request):
     return body, status, headers
 
 
-def _webhook(request: flask.Request) -> tuple[dict, int, dict, dict]:
+def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dict, dict]:
     """(JSON body, status, headers, log fields): every error is mapped to its status here."""
     try:
         authenticator.check(request.headers.get("Authorization"))
-        report = labeler.handle(_read_body(request, settings.max_body_bytes))
+        report = labeler.handle(_read_body(request, settings.max_body_bytes), deadline)
     except LabelerError as exc:
-        return {"error": str(exc)}, exc.status, exc.headers, {"error": str(exc)}
+        return {"error": str(exc)}, exc.status, dict(exc.headers), {"error": str(exc)[:256]}
     except Exception:
         log.exception("unexpected error")
         return {"error": "internal error"}, 500, {}, {"error": "internal error"}
-    fields = {"group_key": report.group_key, "alerts": len(report.entries), "counts": report.counts(),
-              "dry_run": report.dry_run}
-    return report.to_json(), 503 if report.retry else 200, {}, fields
+    answer = report.to_json()
+    fields = {"group_key": report.group_key[:256], "alerts": len(report.entries),
+              "counts": answer["counts"], "dry_run": report.dry_run}
+    return answer, 503 if report.retry else 200, {}, fields
 
 
 def _read_body(request: flask.Request, limit: int) -> bytes:

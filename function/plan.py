@@ -53,9 +53,9 @@ class Target:
 class Scope:
     """Where the function may write: the default namespace and the allow and deny lists."""
 
-    default_namespace: str = "default"
-    allow: tuple[str, ...] = ()
-    deny: tuple[str, ...] = ()
+    default_namespace: str
+    allow: tuple[str, ...]
+    deny: tuple[str, ...]
 
     def permits(self, namespace: str) -> bool:
         return namespace not in self.deny and (not self.allow or namespace in self.allow)
@@ -128,7 +128,7 @@ def recorded_time(annotations: dict, keys: Keys) -> datetime | None:
     text = annotations.get(keys.annotation("alert-time"))
     try:
         return parse_time(text) if text else None
-    except ValueError:
+    except (ValueError, OverflowError):
         return None  # unreadable: treat as unrecorded rather than block every change
 
 
@@ -151,22 +151,27 @@ def decide(target: Target, labels: dict, annotations: dict, resource_version: st
     if labels.get(keys.label) == value and (target.at is None or target.at == recorded):
         return None, "already labeled"
     cause = target.cause
+    annotations = {
+        keys.annotation("alertname"): cause.name[:_MAX_TEXT] or None,
+        keys.annotation("level"): target.level.name.lower(),
+        keys.annotation("cpu-usage"): cpu_text(target),
+        keys.annotation("fingerprint"): cause.fingerprint[:_MAX_TEXT] or None,
+    }
+    if target.at is not None:
+        # A notification without times (the old minimal form) leaves the recorded time
+        # alone, so the order guard keeps working for the timed notifications after it.
+        annotations[keys.annotation("alert-time")] = format_time(target.at)
     patch = {"metadata": {
         # The resourceVersion makes the merge patch conditional: 409 if the pod moved on.
         "resourceVersion": resource_version,
         "labels": {keys.label: value},
-        "annotations": {
-            keys.annotation("alert-time"): format_time(target.at) if target.at else None,
-            keys.annotation("alertname"): cause.name[:_MAX_TEXT] or None,
-            keys.annotation("level"): target.level.name.lower(),
-            keys.annotation("cpu-usage"): _cpu_text(target),
-            keys.annotation("fingerprint"): cause.fingerprint[:_MAX_TEXT] or None,
-        },
+        "annotations": annotations,
     }}
     return patch, ""
 
 
-def _cpu_text(target: Target) -> str | None:
-    # A resolved alert's CPU reading says nothing about the level it returns to.
+def cpu_text(target: Target) -> str | None:
+    """The CPU reading behind the target, bounded; None when it does not explain the level
+    (a resolved alert's reading says nothing about the level the pod returns to)."""
     cpu = target.cause.cpu
     return cpu[:32] if cpu and target.cause_level == target.level else None

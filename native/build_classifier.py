@@ -33,7 +33,8 @@ ffibuilder = builder(Path(os.path.relpath(HERE)))
 if __name__ == "__main__":
     import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
+    # Built beside its destination: a rename across filesystems (a tmpfs /tmp) would fail.
+    with tempfile.TemporaryDirectory(dir=HERE.parent / "function") as tmp:
         # compile() works inside tmp, so the sources must be named absolutely.
         built = builder(HERE).compile(tmpdir=tmp, verbose=False)
         target = HERE.parent / "function" / Path(built).name

@@ -1,7 +1,7 @@
 // cal_classifier: the implementation behind classifier.h.
 //
-// Every entry point is noexcept at the boundary: an exception (allocation)
-// becomes CAL_ENOMEM rather than unwinding through Python's C frames.
+// Every entry point is noexcept: an allocation failure becomes CAL_ENOMEM, and any
+// exception that still escaped would terminate rather than unwind through cffi's C frames.
 #include "classifier.h"
 
 #include <charconv>
@@ -68,7 +68,7 @@ int8_t classify_one(const cal_rules &rules, const char *name, const char *cpu) {
 
 extern "C" {
 
-int cal_parse_percent(const char *text, double *out) {
+int cal_parse_percent(const char *text, double *out) noexcept {
     if (text == nullptr || out == nullptr) return CAL_EINVAL;
     std::string_view s;
     if (!bounded_view(text, CAL_MAX_PERCENT, s)) return CAL_EINVAL;
@@ -84,7 +84,7 @@ int cal_parse_percent(const char *text, double *out) {
     return CAL_OK;
 }
 
-int cal_rules_new(double moderate_pct, double critical_pct, cal_rules **out) {
+int cal_rules_new(double moderate_pct, double critical_pct, cal_rules **out) noexcept {
     if (out == nullptr) return CAL_EINVAL;
     *out = nullptr;
     if (!std::isfinite(moderate_pct) || !std::isfinite(critical_pct) || moderate_pct < 0 ||
@@ -98,7 +98,7 @@ int cal_rules_new(double moderate_pct, double critical_pct, cal_rules **out) {
     return CAL_OK;
 }
 
-int cal_rules_map_name(cal_rules *rules, const char *alertname, int32_t level) {
+int cal_rules_map_name(cal_rules *rules, const char *alertname, int32_t level) noexcept {
     if (rules == nullptr || alertname == nullptr) return CAL_EINVAL;
     if (!valid_level(level)) return CAL_ELEVEL;
     std::string_view name;
@@ -111,10 +111,10 @@ int cal_rules_map_name(cal_rules *rules, const char *alertname, int32_t level) {
     return CAL_OK;
 }
 
-void cal_rules_free(cal_rules *rules) { delete rules; }
+void cal_rules_free(cal_rules *rules) noexcept { delete rules; }
 
 int cal_classify(const cal_rules *rules, size_t n, const char *const *names,
-                 const char *const *cpu, int8_t *levels) {
+                 const char *const *cpu, int8_t *levels) noexcept {
     if (rules == nullptr || (n > 0 && (names == nullptr || cpu == nullptr || levels == nullptr)))
         return CAL_EINVAL;
     try {
@@ -125,7 +125,7 @@ int cal_classify(const cal_rules *rules, size_t n, const char *const *names,
     return CAL_OK;
 }
 
-const char *cal_strerror(int code) {
+const char *cal_strerror(int code) noexcept {
     switch (code) {
         case CAL_OK: return "success";
         case CAL_EINVAL: return "invalid argument";

@@ -12,7 +12,10 @@
 #include <stdint.h>
 
 #ifdef __cplusplus
+#define CAL_NOEXCEPT noexcept
 extern "C" {
+#else
+#define CAL_NOEXCEPT
 #endif
 
 /* Levels written into the caller's output buffer. */
@@ -36,25 +39,25 @@ extern "C" {
 typedef struct cal_rules cal_rules;
 
 /* Create rules: cpu < moderate_pct is normal, < critical_pct moderate, else critical. */
-int cal_rules_new(double moderate_pct, double critical_pct, cal_rules **out);
+int cal_rules_new(double moderate_pct, double critical_pct, cal_rules **out) CAL_NOEXCEPT;
 
 /* Map an alert name to a level; the name wins over the CPU annotation. */
-int cal_rules_map_name(cal_rules *rules, const char *alertname, int32_t level);
+int cal_rules_map_name(cal_rules *rules, const char *alertname, int32_t level) CAL_NOEXCEPT;
 
-void cal_rules_free(cal_rules *rules);
+void cal_rules_free(cal_rules *rules) CAL_NOEXCEPT;
 
 /*
  * Classify n alerts. names[i] and cpu[i] may be NULL (no name, no annotation).
  * levels[i] receives a level or CAL_UNCLASSIFIED.
  */
 int cal_classify(const cal_rules *rules, size_t n, const char *const *names,
-                 const char *const *cpu, int8_t *levels);
+                 const char *const *cpu, int8_t *levels) CAL_NOEXCEPT;
 
 /* Parse "92", "92.5", "92%" (surrounding blanks allowed). 0 on success. */
-int cal_parse_percent(const char *text, double *out);
+int cal_parse_percent(const char *text, double *out) CAL_NOEXCEPT;
 
 /* A static message for a return code. */
-const char *cal_strerror(int code);
+const char *cal_strerror(int code) CAL_NOEXCEPT;
 
 #ifdef __cplusplus
 }

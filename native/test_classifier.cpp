@@ -49,6 +49,8 @@ static void test_percent_parsing() {
     std::string overlong(CAL_MAX_PERCENT + 1, '1');
     double value;
     CHECK(cal_parse_percent(overlong.c_str(), &value) == CAL_EINVAL);
+    std::string longest(CAL_MAX_PERCENT, '1');  // exactly at the bound: still read
+    CHECK(cal_parse_percent(longest.c_str(), &value) == CAL_OK);
     CHECK(cal_parse_percent(nullptr, &value) == CAL_EINVAL);
 }
 
@@ -101,6 +103,10 @@ static void test_bad_arguments() {
     CHECK(cal_rules_map_name(rules, "", CAL_NORMAL) == CAL_ENAME);
     std::string overlong(CAL_MAX_NAME + 1, 'a');
     CHECK(cal_rules_map_name(rules, overlong.c_str(), CAL_NORMAL) == CAL_ENAME);
+    std::string longest(CAL_MAX_NAME, 'b');  // exactly at the bound: mapped and found
+    CHECK(cal_rules_map_name(rules, longest.c_str(), CAL_CRITICAL) == CAL_OK);
+    CHECK(classify(rules, longest.c_str(), nullptr) == CAL_CRITICAL);
+    CHECK(classify(rules, overlong.c_str(), "1") == CAL_NORMAL);  // name not read, CPU is
     CHECK(cal_classify(nullptr, 0, nullptr, nullptr, nullptr) == CAL_EINVAL);
     cal_rules_free(rules);
     cal_rules_free(nullptr);

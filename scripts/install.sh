@@ -7,8 +7,9 @@
 # The sources are copied to a scratch directory and the native module is compiled
 # there by native/build_classifier.py with the venv's own cffi, so the .so matches
 # the venv's Python and this machine's libc; a _classifier*.so left in the
-# developer's tree never reaches PREFIX.  (`pip install .` is not used: setuptools
-# refuses the builder's absolute source paths when it builds a wheel.)
+# developer's tree never reaches PREFIX.  (The image keeps the app out of site-packages,
+# on PYTHONPATH, rather than `pip install .`: the package's name, `function`, is too
+# generic for a shared site-packages.)
 # PYTHON picks the interpreter the venv is made from (default python3).
 set -euo pipefail
 [ $# -eq 1 ] || { echo "usage: $0 PREFIX" >&2; exit 2; }

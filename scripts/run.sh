@@ -36,6 +36,7 @@ No cluster was configured, so a development cluster is running (kubeconfig: $KUB
 
 MSG
 fi
-"$PY" -m functions_framework --target handle --source function/main.py --host 0.0.0.0 --port "$PORT" &
+# Loopback unless HOST says otherwise: a development server has the developer's cluster rights.
+"$PY" -m functions_framework --target handle --source function/main.py --host "${HOST:-127.0.0.1}" --port "$PORT" &
 pids+=($!)
 wait "${pids[-1]}"

@@ -7,7 +7,7 @@
 
 import pytest
 
-from function.classifier import Classifier, Level, parse_percent
+from function.classifier import Classifier, Level
 from function.config import Settings
 from function.errors import NativeError
 
@@ -74,8 +74,3 @@ def test_bad_thresholds_raise_the_library_message(moderate, critical):
     with pytest.raises(NativeError, match="thresholds"):
         Classifier(moderate=moderate, critical=critical, by_name=[])
 
-
-def test_parse_percent():
-    """The wrapper exposes the C parser used for cpu_usage."""
-    assert parse_percent("92.5%") == 92.5
-    assert parse_percent("nope") is None

@@ -58,10 +58,19 @@ def test_secrets_from_files_and_hidden(tmp_path):
     assert "s3cret" not in repr(s) and "pa:ss" not in repr(s) and "s3cret" not in str(s)
 
 
+@pytest.mark.parametrize("content", ["", "\n", "\r\n"])
+def test_empty_secret_file_refuses_to_start(tmp_path, content):
+    """An empty token file is an error, never a webhook left open."""
+    (tmp_path / "token").write_text(content)
+    with pytest.raises(ConfigError, match="is empty"):
+        Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token")})
+
+
 @pytest.mark.parametrize("env,message", [
     ({"WEBHOOK_TOKEN": "a", "WEBHOOK_TOKEN_FILE": "/x"}, "not both"),
     ({"WEBHOOK_TOKEN_FILE": "/nonexistent/token"}, "WEBHOOK_TOKEN_FILE='/nonexistent/token': cannot read"),
     ({"WEBHOOK_PASSWORD": "hunter2"}, "go together"),
+    ({"WEBHOOK_TOKEN": " hunter2"}, "blanks"),
     ({"WEBHOOK_USERNAME": "am"}, "go together"),
 ])
 def test_bad_secrets(env, message):

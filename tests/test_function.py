@@ -116,6 +116,26 @@ def test_resolution_returns_to_normal_and_repeats_write_nothing(client, apiserve
     assert label(apiserver, namespace, "api-1") == "normal"
 
 
+def test_hand_edited_annotation_cannot_wedge_a_pod(client, apiserver, namespace):
+    """A broken recorded time on the pod is treated as unrecorded: 200 and labeled, not 500."""
+    apiserver.create_pod(namespace, "api-1")
+    code, _ = apiserver.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/api-1",
+                                {"metadata": {"annotations": {
+                                    "cpu-alert-labeler/alert-time": "0001-01-01T00:00:00+01:00"}}},
+                                content_type="application/merge-patch+json")
+    assert code == 200
+    response = post(client, webhook(fire("api-1", namespace)))
+    assert response.status_code == 200 and response.json["alerts"][0]["outcome"] == "labeled"
+
+
+def test_metadata_headers_are_not_shared_between_calls(client, apiserver, namespace):
+    """The client adds headers to the dict it gets; ours stays as declared after calls."""
+    from function import kube
+    apiserver.create_pod(namespace, "api-1")
+    post(client, webhook(fire("api-1", namespace)))
+    assert kube._METADATA_ONLY == {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
+
+
 def test_stale_notification_does_not_overwrite(client, apiserver, namespace):
     """A resolved notification older than the firing state on the pod is left unapplied."""
     apiserver.create_pod(namespace, "api-1")

@@ -18,6 +18,7 @@ from function.plan import Keys, Scope, decide, decides, plan
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 N, M, C = Level.NORMAL, Level.MODERATE, Level.CRITICAL
 KEYS = Keys(label="status", prefix="cpu-alert-labeler")
+SCOPE = Scope("default", (), ())
 
 
 def alert(name="X", status=FIRING, pod="p", namespace="ns", cpu=None, at=T0, fp="f"):
@@ -40,14 +41,14 @@ def alert(name="X", status=FIRING, pod="p", namespace="ns", cpu=None, at=T0, fp=
 ])
 def test_skips_with_reasons(a, level, reason):
     """Alerts that cannot or need not change a pod are skipped with a reason, and get no target."""
-    items, targets = plan((a,), [level], Scope())
+    items, targets = plan((a,), [level], SCOPE)
     assert reason in items[0].skip
     assert targets == {}
 
 
 @pytest.mark.parametrize("scope,allowed", [
-    (Scope(), True), (Scope(allow=("ns",)), True), (Scope(allow=("other",)), False),
-    (Scope(deny=("ns",)), False), (Scope(allow=("ns",), deny=("ns",)), False),
+    (SCOPE, True), (Scope("default", ("ns",), ()), True), (Scope("default", ("other",), ()), False),
+    (Scope("default", (), ("ns",)), False), (Scope("default", ("ns",), ("ns",)), False),
 ])
 def test_namespace_policy(scope, allowed):
     """The allow list limits namespaces when set; the deny list always wins."""
@@ -58,7 +59,7 @@ def test_namespace_policy(scope, allowed):
 
 def test_missing_namespace_means_default():
     """No namespace label: the configured default namespace."""
-    items, targets = plan((alert(namespace=None),), [C], Scope(default_namespace="apps"))
+    items, targets = plan((alert(namespace=None),), [C], Scope("apps", (), ()))
     assert list(targets) == [("apps", "p")] and items[0].namespace == "apps"
 
 
@@ -73,7 +74,7 @@ def test_missing_namespace_means_default():
 ])
 def test_one_target_per_pod(alerts, levels, expected):
     """Several alerts for one pod: one target, the most severe firing level over resolved ones."""
-    _, targets = plan(tuple(alerts), levels, Scope())
+    _, targets = plan(tuple(alerts), levels, SCOPE)
     assert [t.level for t in targets.values()] == [expected]
 
 
@@ -81,7 +82,7 @@ def test_target_time_is_the_newest_event_and_decides_marks_the_cause():
     """The target is as new as the newest event of the pod; outranked alerts are marked."""
     later = T0 + timedelta(minutes=5)
     a, b = alert("Hot", at=T0), alert("Warm", status=RESOLVED, at=later)
-    items, targets = plan((a, b), [C, M], Scope())
+    items, targets = plan((a, b), [C, M], SCOPE)
     (target,) = targets.values()
     assert (target.level, target.at, target.cause.name) == (C, later, "Hot")
     assert [decides(i, target) for i in items] == [True, False]
@@ -90,12 +91,12 @@ def test_target_time_is_the_newest_event_and_decides_marks_the_cause():
 def test_pods_are_planned_separately():
     """Different pods (or the same name in other namespaces) get their own targets."""
     alerts = (alert(pod="a"), alert(pod="b"), alert(pod="a", namespace="other"))
-    _, targets = plan(alerts, [M, C, N], Scope())
+    _, targets = plan(alerts, [M, C, N], SCOPE)
     assert {k: t.level for k, t in targets.items()} == {("ns", "a"): M, ("ns", "b"): C, ("other", "a"): N}
 
 
 def target_for(level=C, at=T0, cpu="97", name="PodCpuFailure"):
-    _, targets = plan((alert(name, cpu=cpu, at=at),), [level], Scope())
+    _, targets = plan((alert(name, cpu=cpu, at=at),), [level], SCOPE)
     return next(iter(targets.values()))
 
 
@@ -141,7 +142,7 @@ def test_decide_orders_by_alert_time(labels, annotations, at, writes, why):
 def test_same_instant_more_severe_wins_in_either_order():
     """A resolution and a firing of the same instant end on the firing level, whatever the order."""
     firing = target_for(level=C, at=T0)
-    _, targets = plan((alert(status=RESOLVED, at=T0),), [M], Scope())
+    _, targets = plan((alert(status=RESOLVED, at=T0),), [M], SCOPE)
     resolving = next(iter(targets.values()))
     annotations = {**recorded(T0), "cpu-alert-labeler/level": "critical"}
     patch, why = decide(resolving, {"status": "panne"}, annotations, "1", keys=KEYS, value="normal")
@@ -153,7 +154,21 @@ def test_same_instant_more_severe_wins_in_either_order():
 
 def test_resolved_target_drops_the_cpu_reading():
     """Returning to normal does not record the CPU reading of the alert that resolved."""
-    _, targets = plan((alert(status=RESOLVED, cpu="90"),), [C], Scope())
+    _, targets = plan((alert(status=RESOLVED, cpu="90"),), [C], SCOPE)
     patch, _ = decide(next(iter(targets.values())), {}, {}, "1", keys=KEYS, value="normal")
     assert patch["metadata"]["annotations"]["cpu-alert-labeler/cpu-usage"] is None
     assert patch["metadata"]["annotations"]["cpu-alert-labeler/level"] == "normal"
+
+
+def test_notification_without_times_keeps_the_recorded_time():
+    """The old minimal form writes the label but leaves the pod's recorded time for the guard."""
+    patch, _ = decide(target_for(at=None), {"status": "normal"}, recorded(T0), "1", keys=KEYS, value="panne")
+    assert patch["metadata"]["labels"] == {"status": "panne"}
+    assert "cpu-alert-labeler/alert-time" not in patch["metadata"]["annotations"]
+
+
+def test_unreadable_recorded_time_does_not_block_or_crash():
+    """A recorded time out of range once in UTC (hand-edited) reads as unrecorded."""
+    annotations = {"cpu-alert-labeler/alert-time": "0001-01-01T00:00:00+01:00"}
+    patch, _ = decide(target_for(), {}, annotations, "1", keys=KEYS, value="panne")
+    assert patch is not None
