@@ -4,8 +4,8 @@ Owns the per-process resources (the Kubernetes client and a bounded thread
 pool for patching pods concurrently), built lazily on first use so that they
 are created in the gunicorn worker, after the fork, never in the master.
 
-Each pod is read, decided and patched on its own, under one deadline for the
-whole request (kept below Alertmanager's notify timeout): retryable API
+Each pod is decided and patched on its own (read first, unless this process
+wrote it last: see podcache.py), under one deadline for the whole request (kept below Alertmanager's notify timeout): retryable API
 failures are retried with jittered exponential backoff while time and
 attempts remain; a 409 means the pod moved on, so it is read and decided
 again.  A failure on one pod never undoes or hides another's success.
@@ -26,10 +26,12 @@ from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
 from .kube import Kube, PodMeta, load_api_client
 from .metrics import ALERTS, CHANGES
+from .podcache import PodCache
 from .plan import Item, Keys, PodKey, Scope, Target, cpu_text, decide, decides, plan
 
 _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
+_CACHE_SIZE = 4096  # pods whose last written metadata this process remembers
 
 log = logging.getLogger(logs.LOGGER_NAME)
 
@@ -84,6 +86,8 @@ class Labeler:
         self.classifier = Classifier(moderate=settings.moderate_threshold,
                                      critical=settings.critical_threshold,
                                      by_name=settings.alert_levels)
+        self._cache = PodCache(size=_CACHE_SIZE, label=settings.label_key,
+                               prefix=settings.annotation_prefix)
         self._kube_factory = kube_factory or _default_kube
         self._kube: Kube | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -157,15 +161,28 @@ class Labeler:
                 return Outcome("failed", str(exc), retryable=exc.retryable)
 
     def _attempt(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
-        """One read, decision and conditional patch; API errors propagate to _change."""
+        """One decision and conditional patch; API errors propagate to _change.
+
+        The decision is first made on what this process last wrote on the pod, if
+        anything; only when that calls for no write (or is absent) is the pod read.
+        """
+        key = (target.namespace, target.pod)
         value = self.settings.label_values[target.level]
-        meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=self._timeout(deadline))
-        patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
-                            keys=self.keys, value=value)
+        meta, patch = self._cache.take(key), None
+        if meta is not None:
+            patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
+                                keys=self.keys, value=value)
         if patch is None:
-            return Outcome("unchanged", why)
-        kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,
-                       dry_run=self.settings.dry_run, timeout=self._timeout(deadline))
+            meta = kube.read_pod(namespace=target.namespace, name=target.pod,
+                                 timeout=self._timeout(deadline))
+            patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
+                                keys=self.keys, value=value)
+            if patch is None:
+                return Outcome("unchanged", why)
+        written = kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,
+                                 dry_run=self.settings.dry_run, timeout=self._timeout(deadline))
+        if not self.settings.dry_run:
+            self._cache.put(key, written)
         previous = meta.labels.get(self.keys.label)
         self._announce(kube, target, meta, previous, value, deadline)
         return Outcome("labeled", previous=previous)

@@ -128,12 +128,38 @@ def test_hand_edited_annotation_cannot_wedge_a_pod(client, apiserver, namespace)
     assert response.status_code == 200 and response.json["alerts"][0]["outcome"] == "labeled"
 
 
-def test_metadata_headers_are_not_shared_between_calls(client, apiserver, namespace):
-    """The client adds headers to the dict it gets; ours stays as declared after calls."""
-    from function import kube
+def api_calls(client, call):
+    text = client.get("/metrics").get_data(as_text=True)
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+               if line.startswith("cpu_alert_labeler_api_call_duration_seconds_count{")
+               and f'call="{call}"' in line)
+
+
+def test_a_pod_this_process_wrote_last_is_not_read_again(client, apiserver, namespace):
+    """The next change of a pod we wrote goes straight to the conditional PATCH (no GET)."""
     apiserver.create_pod(namespace, "api-1")
     post(client, webhook(fire("api-1", namespace)))
-    assert kube._METADATA_ONLY == {"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"}
+    gets, patches = api_calls(client, "get"), api_calls(client, "patch")
+    resolved = post(client, webhook(fire("api-1", namespace, status="resolved", at="2026-11-24T09:05:00Z")))
+    assert resolved.json["alerts"][0]["outcome"] == "labeled"
+    assert (api_calls(client, "get") - gets, api_calls(client, "patch") - patches) == (0, 1)
+    assert label(apiserver, namespace, "api-1") == "normal"
+
+
+def test_a_pod_changed_by_another_writer_is_read_again(client, apiserver, namespace):
+    """If another instance wrote a newer state after us, our remembered version gets 409,
+    the pod is read afresh, and the older notification is refused as stale."""
+    apiserver.create_pod(namespace, "api-1")
+    post(client, webhook(fire("api-1", namespace, at="2026-11-24T09:00:00Z")))
+    code, _ = apiserver.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/api-1", {"metadata": {
+        "labels": {"status": "moderate"},
+        "annotations": {"cpu-alert-labeler/alert-time": "2026-11-24T09:10:00.000000Z",
+                        "cpu-alert-labeler/level": "moderate"}}}, content_type="application/merge-patch+json")
+    assert code == 200
+    older = post(client, webhook(fire("api-1", namespace, status="resolved", at="2026-11-24T09:05:00Z")))
+    assert older.json["alerts"][0]["outcome"] == "unchanged"
+    assert "stale" in older.json["alerts"][0]["reason"]
+    assert label(apiserver, namespace, "api-1") == "moderate"
 
 
 def test_stale_notification_does_not_overwrite(client, apiserver, namespace):
