@@ -1,0 +1,54 @@
+"""We test these aspects: `make run`'s script with no cluster configured starts a development
+cluster holding the pods alert.json names, serves the function (gunicorn) on $PORT on
+loopback, labels those pods when alert.json is posted, and cleans everything up on SIGTERM."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.request
+
+from apiserver import APISERVER, free_port
+from conftest import ROOT, require, require_tool
+
+
+def wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, "scripts/run.sh exited early"
+        try:
+            urllib.request.urlopen(url, timeout=1).read()
+            return
+        except OSError:
+            time.sleep(0.2)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def test_run_without_a_cluster_serves_against_a_dev_cluster(tmp_path):
+    """POSTing alert.json to `make run`'s server labels the dev cluster's pods; SIGTERM stops all."""
+    require(APISERVER.exists(), str(APISERVER))
+    require_tool("etcd")
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
+    env.update(HOME=str(tmp_path), PORT=str(port), PYTHON=str(ROOT / ".venv" / "bin" / "python"))
+    log = open(tmp_path / "run.log", "w+")
+    proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
+                            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        request = urllib.request.Request(f"http://127.0.0.1:{port}/", method="POST",
+                                         data=(ROOT / "alert.json").read_bytes())
+        answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
+        assert answer["counts"] == {"labeled": 2, "skipped": 1}, answer
+        log.seek(0)
+        printed = log.read()
+        assert "send the sample" in printed and "kubectl get pods" in printed
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(30)
+    log.seek(0)
+    kubeconfig = next(w for w in log.read().split() if w.endswith("/kubeconfig"))
+    assert not os.path.exists(kubeconfig)  # the dev cluster's directory is gone
+    leftovers = subprocess.run(["pgrep", "-f", kubeconfig], capture_output=True, text=True).stdout
+    assert leftovers == ""
