@@ -22,7 +22,7 @@ ROWS = (
     r"cold start: hello-world functions-framework",
     r"cold start: ours / hello-world",
     r"throughput: ours, N=\d+",
-    r"floor: same requests \(GET metadata \+ conditional PATCH \+ Event POST\), sequential",
+    r"floor: same requests \(conditional PATCH \+ Event POST; GET first for a pod not written before\), sequential",
     r"floor: same requests, 16 in flight",
     r"floor: PATCH only \(reference\), sequential",
     r"floor: PATCH only \(reference\), 16 in flight",
