@@ -93,7 +93,7 @@ class Kube:
 
     def pod_event(self, *, pod: PodMeta, namespace: str, name: str, reason: str, message: str,
                   warning: bool, timeout: float | None = None) -> None:
-        """Record an Event about the pod, shown by `kubectl describe pod`."""
+        """Record an Event about the pod, listed when the pod is described."""
         now = datetime.now(timezone.utc).isoformat()  # with its zone: a naive time is refused (400)
         event = {
             "apiVersion": "v1", "kind": "Event",

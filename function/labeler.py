@@ -197,7 +197,7 @@ class Labeler:
 
     def _announce(self, kube: Kube, target: Target, meta: PodMeta, previous: str | None,
                   value: str, deadline: Deadline) -> None:
-        """An Event on the pod for `kubectl describe`; its failure never fails the change."""
+        """An Event on the pod, shown when the pod is described; its failure never fails the change."""
         if self.settings.dry_run or not self.settings.emit_events:
             return
         detail = target.cause.name[:256] or "alert"

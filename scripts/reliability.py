@@ -331,6 +331,14 @@ def new_namespace(apiserver: ApiServer, prefix: str) -> str:
     return name
 
 
+def new_pods(apiserver: ApiServer, prefix: str, pods: list[str]) -> str:
+    """A fresh namespace holding `pods`; its name."""
+    namespace = new_namespace(apiserver, prefix)
+    for pod in pods:
+        apiserver.create_pod(namespace, pod)
+    return namespace
+
+
 def read_pod_state(apiserver: ApiServer, namespace: str, pod: str) -> tuple[str | None, datetime | None]:
     """(label, recorded alert time), straight from the apiserver, not through any proxy."""
     meta = apiserver.get_pod(namespace, pod)["metadata"]
@@ -728,10 +736,8 @@ def _fuzz_request(rng: random.Random, ops: list[str], credentials: tuple[str, st
 def run_fuzz(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResult:
     """POST size.fuzz generated and mutated requests in process; count 5xx (each one a bug)."""
     rng = random.Random(seed)
-    namespace = new_namespace(apiserver, "rel-fuzz")
     pods = ["checkout-7d9f8b6c5-x2k4p", "worker-0", "api-1", "web-0"]
-    for pod in pods:
-        apiserver.create_pod(namespace, pod)
+    namespace = new_pods(apiserver, "rel-fuzz", pods)
     fuzzer = Fuzzer(rng, namespace, pods)
     credentials = (uuid.uuid4().hex, "alertmanager", uuid.uuid4().hex)
     result = FuzzResult()
@@ -773,6 +779,13 @@ class CampaignCheck:
             if recorded != state.at:
                 self.wrong_time += 1
                 self.details.append(f"{namespace}/{pod}: alert-time {recorded}, want {state.at}")
+
+    def figures(self, campaign: str, wrong_label: str) -> list["Figure"]:
+        """The must-be-zero end-state figures, as every campaign reports them."""
+        return [Figure(campaign, wrong_label, self.wrong_label, zero=True),
+                Figure(campaign, "pods whose alert-time is not the newest state's",
+                       self.wrong_time, zero=True),
+                Figure(campaign, "pods checked", self.pods)]
 
 
 @dataclass
@@ -823,21 +836,15 @@ class FaultResult:
                        f"{t.notifications} / {t.resends}"),
                 Figure("faults", "notifications dropped (4xx) or given up", t.undelivered, zero=True),
                 Figure("faults", "failed pods inside 2xx answers", t.failed_entries, zero=True),
-                Figure("faults", "pods with a wrong or missing final label",
-                       self.check.wrong_label, zero=True),
-                Figure("faults", "pods whose alert-time is not the newest state's",
-                       self.check.wrong_time, zero=True),
-                Figure("faults", "pods checked", self.check.pods),
+                *self.check.figures("faults", "pods with a wrong or missing final label"),
                 Figure("faults", "seconds", round(self.seconds, 1))]
 
 
 def run_faults(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FaultResult:
     """Per-group notification sequences through the fault proxy; the newest state must stand."""
     rng = random.Random(seed)
-    namespace = new_namespace(apiserver, "rel-faults")
     pods = [f"f{i}-app" for i in range(size.fault_pods)]
-    for pod in pods:
-        apiserver.create_pod(namespace, pod)
+    namespace = new_pods(apiserver, "rel-faults", pods)
     groups, rest = [], pods[:]
     rng.shuffle(rest)
     while rest:  # Alertmanager groups: one to three pods per group
@@ -900,21 +907,15 @@ class ConcurrencyResult:
                        f"{injected} of {p.get('requests', 0)}"),
                 Figure("concurrency", "pod outcomes", outcomes),
                 Figure("concurrency", "notifications dropped (4xx) or given up", t.undelivered, zero=True),
-                Figure("concurrency", "stale overwrites (final label not the newest state's)",
-                       self.check.wrong_label, zero=True),
-                Figure("concurrency", "pods whose alert-time is not the newest state's",
-                       self.check.wrong_time, zero=True),
-                Figure("concurrency", "pods checked", self.check.pods),
+                *self.check.figures("concurrency", "stale overwrites (final label not the newest state's)"),
                 Figure("concurrency", "seconds", round(self.seconds, 1))]
 
 
 def run_concurrency(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> ConcurrencyResult:
     """Every pod's states shuffled, repeated and sent at once to random processes."""
     rng = random.Random(seed)
-    namespace = new_namespace(apiserver, "rel-conc")
     pods = [f"c{i}-app" for i in range(size.conc_pods)]
-    for pod in pods:
-        apiserver.create_pod(namespace, pod)
+    namespace = new_pods(apiserver, "rel-conc", pods)
     jobs, truth = [], {}
     for pod in pods:
         at = T0
@@ -987,10 +988,8 @@ class LoadResult:
 
 def run_load(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> LoadResult:
     """Concurrent keep-alive senders against the production server; mostly repeats, some changes."""
-    namespace = new_namespace(apiserver, "rel-load")
     pods = [f"l{i}-app" for i in range(size.load_pods)]
-    for pod in pods:
-        apiserver.create_pod(namespace, pod)
+    namespace = new_pods(apiserver, "rel-load", pods)
     clock = [T0]
     clock_lock = threading.Lock()
 
