@@ -119,7 +119,7 @@ class Kube:
         expires, header = self._auth
         now = time.monotonic()
         if now >= expires:
-            header = self._configuration.get_api_key_with_prefix("BearerToken")
+            header = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
             self._auth = (now + _AUTH_REFRESH_SECONDS, header)
         return header
 

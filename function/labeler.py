@@ -5,10 +5,11 @@ pool for patching pods concurrently), built lazily on first use so that they
 are created in the gunicorn worker, after the fork, never in the master.
 
 Each pod is decided and patched on its own (read first, unless this process
-wrote it last: see podcache.py), under one deadline for the whole request (kept below Alertmanager's notify timeout): retryable API
-failures are retried with jittered exponential backoff while time and
-attempts remain; a 409 means the pod moved on, so it is read and decided
-again.  A failure on one pod never undoes or hides another's success.
+wrote it last: see podcache.py), under one deadline for the whole request
+(kept below Alertmanager's notify timeout): retryable API failures are
+retried with jittered exponential backoff while time and attempts remain; a
+409 means the pod moved on, so it is read and decided again.  A failure on
+one pod never undoes or hides another's success.
 """
 
 import logging
