@@ -48,7 +48,7 @@ def handle(request: flask.Request):
     elapsed = time.perf_counter() - started
     REQUESTS.labels(str(status)).observe(elapsed)
     logs.event(log, "webhook", logging.INFO if status < 500 else logging.ERROR, status=status,
-               duration_ms=round(elapsed * 1000, 2), path=request.path, **fields)
+               duration_ms=round(elapsed * 1000, 2), path=request.path[:256], **fields)
     return body, status, headers
 
 
