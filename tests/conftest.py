@@ -26,7 +26,7 @@ def require(ok: bool, what: str) -> None:
     """Skip without `what`, except in CI where its absence is a broken build."""
     if ok:
         return
-    if os.environ.get("CI") == "true":
+    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
         pytest.fail(f"{what} is missing in CI: `make test` should have installed it")
     pytest.skip(f"{what} is missing (run `make test` to install it)")
 

@@ -84,8 +84,8 @@ def test_open_when_nothing_is_configured():
     Authenticator(Settings()).check(None)
 
 
-def test_http_401_without_credentials_and_no_api_call(make_client, api, tmp_path, caplog):
-    """Wrong or missing credentials: 401 with WWW-Authenticate, no request to the API, no secret logged."""
+def test_http_401_without_credentials_and_no_api_call(make_client, api, tmp_path):
+    """Wrong or missing credentials: 401 with WWW-Authenticate, no request to the API, no secret in the answer."""
     (tmp_path / "token").write_text(TOKEN + "\n")
     client = make_client(api.kubeconfig(tmp_path / "kubeconfig"), WEBHOOK_TOKEN_FILE=str(tmp_path / "token"))
     for headers in ({}, {"Authorization": "Bearer nope"}, {"Authorization": basic("a", "b")}):

@@ -3,7 +3,7 @@ run on exactly the files .dockerignore lets into the build context, makes a venv
 compiles the classifier itself; the Dockerfile copies only files that context holds;
 scripts/start.sh, given that prefix read-only, serves the function with gunicorn (not the
 debug server) on $PORT, requires the token from a secret file as OpenFaaS mounts it, labels
-a real pod, keeps metrics across workers, writes nothing but its scratch directory, and
+a real pod, serves /metrics from its multiprocess directory, writes nothing but its scratch directory, and
 stops cleanly on SIGTERM.
 """
 

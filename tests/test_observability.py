@@ -9,15 +9,16 @@
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from apiserver import free_port
 from conftest import ROOT, kubectl
 
 
@@ -147,47 +148,60 @@ def test_metric_counters_move_by_the_right_amounts(client, apiserver, namespace)
     assert delta(before, after, "cpu_alert_labeler_request_duration_seconds_count", code="200") == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def _workers(pid: int) -> list[int]:
+    """The gunicorn workers: the children of the master process."""
+    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
 
 
 def test_metrics_sum_across_gunicorn_workers(apiserver, namespace, tmp_path):
-    """With 3 workers, /metrics counts every request, whichever worker served it."""
-    port = _free_port()
+    """With 3 single-threaded workers and parallel senders, several workers serve requests,
+    and /metrics counts every one of them, whichever worker served it."""
+    port = free_port()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "KUBECONFIG": str(apiserver.kubeconfig()),
-           "WORKERS": "3", "THREADS": "2", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
+           "WORKERS": "3", "THREADS": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
            "LOG_LEVEL": "WARNING"}
+    log = open(tmp_path / "server.log", "w+")
     server = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "handle",
-                               "--source", str(ROOT / "function" / "main.py"), "--port", str(port)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                               "--source", str(ROOT / "function" / "main.py"), "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(base + "/healthz", timeout=1).read()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, "server did not start"
-                time.sleep(0.1)
+        deadline = time.monotonic() + 90
+        while len(_workers(server.pid)) < 3 or not _answers(base + "/healthz"):
+            log.seek(0)
+            assert server.poll() is None and time.monotonic() < deadline, log.read()[-2000:]
+            time.sleep(0.1)
         body = json.dumps({"alerts": [fire("ghost", namespace)]}).encode()
-        for _ in range(30):  # new connections each time, spread over the workers
+
+        def send(_):
             request = urllib.request.Request(base + "/", data=body, method="POST")
-            urllib.request.urlopen(request, timeout=10).read()
-        pids = {p.name for p in metrics_dir.iterdir()}
-        text = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+            return urllib.request.urlopen(request, timeout=30).status
+
+        with ThreadPoolExecutor(6) as senders:  # more senders than workers: all get work
+            statuses = list(senders.map(send, range(60)))
+        text = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
     finally:
         server.terminate()
         server.wait(15)
-    assert len(pids) >= 2, f"expected samples from several workers, got {pids}"
+    assert statuses == [200] * 60
+    # prometheus-client keeps one counter_<pid>.db per process that counted something.
+    pids = {p.stem.rsplit("_", 1)[1] for p in metrics_dir.glob("counter_*.db")}
+    assert len(pids) >= 2, f"expected samples from several workers, got {sorted(pids)}"
     got = samples(text)
     key = ("cpu_alert_labeler_alerts_received_total", (("level", "critical"), ("status", "firing")))
-    assert got[key] == 30
-    assert got[("cpu_alert_labeler_changes_total", (("outcome", "skipped"),))] == 30
+    assert got[key] == 60
+    assert got[("cpu_alert_labeler_changes_total", (("outcome", "skipped"),))] == 60
+
+
+def _answers(url: str) -> bool:
+    try:
+        urllib.request.urlopen(url, timeout=1).read()
+        return True
+    except OSError:
+        return False
 
 
 def test_one_log_line_per_request_and_per_change(client, apiserver, namespace, capfd):
@@ -213,10 +227,24 @@ def test_one_log_line_per_request_and_per_change(client, apiserver, namespace, c
     assert "annotations" not in json.dumps(lines)  # no payload dumps
 
 
-def test_log_level_filters(make_client, apiserver, namespace, capfd):
-    """LOG_LEVEL=WARNING keeps successful requests quiet."""
+def test_log_level_filters(make_client, apiserver, namespace, capfd, tmp_path):
+    """LOG_LEVEL=WARNING keeps successful requests quiet but still logs failures."""
     apiserver.create_pod(namespace, "a")
     client = make_client(apiserver.kubeconfig(), LOG_LEVEL="WARNING")
     capfd.readouterr()
     post(client, fire("a", namespace))
     assert '"event":"webhook"' not in capfd.readouterr().err
+    closed = make_client(apiserver.kubeconfig(), LOG_LEVEL="WARNING", API_ATTEMPTS="1",
+                         KUBECONFIG=str(_closed_port_kubeconfig(tmp_path)))
+    assert post(closed, fire("a", namespace)).status_code == 503
+    err = capfd.readouterr().err
+    assert '"event":"pod_change"' in err and '"level":"warning"' in err
+    assert '"event":"webhook"' in err and '"level":"error"' in err
+
+
+def _closed_port_kubeconfig(tmp_path):
+    from fakeapi import FakeApi
+    api = FakeApi()
+    path = api.kubeconfig(tmp_path / "closed-kubeconfig")
+    api.close()
+    return path

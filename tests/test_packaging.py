@@ -17,9 +17,10 @@ def test_wheel_carries_the_compiled_classifier(tmp_path):
         shutil.copy(ROOT / name, source)
     shutil.copytree(ROOT / "native", source / "native")
     shutil.copytree(ROOT / "function", source / "function", ignore=shutil.ignore_patterns("*.so", "__pycache__"))
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
-                    "--quiet", "--wheel-dir", str(tmp_path / "dist"), str(source)],
-                   check=True, cwd=source, timeout=300, capture_output=True)
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                            "--quiet", "--wheel-dir", str(tmp_path / "dist"), str(source)],
+                           cwd=source, timeout=300, capture_output=True, text=True)
+    assert built.returncode == 0, built.stderr[-3000:]
     (wheel,) = (tmp_path / "dist").glob("cpu_alert_labeler-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("function/_classifier") and n.endswith(".so") for n in names)

@@ -173,7 +173,7 @@ def test_impossible_rates_are_refused(apiserver, rates):
 def test_hostile_bodies_are_400_and_never_reach_the_api(make_client, tmp_path, body):
     """Bodies the parser cannot hold are the sender's fault (400), not a crash (500) to re-send.
 
-    Fails today (500): see tests/test_properties.py for the causes in alerts.py.
+    Each once answered 500: see tests/test_properties.py for the causes in alerts.py.
     """
     api = FakeApi(500)
     try:

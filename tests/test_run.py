@@ -4,7 +4,9 @@ loopback, labels those pods when alert.json is posted, and cleans everything up 
 
 import json
 import os
+import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.request
@@ -13,16 +15,18 @@ from apiserver import APISERVER, free_port
 from conftest import ROOT, require, require_tool
 
 
-def wait_for(url: str, proc: subprocess.Popen, timeout: float = 90) -> None:
+def wait_for(url: str, proc: subprocess.Popen, log, timeout: float = 180) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        assert proc.poll() is None, "scripts/run.sh exited early"
+        log.seek(0)
+        assert proc.poll() is None, f"scripts/run.sh exited early:\n{log.read()[-3000:]}"
         try:
             urllib.request.urlopen(url, timeout=1).read()
             return
         except OSError:
             time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
+    log.seek(0)
+    raise AssertionError(f"{url} did not answer within {timeout}s:\n{log.read()[-3000:]}")
 
 
 def test_run_without_a_cluster_serves_against_a_dev_cluster(tmp_path):
@@ -36,7 +40,7 @@ def test_run_without_a_cluster_serves_against_a_dev_cluster(tmp_path):
     proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     try:
-        wait_for(f"http://127.0.0.1:{port}/healthz", proc)
+        wait_for(f"http://127.0.0.1:{port}/healthz", proc, log)
         request = urllib.request.Request(f"http://127.0.0.1:{port}/", method="POST",
                                          data=(ROOT / "alert.json").read_bytes())
         answer = json.loads(urllib.request.urlopen(request, timeout=30).read())
@@ -48,7 +52,11 @@ def test_run_without_a_cluster_serves_against_a_dev_cluster(tmp_path):
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(30)
     log.seek(0)
-    kubeconfig = next(w for w in log.read().split() if w.endswith("/kubeconfig"))
-    assert not os.path.exists(kubeconfig)  # the dev cluster's directory is gone
+    printed = log.read()
+    kubeconfig = next(w for w in printed.split() if w.endswith("/kubeconfig"))
+    assert not os.path.exists(kubeconfig)  # run.sh's scratch directory is gone
+    api_port = int(re.search(r"dev cluster ready at https://127\.0\.0\.1:(\d+)", printed).group(1))
+    with socket.socket() as probe:  # the dev apiserver no longer listens
+        assert probe.connect_ex(("127.0.0.1", api_port)) != 0
     leftovers = subprocess.run(["pgrep", "-f", kubeconfig], capture_output=True, text=True).stdout
     assert leftovers == ""
