@@ -110,19 +110,26 @@ def _time(item: dict, key: str, where: str) -> datetime | None:
         return None
     try:
         return parse_time(text)
-    except (ValueError, OverflowError):  # overflow: outside years 1-9999 once in UTC
+    except ValueError:
         raise PayloadError(f"{where}.{key} is not an RFC 3339 time: {text[:40]!r}") from None
 
 
 def parse_time(text: str) -> datetime:
-    """RFC 3339 with up to nanoseconds (Go's format), as an aware UTC datetime."""
+    """RFC 3339 with up to nanoseconds (Go's format), as an aware UTC datetime.
+
+    Raises ValueError for anything else, including a time that falls outside years
+    1-9999 once in UTC (which astimezone reports as OverflowError).
+    """
     match = _RFC3339.fullmatch(text)
     if match is None:
         raise ValueError(text)
     base, fraction, zone = match.groups()
     micros = (fraction or "").ljust(6, "0")[:6]
     zone = "+00:00" if zone.upper() == "Z" else zone
-    return datetime.fromisoformat(f"{base}.{micros}{zone}").astimezone(timezone.utc)
+    try:
+        return datetime.fromisoformat(f"{base}.{micros}{zone}").astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError(text) from None
 
 
 def format_time(when: datetime) -> str:

@@ -14,6 +14,7 @@ one pod never undoes or hides another's success.
 
 import logging
 import random
+from collections import Counter
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -108,8 +109,10 @@ class Labeler:
                                         namespace_label=s.namespace_label,
                                         cpu_annotation=s.cpu_annotation)
         levels = self.classifier.classify([(a.name, a.cpu) for a in payload.alerts])
-        for alert, level in zip(payload.alerts, levels):
-            ALERTS.labels(alert.status, level.name.lower() if level is not None else "unclassified").inc()
+        received = Counter((a.status, lv.name.lower() if lv is not None else "unclassified")
+                           for a, lv in zip(payload.alerts, levels))
+        for labels, count in received.items():  # one metric update per kind, not per alert
+            ALERTS.labels(*labels).inc(count)
         items, targets = plan(payload.alerts, levels, self.scope)
         outcomes = self._apply(targets, deadline) if targets else {}
         entries = [self._entry(item, targets, outcomes) for item in items]
@@ -169,15 +172,17 @@ class Labeler:
         """
         key = (target.namespace, target.pod)
         value = self.settings.label_values[target.level]
-        meta, patch = self._cache.take(key), None
-        if meta is not None:
-            patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
-                                keys=self.keys, value=value)
+
+        def decide_on(meta: PodMeta) -> tuple[dict | None, str]:
+            return decide(target, meta.labels, meta.annotations, meta.resource_version,
+                          keys=self.keys, value=value)
+
+        meta = self._cache.take(key)
+        patch = decide_on(meta)[0] if meta is not None else None
         if patch is None:
             meta = kube.read_pod(namespace=target.namespace, name=target.pod,
                                  timeout=self._timeout(deadline))
-            patch, why = decide(target, meta.labels, meta.annotations, meta.resource_version,
-                                keys=self.keys, value=value)
+            patch, why = decide_on(meta)
             if patch is None:
                 return Outcome("unchanged", why)
         written = kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,

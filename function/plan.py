@@ -128,7 +128,7 @@ def recorded_time(annotations: dict, keys: Keys) -> datetime | None:
     text = annotations.get(keys.annotation("alert-time"))
     try:
         return parse_time(text) if text else None
-    except (ValueError, OverflowError):
+    except ValueError:
         return None  # unreadable: treat as unrecorded rather than block every change
 
 

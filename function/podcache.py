@@ -12,8 +12,7 @@ import threading
 from collections import OrderedDict
 
 from .kube import PodMeta
-
-PodKey = tuple[str, str]
+from .plan import PodKey
 
 
 class PodCache:
