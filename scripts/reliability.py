@@ -367,6 +367,20 @@ def _proxy(apiserver: ApiServer, workdir: Path, name: str, rate: float, seed: in
 _FAULTY_API_ENV = {"API_TIMEOUT_SECONDS": "1", "API_ATTEMPTS": "2", "THREADS": "8"}
 
 
+@contextlib.contextmanager
+def _servers_behind_proxy(apiserver: ApiServer, workdir: Path, name: str, count: int,
+                          rate: float, seed: int, deck: int, result):
+    """`count` function servers whose API traffic crosses a fault proxy; on a clean exit the
+    proxy's summary is stored in result.proxy; the proxy is always closed."""
+    proxy, kubeconfig = _proxy(apiserver, workdir, name, rate, seed, deck=deck)
+    try:
+        with servers(workdir, name, count, {"KUBECONFIG": str(kubeconfig), **_FAULTY_API_ENV}) as started:
+            yield started
+        result.proxy = proxy.summary()
+    finally:
+        proxy.close()
+
+
 def _run_threads(target, args_list: list[tuple], name: str, timeout: float = 600.0) -> None:
     threads = [threading.Thread(target=target, args=args, name=f"{name}-{i}", daemon=True)
                for i, args in enumerate(args_list)]
@@ -865,23 +879,18 @@ def run_faults(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> Fa
             bodies.append(json.dumps(webhook(f"{{}}:{{group=\"{g}\"}}", alerts)).encode())
         truth.update(current)
         sequences.append(bodies)
-    proxy, kubeconfig = _proxy(apiserver, workdir, "faults", size.fault_rate, seed, deck=50)
     result = FaultResult()
     started = time.perf_counter()
-    try:
-        env = {"KUBECONFIG": str(kubeconfig), **_FAULTY_API_ENV}
-        with servers(workdir, "faults", 1, env) as (server,):
-            until = time.monotonic() + size.campaign_seconds
+    with _servers_behind_proxy(apiserver, workdir, "faults", 1, size.fault_rate, seed, 50,
+                               result) as (server,):
+        until = time.monotonic() + size.campaign_seconds
 
-            def send_group(bodies: list[bytes]) -> None:
-                for body in bodies:  # in order, each until it is delivered, as Alertmanager does
-                    result.tally.add(deliver(server.url, body, until=until))
+        def send_group(bodies: list[bytes]) -> None:
+            for body in bodies:  # in order, each until it is delivered, as Alertmanager does
+                result.tally.add(deliver(server.url, body, until=until))
 
-            _run_threads(send_group, [(bodies,) for bodies in sequences], "group",
-                         size.campaign_seconds + 45)
-        result.proxy = proxy.summary()
-    finally:
-        proxy.close()
+        _run_threads(send_group, [(bodies,) for bodies in sequences], "group",
+                     size.campaign_seconds + 45)
     result.check.compare(apiserver, namespace, truth)
     result.seconds = time.perf_counter() - started
     return result
@@ -930,27 +939,22 @@ def run_concurrency(apiserver: ApiServer, size: Size, seed: int, workdir: Path) 
     work: queue.SimpleQueue = queue.SimpleQueue()
     for body in jobs:
         work.put(body)
-    proxy, kubeconfig = _proxy(apiserver, workdir, "conc", size.conc_fault_rate, seed + 1, deck=100)
     result = ConcurrencyResult(processes=size.conc_processes, senders=size.conc_senders)
     started = time.perf_counter()
-    try:
-        env = {"KUBECONFIG": str(kubeconfig), **_FAULTY_API_ENV}
-        with servers(workdir, "conc", size.conc_processes, env) as started_servers:
-            urls = [s.url for s in started_servers]
-            until = time.monotonic() + size.campaign_seconds
+    with _servers_behind_proxy(apiserver, workdir, "conc", size.conc_processes,
+                               size.conc_fault_rate, seed + 1, 100, result) as started_servers:
+        urls = [s.url for s in started_servers]
+        until = time.monotonic() + size.campaign_seconds
 
-            def sender() -> None:
-                while True:
-                    try:
-                        body = work.get_nowait()
-                    except queue.Empty:
-                        return
-                    result.tally.add(deliver(lambda: random.choice(urls), body, until=until))
+        def sender() -> None:
+            while True:
+                try:
+                    body = work.get_nowait()
+                except queue.Empty:
+                    return
+                result.tally.add(deliver(lambda: random.choice(urls), body, until=until))
 
-            _run_threads(sender, [()] * size.conc_senders, "sender", size.campaign_seconds + 45)
-        result.proxy = proxy.summary()
-    finally:
-        proxy.close()
+        _run_threads(sender, [()] * size.conc_senders, "sender", size.campaign_seconds + 45)
     result.check.compare(apiserver, namespace, truth)
     result.seconds = time.perf_counter() - started
     return result
