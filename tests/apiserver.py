@@ -26,7 +26,9 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-APISERVER = ROOT / ".cache" / "bin" / "kube-apiserver"
+CACHE = Path(os.environ.get("CPU_ALERT_LABELER_CACHE")
+             or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler")
+APISERVER = CACHE / "kubernetes-v1.20.2" / "bin" / "kube-apiserver"
 ADMIN = "admin"
 
 
