@@ -21,7 +21,8 @@ import socket
 import time
 from datetime import datetime, timezone
 
-from harness import LABEL, META, Admin, BenchError, Fleet, run_concurrently
+from testbed.webhooks import rfc3339
+from bench.harness import LABEL, META, Admin, BenchError, Fleet, run_concurrently
 
 FIELD_MANAGER = "cpu-alert-labeler"
 PREFIX = "cpu-alert-labeler"
@@ -63,7 +64,7 @@ class Floor:
             return [(f"{base}/pods/{pod}?fieldManager={FIELD_MANAGER}", body) for pod in fleet.pods]
         now = datetime.now(timezone.utc).isoformat()
         level = "critical" if firing else "normal"
-        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the function's format_time
+        stamp = rfc3339(at, 6)  # as the function's format_time writes it
         jobs = []
         for i, pod in enumerate(fleet.pods):
             patch = _split({"metadata": {"resourceVersion": _HOLE, "labels": {LABEL: value},

@@ -23,7 +23,10 @@ from pathlib import Path
 
 import urllib3
 
-ROOT = Path(__file__).resolve().parent.parent
+from testbed.paths import ROOT
+from testbed.process import Process
+from testbed.webhooks import ZERO_TIME, alert, rfc3339, webhook
+
 LABEL = "status"
 META = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -129,10 +132,6 @@ class Clock:
         return self._next
 
 
-def rfc3339(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class Fleet:
     """Pods of one namespace and the state they flip between, payload after payload."""
@@ -160,87 +159,47 @@ class Fleet:
     def next_payload(self) -> bytes:
         """An Alertmanager v4 webhook flipping every pod (serialized before any timing)."""
         firing, at = self.flip()
+        assert self.fired_at is not None
         status = "firing" if firing else "resolved"
-        alerts = [{
-            "status": status,
-            "labels": {"alertname": "PodCpuFailure", "namespace": self.namespace, "pod": pod,
-                       "severity": "critical"},
-            "annotations": {"cpu_usage": "92", "summary": f"CPU of {pod} is at 92%"},
-            "startsAt": rfc3339(self.fired_at),
-            "endsAt": "0001-01-01T00:00:00Z" if firing else rfc3339(at),
-            "generatorURL": "http://prometheus.invalid/graph",
-            "fingerprint": f"{i:016x}",
-        } for i, pod in enumerate(self.pods)]
-        return json.dumps({
-            "version": "4", "groupKey": f'{{}}:{{namespace="{self.namespace}"}}',
-            "truncatedAlerts": 0, "status": status, "receiver": "cpu-alert-labeler",
-            "groupLabels": {"namespace": self.namespace},
-            "commonLabels": {"alertname": "PodCpuFailure", "namespace": self.namespace},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager.invalid",
-            "alerts": alerts}).encode()
+        alerts = [alert(pod, self.namespace, status=status, cpu="92", starts_at=rfc3339(self.fired_at),
+                        ends_at=ZERO_TIME if firing else rfc3339(at), fp=f"{i:016x}",
+                        labels={"severity": "critical"}, annotations={"summary": f"CPU of {pod} is at 92%"})
+                  for i, pod in enumerate(self.pods)]
+        return json.dumps(webhook(alerts, group_key=f'{{}}:{{namespace="{self.namespace}"}}',
+                                  groupLabels={"namespace": self.namespace},
+                                  commonLabels={"alertname": "PodCpuFailure", "namespace": self.namespace},
+                                  )).encode()
 
 
 # -- processes -----------------------------------------------------------------------------
 @dataclass
 class Proc:
-    """A server process the bench started; stopped by its own id, never by name."""
+    """A server the bench starts (as a testbed Process) and stops by its own id, never by name."""
 
     name: str
     argv: list[str]
     env: dict
-    log: Path
+    log_dir: Path
     port: int
-    cwd: Path = ROOT  # `python -m` puts the working directory first on sys.path
-    popen: subprocess.Popen | None = None
-    started: float = 0.0
+    process: Process | None = None
 
-    def start(self) -> "Proc":
-        out = open(self.log, "ab")
-        self.started = time.perf_counter()
-        self.popen = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=out,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True)
-        out.close()
+    def start(self) -> Proc:
+        self.process = Process(self.name, self.argv, self.log_dir, env=self.env, cwd=ROOT)
         return self
 
-    def check_alive(self) -> None:
-        if self.popen.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.popen.returncode}: {self.tail()}")
+    @property
+    def running(self) -> Process:
+        if self.process is None:
+            raise BenchError(f"{self.name} was never started")
+        return self.process
 
-    def wait_ready(self, path: str = "/healthz", timeout: float = 30.0) -> "Proc":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", path)
-                if conn.getresponse().status < 500:
-                    conn.close()
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise BenchError(f"{self.name} not answering on {self.port} after {timeout}s: {self.tail()}")
+    def wait_ready(self, path: str = "/healthz", timeout: float = 30.0) -> Proc:
+        self.running.wait_ready(f"http://127.0.0.1:{self.port}{path}", timeout)
+        return self
 
     def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(20)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-    def tail(self, n: int = 1500) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+        if self.process is not None:
+            self.process.stop(20)
 
 
 def vm_hwm_mb(pid: int) -> float:

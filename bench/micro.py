@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import time
 
-from harness import median
+from bench.harness import median
+from testbed.webhooks import alert, webhook
 
 _NAMED = ("PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure")
 _CPUS = ("12", "45.5", "92%", " 70 ", "abc", None)
@@ -33,14 +34,9 @@ def _pairs(n: int) -> list[tuple[str | None, str | None]]:
 
 
 def _body(pairs: list[tuple[str | None, str | None]]) -> bytes:
-    alerts = [{"status": "firing",
-               "labels": {"alertname": name, "namespace": "bench", "pod": f"pod-{i:05d}"},
-               "annotations": {"cpu_usage": cpu} if cpu is not None else {},
-               "startsAt": "2030-01-01T00:00:00.123456789Z", "endsAt": "0001-01-01T00:00:00Z",
-               "generatorURL": "http://prometheus.invalid/graph", "fingerprint": f"{i:016x}"}
-              for i, (name, cpu) in enumerate(pairs)]
-    return json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing",
-                       "receiver": "cpu-alert-labeler", "alerts": alerts}).encode()
+    alerts = [alert(f"pod-{i:05d}", "bench", name=name or "", cpu=cpu, fp=f"{i:016x}",
+                    starts_at="2030-01-01T00:00:00.123456789Z") for i, (name, cpu) in enumerate(pairs)]
+    return json.dumps(webhook(alerts)).encode()
 
 
 def _time(fn, repeat: int) -> float:

@@ -1,8 +1,8 @@
 """Benchmarks: the function against the old design and against the API server's floor.
 
-Usage: `make bench` (or `.venv/bin/python bench/run.py [--smoke] [--keep]`).
+Usage: `make bench` (or `.venv/bin/python -m bench.run [--smoke] [--keep]`).
 
-One kube-apiserver (tests/apiserver.py) serves every measurement of the run,
+One kube-apiserver (testbed.apiserver) serves every measurement of the run,
 so the figures compare like with like; the table is printed at the end, with
 the machine it ran on.  Sections, in the order they run:
 
@@ -22,7 +22,7 @@ the machine it ran on.  Sections, in the order they run:
 - memory: VmHWM of a fresh production server after 10k and 50k alerts.
 
 `--smoke` shrinks every size so the whole run takes well under a minute; its
-figures mean nothing, it only proves the tooling works (tests/test_bench_smoke.py).
+figures mean nothing, it only proves the tooling works (tests/system/test_bench_smoke.py).
 """
 
 from __future__ import annotations
@@ -40,14 +40,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parent
-ROOT = BENCH.parent
-sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
+from bench.floor import Floor
+from bench.harness import Admin, BenchError, Clock, Fleet, Proc, Series, Table, Webhook, median, ms, server_env, vm_hwm_mb
+from testbed.apiserver import ApiServer
+from testbed.net import free_port
 
-from apiserver import ApiServer, free_port  # noqa: E402
-from floor import Floor  # noqa: E402
-from harness import (Admin, BenchError, Clock, Fleet, Proc, Series, Table, Webhook,  # noqa: E402
-                     median, ms, server_env, vm_hwm_mb)
+BENCH = Path(__file__).resolve().parent
 
 PY = sys.executable
 FLOOR_CONCURRENCY = 16  # the function's PATCH_CONCURRENCY default
@@ -132,7 +130,7 @@ class Bench:
         return Proc(name, [PY, "-m", "functions_framework", "--target", "handle",
                            "--source", "function/main.py", "--host", "127.0.0.1",
                            "--port", str(port)],
-                    self.env, self.work / f"{name}.log", port)
+                    self.env, self.work, port)
 
     def section(self, name: str, fn) -> None:
         """Run one section; an error becomes a row, and the run's exit status."""
@@ -163,7 +161,7 @@ def incomplete(problems: list[str]) -> str:
 
 # -- sections ---------------------------------------------------------------------------------
 def classification(bench: Bench) -> None:
-    from micro import classification as measure
+    from bench.micro import classification as measure
 
     n = bench.sizes.classify_alerts
     per = measure(n)
@@ -187,7 +185,7 @@ def cold_start(bench: Bench) -> None:
         proc = Proc(f"cold-hello-{i}", [PY, "-m", "functions_framework", "--target", "hello",
                                         "--source", "bench/hello.py", "--host", "127.0.0.1",
                                         "--port", str(port)],
-                    bench.env, bench.work / f"cold-hello-{i}.log", port)
+                    bench.env, bench.work, port)
         hello.append(_cold_once(proc, b"{}", labeled=None))
     bench.admin.check_labels(fleet)
     ours_s, hello_s = median(ours), median(hello)
@@ -205,18 +203,18 @@ def _cold_once(proc: Proc, body: bytes, *, labeled: int | None) -> float:
     """Seconds from spawning `proc` to the full answer of its first POST (retried until it listens)."""
     proc.start()
     try:
-        deadline = proc.started + 60
+        deadline = proc.running.started + 60
         while True:
             try:
                 conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=60)
                 conn.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
                 resp = conn.getresponse()
                 data = resp.read()
-                seconds = time.perf_counter() - proc.started
+                seconds = time.perf_counter() - proc.running.started
                 conn.close()
                 break
             except (ConnectionRefusedError, ConnectionResetError):
-                proc.check_alive()
+                proc.running.check_alive()
                 if time.perf_counter() > deadline:
                     raise BenchError(f"{proc.name}: no answer within 60 s") from None
                 time.sleep(0.002)
@@ -313,7 +311,7 @@ def old_design(bench: Bench) -> None:
     env = dict(bench.env, OLD_CLASSIFIER=str(binary), KUBECTL_CACHE_DIR=str(bench.work / "kcache"))
     port = free_port()
     proc = Proc("old", [PY, str(BENCH / "old" / "app.py")], dict(env, PORT=str(port)),
-                bench.work / "old.log", port).start().wait_ready()
+                bench.work, port).start().wait_ready()
     try:
         hook = Webhook(port, "/alert", read_timeout=bench.sizes.old_budget * 2 + 30)
         warm = bench.fleet("old-warm", sizes.old_sizes[0])
@@ -384,8 +382,8 @@ def memory(bench: Bench) -> None:
                 _, problem = post_checked(hook, fleet.next_payload(), n)
                 problems += [problem] if problem else []
                 sent += n
-            workers = proc.children()
-            peaks.append((sent, vm_hwm_mb(proc.popen.pid), sum(vm_hwm_mb(w) for w in workers),
+            workers = proc.running.children()
+            peaks.append((sent, vm_hwm_mb(proc.running.pid), sum(vm_hwm_mb(w) for w in workers),
                           list(problems)))
             note(f"memory after {sent:,} alerts: master {peaks[-1][1]:.1f} MB, "
                  f"worker {peaks[-1][2]:.1f} MB")
