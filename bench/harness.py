@@ -10,11 +10,8 @@ answer "already labeled" and skip the API.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -44,18 +41,24 @@ class Admin:
     def __init__(self, apiserver, *, maxsize: int = 16):
         self.url = apiserver.url
         self.http = urllib3.PoolManager(
-            num_pools=2, maxsize=maxsize, block=True, retries=False,
-            ca_certs=str(apiserver.dir / "ca.crt"), cert_reqs="CERT_REQUIRED",
-            timeout=urllib3.Timeout(connect=5, read=30))
+            num_pools=2,
+            maxsize=maxsize,
+            block=True,
+            retries=False,
+            ca_certs=str(apiserver.dir / "ca.crt"),
+            cert_reqs="CERT_REQUIRED",
+            timeout=urllib3.Timeout(connect=5, read=30),
+        )
         self.auth = {"Authorization": f"Bearer {apiserver.users['admin'][0]}"}
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict | None = None) -> urllib3.BaseHTTPResponse:
-        return self.http.request(method, self.url + path, body=body,
-                                 headers={**self.auth, **(headers or {})})
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        return self.http.request(method, self.url + path, body=body, headers={**self.auth, **(headers or {})})
 
-    def expect(self, status: int, method: str, path: str, doc: object = None,
-               headers: dict | None = None) -> dict:
+    def expect(
+        self, status: int, method: str, path: str, doc: object = None, headers: dict | None = None
+    ) -> dict:
         body = None if doc is None else json.dumps(doc).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         resp = self.request(method, path, body, hdrs)
@@ -65,31 +68,45 @@ class Admin:
 
     def create_pods(self, namespace: str, names: list[str]) -> None:
         """A namespace holding pods `names` (Pending forever: no scheduler, labels work)."""
-        self.expect(201, "POST", "/api/v1/namespaces",
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        self.expect(
+            201,
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        )
 
         def create(name: str) -> None:
-            self.expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app": "bench"}},
-                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}})
+            self.expect(
+                201,
+                "POST",
+                f"/api/v1/namespaces/{namespace}/pods",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": name, "labels": {"app": "bench"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+                },
+            )
 
         run_concurrently(names, create, SETUP_CONCURRENCY)
 
     def labels(self, namespace: str) -> dict[str, str | None]:
         """pod name -> value of the `status` label, for every pod of `namespace`."""
-        doc = self.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods",
-                          headers={"Accept": META_LIST})
-        return {item["metadata"]["name"]: (item["metadata"].get("labels") or {}).get(LABEL)
-                for item in doc["items"]}
+        doc = self.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods", headers={"Accept": META_LIST})
+        return {
+            item["metadata"]["name"]: (item["metadata"].get("labels") or {}).get(LABEL)
+            for item in doc["items"]
+        }
 
-    def check_labels(self, fleet: "Fleet") -> None:
+    def check_labels(self, fleet: Fleet) -> None:
         """Every pod of `fleet` carries the value of its last state, or BenchError."""
         found = self.labels(fleet.namespace)
         wrong = [name for name in fleet.pods if found.get(name) != fleet.value]
         if wrong:
-            raise BenchError(f"{len(wrong)}/{len(fleet.pods)} pods of {fleet.namespace} are not "
-                             f"{LABEL}={fleet.value} (e.g. {wrong[0]}={found.get(wrong[0])})")
+            raise BenchError(
+                f"{len(wrong)}/{len(fleet.pods)} pods of {fleet.namespace} are not "
+                f"{LABEL}={fleet.value} (e.g. {wrong[0]}={found.get(wrong[0])})"
+            )
 
 
 def run_concurrently(items: list, fn, concurrency: int) -> None:
@@ -98,7 +115,8 @@ def run_concurrently(items: list, fn, concurrency: int) -> None:
         for item in items:
             fn(item)
         return
-    feed, lock, errors = iter(items), threading.Lock(), []
+    feed, lock = iter(items), threading.Lock()
+    errors: list[BaseException] = []
 
     def worker() -> None:
         while not errors:
@@ -145,7 +163,7 @@ class Fleet:
     at: datetime | None = None
 
     @classmethod
-    def named(cls, namespace: str, n: int, clock: Clock) -> "Fleet":
+    def named(cls, namespace: str, n: int, clock: Clock) -> Fleet:
         return cls(namespace, [f"pod-{i:04d}" for i in range(n)], clock)
 
     def flip(self) -> tuple[bool, datetime]:
@@ -161,14 +179,28 @@ class Fleet:
         firing, at = self.flip()
         assert self.fired_at is not None
         status = "firing" if firing else "resolved"
-        alerts = [alert(pod, self.namespace, status=status, cpu="92", starts_at=rfc3339(self.fired_at),
-                        ends_at=ZERO_TIME if firing else rfc3339(at), fp=f"{i:016x}",
-                        labels={"severity": "critical"}, annotations={"summary": f"CPU of {pod} is at 92%"})
-                  for i, pod in enumerate(self.pods)]
-        return json.dumps(webhook(alerts, group_key=f'{{}}:{{namespace="{self.namespace}"}}',
-                                  groupLabels={"namespace": self.namespace},
-                                  commonLabels={"alertname": "PodCpuFailure", "namespace": self.namespace},
-                                  )).encode()
+        alerts = [
+            alert(
+                pod,
+                self.namespace,
+                status=status,
+                cpu="92",
+                starts_at=rfc3339(self.fired_at),
+                ends_at=ZERO_TIME if firing else rfc3339(at),
+                fp=f"{i:016x}",
+                labels={"severity": "critical"},
+                annotations={"summary": f"CPU of {pod} is at 92%"},
+            )
+            for i, pod in enumerate(self.pods)
+        ]
+        return json.dumps(
+            webhook(
+                alerts,
+                group_key=f'{{}}:{{namespace="{self.namespace}"}}',
+                groupLabels={"namespace": self.namespace},
+                commonLabels={"alertname": "PodCpuFailure", "namespace": self.namespace},
+            )
+        ).encode()
 
 
 # -- processes -----------------------------------------------------------------------------
@@ -217,9 +249,20 @@ def server_env(kubeconfig: Path, scratch: Path, *, drop: tuple[str, ...] = ()) -
     shell cannot change what is measured; so are functions-framework's own knobs.
     """
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    for key in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "WORKERS", "THREADS",
-                "DEBUG", "FUNCTION_TARGET", "FUNCTION_SOURCE", "FUNCTION_SIGNATURE_TYPE", "PORT",
-                "FUNCTION_USE_ASGI", "CLOUD_RUN_TIMEOUT_SECONDS", "PYTHONPROFILEIMPORTTIME"):
+    for key in (
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "WORKERS",
+        "THREADS",
+        "DEBUG",
+        "FUNCTION_TARGET",
+        "FUNCTION_SOURCE",
+        "FUNCTION_SIGNATURE_TYPE",
+        "PORT",
+        "FUNCTION_USE_ASGI",
+        "CLOUD_RUN_TIMEOUT_SECONDS",
+        "PYTHONPROFILEIMPORTTIME",
+    ):
         env.pop(key, None)
     # gunicorn (25.1+) puts its control socket under $XDG_RUNTIME_DIR: keep it in scratch.
     env.update(PYTHONPATH=str(ROOT), KUBECONFIG=str(kubeconfig), XDG_RUNTIME_DIR=str(scratch))
@@ -233,14 +276,18 @@ class Webhook:
     def __init__(self, port: int, path: str = "/", *, read_timeout: float = 60.0):
         self.path = path
         self.pool = urllib3.HTTPConnectionPool(
-            "127.0.0.1", port, maxsize=1, block=True, retries=False,
-            timeout=urllib3.Timeout(connect=5, read=read_timeout))
+            "127.0.0.1",
+            port,
+            maxsize=1,
+            block=True,
+            retries=False,
+            timeout=urllib3.Timeout(connect=5, read=read_timeout),
+        )
 
     def post(self, body: bytes) -> tuple[float, int, bytes]:
         """(seconds from send to full answer, status, answer body)."""
         started = time.perf_counter()
-        resp = self.pool.urlopen("POST", self.path, body=body,
-                                 headers={"Content-Type": "application/json"})
+        resp = self.pool.urlopen("POST", self.path, body=body, headers={"Content-Type": "application/json"})
         data = resp.data
         return time.perf_counter() - started, resp.status, data
 
@@ -280,8 +327,10 @@ class Series:
         return percentile(self.seconds, q)
 
     def describe(self, unit: str = "alerts/s") -> str:
-        return (f"{self.rate:,.0f} {unit}; p50 {ms(self.p(0.5))}, p99 {ms(self.p(0.99))} "
-                f"({len(self.seconds)} payload{'s' if len(self.seconds) != 1 else ''})")
+        return (
+            f"{self.rate:,.0f} {unit}; p50 {ms(self.p(0.5))}, p99 {ms(self.p(0.99))} "
+            f"({len(self.seconds)} payload{'s' if len(self.seconds) != 1 else ''})"
+        )
 
 
 def ms(seconds: float) -> str:

@@ -56,13 +56,57 @@ class ApiServer:
     # -- set-up ------------------------------------------------------------------------
     def _certs(self) -> None:
         d = self.dir
-        _run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-             "-subj", "/CN=test-ca", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
+        _run(
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=test-ca",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.crt",
+            cwd=d,
+        )
         (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        _run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver",
-             "-keyout", "server.key", "-out", "server.csr", cwd=d)
-        _run("openssl", "x509", "-req", "-in", "server.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-             "-CAcreateserial", "-days", "2", "-extfile", "san.cnf", "-out", "server.crt", cwd=d)
+        _run(
+            "openssl",
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-subj",
+            "/CN=kube-apiserver",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            cwd=d,
+        )
+        _run(
+            "openssl",
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-days",
+            "2",
+            "-extfile",
+            "san.cnf",
+            "-out",
+            "server.crt",
+            cwd=d,
+        )
         _run("openssl", "genrsa", "-out", "sa.key", "2048", cwd=d)
 
     def add_user(self, name: str, groups: list[str] | None = None) -> str:
@@ -79,7 +123,7 @@ class ApiServer:
         path.write_text("\n".join(lines) + "\n")
         return path
 
-    def start(self) -> "ApiServer":
+    def start(self) -> ApiServer:
         if not self.binary.exists():
             raise RuntimeError(f"{self.binary} is missing: run scripts/build-apiserver.sh (make apiserver)")
         for tool in ("etcd", "openssl"):
@@ -89,26 +133,69 @@ class ApiServer:
         self._certs()
         etcd_port, peer_port = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
-        self._spawn("etcd", [
-            "etcd", "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd_url,
-            "--advertise-client-urls", etcd_url, "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
-            "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
-            "--unsafe-no-fsync", "--logger", "zap", "--log-level", "error",
-        ])
+        self._spawn(
+            "etcd",
+            [
+                "etcd",
+                "--data-dir",
+                str(self.dir / "etcd"),
+                "--listen-client-urls",
+                etcd_url,
+                "--advertise-client-urls",
+                etcd_url,
+                "--listen-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-advertise-peer-urls",
+                f"http://127.0.0.1:{peer_port}",
+                "--initial-cluster",
+                f"default=http://127.0.0.1:{peer_port}",
+                "--unsafe-no-fsync",
+                "--logger",
+                "zap",
+                "--log-level",
+                "error",
+            ],
+        )
         d = self.dir
-        self._spawn("kube-apiserver", [
-            str(self.binary), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
-            "--advertise-address", "127.0.0.1", "--secure-port", str(self.port),
-            "--cert-dir", str(d / "certs"), "--tls-cert-file", str(d / "server.crt"),
-            "--tls-private-key-file", str(d / "server.key"), "--client-ca-file", str(d / "ca.crt"),
-            "--token-auth-file", str(self._token_file()), "--authorization-mode", "RBAC",
-            "--disable-admission-plugins", "ServiceAccount",
-            "--service-account-issuer", "https://kubernetes.default.svc",
-            "--service-account-key-file", str(d / "sa.key"),
-            "--service-account-signing-key-file", str(d / "sa.key"),
-            "--service-cluster-ip-range", "10.0.0.0/24", "--logtostderr", "--v", "0",
-        ])
+        self._spawn(
+            "kube-apiserver",
+            [
+                str(self.binary),
+                "--etcd-servers",
+                etcd_url,
+                "--bind-address",
+                "127.0.0.1",
+                "--advertise-address",
+                "127.0.0.1",
+                "--secure-port",
+                str(self.port),
+                "--cert-dir",
+                str(d / "certs"),
+                "--tls-cert-file",
+                str(d / "server.crt"),
+                "--tls-private-key-file",
+                str(d / "server.key"),
+                "--client-ca-file",
+                str(d / "ca.crt"),
+                "--token-auth-file",
+                str(self._token_file()),
+                "--authorization-mode",
+                "RBAC",
+                "--disable-admission-plugins",
+                "ServiceAccount",
+                "--service-account-issuer",
+                "https://kubernetes.default.svc",
+                "--service-account-key-file",
+                str(d / "sa.key"),
+                "--service-account-signing-key-file",
+                str(d / "sa.key"),
+                "--service-cluster-ip-range",
+                "10.0.0.0/24",
+                "--logtostderr",
+                "--v",
+                "0",
+            ],
+        )
         self._wait_ready()
         self._wait_for_default_namespace()
         return self
@@ -151,22 +238,39 @@ class ApiServer:
         """Write a kubeconfig for any bearer token (a ServiceAccount's, say) and return its path."""
         path = path or self.dir / f"kubeconfig-{name.replace(':', '-')}"
         config = {
-            "apiVersion": "v1", "kind": "Config", "current-context": "test",
-            "clusters": [{"name": "test", "cluster": {
-                "server": self.url, "certificate-authority": str(self.dir / "ca.crt")}}],
+            "apiVersion": "v1",
+            "kind": "Config",
+            "current-context": "test",
+            "clusters": [
+                {
+                    "name": "test",
+                    "cluster": {"server": self.url, "certificate-authority": str(self.dir / "ca.crt")},
+                }
+            ],
             "users": [{"name": name, "user": {"token": token}}],
             "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
         }
         path.write_text(json.dumps(config, indent=1))
         return path
 
-    def request(self, method: str, path: str, body: object = None, *,
-                content_type: str = "application/json", user: str = ADMIN) -> tuple[int, dict]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        body: object = None,
+        *,
+        content_type: str = "application/json",
+        user: str = ADMIN,
+    ) -> tuple[int, dict]:
         """A raw API call (for set-up and inspection, independent of the code under test)."""
         ctx = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.users[user][0]}", "Content-Type": content_type})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.users[user][0]}", "Content-Type": content_type},
+        )
         try:
             with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")
@@ -176,13 +280,20 @@ class ApiServer:
             return 0, {}  # not listening yet (or any more): no status at all
 
     def create_namespace(self, name: str) -> None:
-        self._expect(201, "POST", "/api/v1/namespaces",
-                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        self._expect(
+            201,
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
+        )
 
     def create_pod(self, namespace: str, name: str, labels: dict | None = None) -> dict:
-        pod = {"apiVersion": "v1", "kind": "Pod",
-               "metadata": {"name": name, "labels": labels or {"app": "demo"}},
-               "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}}
+        pod = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {"name": name, "labels": labels or {"app": "demo"}},
+            "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+        }
         return self._expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
 
     def get_pod(self, namespace: str, name: str) -> dict:

@@ -33,8 +33,11 @@ def serve(kubeconfig: Path, pods: list[tuple[str, str]]) -> None:
         for namespace, pod in pods:
             server.create_pod(namespace, pod)
         server.kubeconfig(path=kubeconfig)
-        print(f"dev cluster ready at {server.url}; kubeconfig {kubeconfig}; "
-              f"pods: {', '.join(f'{ns}/{p}' for ns, p in pods)}", flush=True)
+        print(
+            f"dev cluster ready at {server.url}; kubeconfig {kubeconfig}; "
+            f"pods: {', '.join(f'{ns}/{p}' for ns, p in pods)}",
+            flush=True,
+        )
         signal.sigwait({signal.SIGINT, signal.SIGTERM})
     finally:
         server.stop()

@@ -26,9 +26,16 @@ class FakeApi:
                 self.rfile.read(length)
                 fake.requests.append((self.command, self.path))
                 time.sleep(fake.delay)
-                body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
-                                   "message": "injected", "reason": fake.reason,
-                                   "code": fake.status}).encode()
+                body = json.dumps(
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "status": "Failure",
+                        "message": "injected",
+                        "reason": fake.reason,
+                        "code": fake.status,
+                    }
+                ).encode()
                 try:
                     self.send_response(fake.status)
                     self.send_header("Content-Type", "application/json")
@@ -48,12 +55,18 @@ class FakeApi:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def kubeconfig(self, path: Path) -> Path:
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "fake",
-            "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-            "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-            "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-        }))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "fake",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "fake", "user": {"token": "fake-token"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
+                }
+            )
+        )
         return path
 
     def close(self) -> None:

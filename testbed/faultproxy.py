@@ -38,11 +38,21 @@ from pathlib import Path
 import urllib3
 
 KINDS = ("500", "503", "429", "delay", "drop", "drop_after")
-_STATUS = {"500": (500, "InternalError"), "503": (503, "ServiceUnavailable"),
-           "429": (429, "TooManyRequests")}
+_STATUS = {"500": (500, "InternalError"), "503": (503, "ServiceUnavailable"), "429": (429, "TooManyRequests")}
 # Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own business on each side.
-_HOP = frozenset({"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te",
-                  "trailer", "upgrade", "host", "content-length"})
+_HOP = frozenset(
+    {
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "transfer-encoding",
+        "te",
+        "trailer",
+        "upgrade",
+        "host",
+        "content-length",
+    }
+)
 
 
 class _Server(ThreadingHTTPServer):
@@ -53,17 +63,34 @@ class _Server(ThreadingHTTPServer):
 
 def status_body(code: int, reason: str) -> bytes:
     """The Status object the real apiserver sends with an error."""
-    return json.dumps({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                       "message": f"injected by faultproxy: {reason}", "reason": reason,
-                       "code": code}).encode()
+    return json.dumps(
+        {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": f"injected by faultproxy: {reason}",
+            "reason": reason,
+            "code": code,
+        }
+    ).encode()
 
 
 class FaultProxy:
     """A threaded HTTP -> HTTPS proxy to one upstream that injects faults at given rates."""
 
-    def __init__(self, upstream: str, ca_file: Path | str, *, rates: dict[str, float] | None = None,
-                 seed: int = 0, delay: float = 1.5, deck: int = 100, pool_size: int = 64,
-                 upstream_timeout: float = 30.0):
+    def __init__(
+        self,
+        upstream: str,
+        ca_file: Path | str,
+        *,
+        rates: dict[str, float] | None = None,
+        seed: int = 0,
+        delay: float = 1.5,
+        deck: int = 100,
+        pool_size: int = 64,
+        upstream_timeout: float = 30.0,
+    ):
         self.delay = delay
         self.counts: collections.Counter[str] = collections.Counter()
         self.forwarded = 0
@@ -77,13 +104,20 @@ class FaultProxy:
         self.set_rates(rates or {})
         parsed = urllib.parse.urlsplit(upstream)
         self._pool = urllib3.HTTPSConnectionPool(
-            parsed.hostname, parsed.port, ca_certs=str(ca_file), cert_reqs="CERT_REQUIRED",
-            maxsize=pool_size, block=False, retries=False,
-            timeout=urllib3.Timeout(connect=5.0, read=upstream_timeout))
+            parsed.hostname or "127.0.0.1",
+            parsed.port,
+            ca_certs=str(ca_file),
+            cert_reqs="CERT_REQUIRED",
+            maxsize=pool_size,
+            block=False,
+            retries=False,
+            timeout=urllib3.Timeout(connect=5.0, read=upstream_timeout),
+        )
         self._server = _Server(("127.0.0.1", 0), self._handler_class())
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-        self._thread = threading.Thread(target=self._server.serve_forever, name="faultproxy",
-                                        kwargs={"poll_interval": 0.1}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="faultproxy", kwargs={"poll_interval": 0.1}, daemon=True
+        )
         self._thread.start()
 
     # -- configuration -----------------------------------------------------------------
@@ -103,18 +137,28 @@ class FaultProxy:
 
     def kubeconfig(self, path: Path, token: str) -> Path:
         """A kubeconfig that reaches the apiserver through this proxy with `token`."""
-        path.write_text(json.dumps({
-            "apiVersion": "v1", "kind": "Config", "current-context": "proxy",
-            "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
-            "users": [{"name": "proxy", "user": {"token": token}}],
-            "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
-        }, indent=1))
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "current-context": "proxy",
+                    "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
+                    "users": [{"name": "proxy", "user": {"token": token}}],
+                    "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
+                },
+                indent=1,
+            )
+        )
         return path
 
     def summary(self) -> dict:
         with self._lock:
-            return {"requests": self.requests, "forwarded": self.forwarded,
-                    **{k: self.counts[k] for k in KINDS}}
+            return {
+                "requests": self.requests,
+                "forwarded": self.forwarded,
+                **{k: self.counts[k] for k in KINDS},
+            }
 
     def close(self) -> None:
         self._closing.set()
@@ -123,7 +167,7 @@ class FaultProxy:
         self._thread.join(5)
         self._pool.close()
 
-    def __enter__(self) -> "FaultProxy":
+    def __enter__(self) -> FaultProxy:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -151,8 +195,15 @@ class FaultProxy:
     def _forward(self, method: str, path: str, headers: dict, body: bytes):
         with self._lock:
             self.forwarded += 1
-        return self._pool.urlopen(method, path, body=body or None, headers=headers,
-                                  redirect=False, preload_content=True, assert_same_host=False)
+        return self._pool.urlopen(
+            method,
+            path,
+            body=body or None,
+            headers=headers,
+            redirect=False,
+            preload_content=True,
+            assert_same_host=False,
+        )
 
     def _handler_class(self):
         proxy = self
@@ -183,7 +234,7 @@ class FaultProxy:
 
             def _read_body(self) -> bytes:
                 if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-                    chunks = []
+                    chunks: list[bytes] = []
                     while True:
                         size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                         if size == 0:
@@ -194,11 +245,25 @@ class FaultProxy:
                 return self.rfile.read(int(self.headers.get("Content-Length") or 0))
 
             def _answer(self, code: int, reason: str, message: str | None = None):
-                body = status_body(code, reason) if message is None else json.dumps(
-                    {"kind": "Status", "apiVersion": "v1", "status": "Failure", "message": message,
-                     "reason": reason, "code": code}).encode()
-                self._send(code, {"Content-Type": "application/json",
-                                  **({"Retry-After": "1"} if code == 429 else {})}, body)
+                body = (
+                    status_body(code, reason)
+                    if message is None
+                    else json.dumps(
+                        {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "status": "Failure",
+                            "message": message,
+                            "reason": reason,
+                            "code": code,
+                        }
+                    ).encode()
+                )
+                self._send(
+                    code,
+                    {"Content-Type": "application/json", **({"Retry-After": "1"} if code == 429 else {})},
+                    body,
+                )
 
             def _relay(self, response):
                 headers = {k: v for k, v in response.headers.items() if k.lower() not in _HOP}
@@ -227,7 +292,7 @@ class FaultProxy:
             def handle_one_request(self):
                 try:
                     super().handle_one_request()
-                except (ConnectionError, TimeoutError, socket.timeout):
+                except (ConnectionError, TimeoutError):
                     self.close_connection = True
 
             def log_message(self, *args):

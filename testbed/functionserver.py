@@ -37,16 +37,39 @@ def clean_env(scratch: Path, **env: str) -> dict[str, str]:
 class FunctionServer:
     """A production server of `target` in `source` on a free loopback port; `url` ends in '/'."""
 
-    def __init__(self, name: str, workdir: Path, env: Mapping[str, str], *, target: str = "handle",
-                 source: Path = SOURCE, port: int | None = None):
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        env: Mapping[str, str],
+        *,
+        target: str = "handle",
+        source: Path = SOURCE,
+        port: int | None = None,
+    ):
         self.dir = workdir / name
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}/"
-        self.process = Process(name, [
-            sys.executable, "-m", "functions_framework", "--target", target, "--source", str(source),
-            "--host", "127.0.0.1", "--port", str(self.port),
-        ], self.dir, env=clean_env(self.dir, **env), cwd=ROOT)
+        self.process = Process(
+            name,
+            [
+                sys.executable,
+                "-m",
+                "functions_framework",
+                "--target",
+                target,
+                "--source",
+                str(source),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+            ],
+            self.dir,
+            env=clean_env(self.dir, **env),
+            cwd=ROOT,
+        )
 
     def wait_ready(self, timeout: float = 90.0) -> FunctionServer:
         self.process.wait_ready(self.url + "healthz", timeout)

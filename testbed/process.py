@@ -28,15 +28,28 @@ class StartError(RuntimeError):
 class Process:
     """A program started at construction, its output in `log_dir/<name>.log`."""
 
-    def __init__(self, name: str, argv: list[str], log_dir: Path, *, env: Mapping[str, str] | None = None,
-                 cwd: Path | None = None):
+    def __init__(
+        self,
+        name: str,
+        argv: list[str],
+        log_dir: Path,
+        *,
+        env: Mapping[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self.started = time.perf_counter()
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=None if env is None else dict(env), cwd=cwd,
-                                         start_new_session=True)
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                start_new_session=True,
+            )
 
     @property
     def pid(self) -> int:

@@ -41,8 +41,18 @@ def require_tool(name: str) -> str:
 def kubectl(apiserver: ApiServer, scratch: Path, *args: str) -> str:
     """Run the machine's kubectl against the test apiserver; its stdout."""
     exe = require_tool("kubectl")
-    result = subprocess.run([exe, "--kubeconfig", str(apiserver.kubeconfig()),
-                             "--cache-dir", str(scratch / "kubectl-cache"), *args],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            exe,
+            "--kubeconfig",
+            str(apiserver.kubeconfig()),
+            "--cache-dir",
+            str(scratch / "kubectl-cache"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout

@@ -29,25 +29,47 @@ def fingerprint(*parts: str) -> str:
     return f"{zlib.crc32('/'.join(parts).encode()):016x}"
 
 
-def alert(pod: str, namespace: str, *, name: str = "PodCpuFailure", status: str = "firing",
-          cpu: str | None = None, starts_at: str = "2026-11-24T09:00:00Z", ends_at: str | None = None,
-          fp: str | None = None, labels: dict[str, str] | None = None,
-          annotations: dict[str, str] | None = None) -> dict[str, Any]:
+def alert(
+    pod: str,
+    namespace: str,
+    *,
+    name: str = "PodCpuFailure",
+    status: str = "firing",
+    cpu: str | None = None,
+    starts_at: str = "2026-11-24T09:00:00Z",
+    ends_at: str | None = None,
+    fp: str | None = None,
+    labels: dict[str, str] | None = None,
+    annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
     """One alert; a resolved one ends at `starts_at` unless `ends_at` says otherwise."""
     if ends_at is None:
         ends_at = starts_at if status == "resolved" else ZERO_TIME
     notes = {"cpu_usage": cpu} if cpu is not None else {}
-    return {"status": status,
-            "labels": {"alertname": name, "namespace": namespace, "pod": pod, **(labels or {})},
-            "annotations": {**notes, **(annotations or {})},
-            "startsAt": starts_at, "endsAt": ends_at, "generatorURL": "http://prometheus.invalid/graph",
-            "fingerprint": fp or fingerprint(namespace, pod, name)}
+    return {
+        "status": status,
+        "labels": {"alertname": name, "namespace": namespace, "pod": pod, **(labels or {})},
+        "annotations": {**notes, **(annotations or {})},
+        "startsAt": starts_at,
+        "endsAt": ends_at,
+        "generatorURL": "http://prometheus.invalid/graph",
+        "fingerprint": fp or fingerprint(namespace, pod, name),
+    }
 
 
 def webhook(alerts: list[dict[str, Any]], *, group_key: str = "{}:{}", **fields: Any) -> dict[str, Any]:
     """A version 4 body around `alerts`; its status is firing while any alert fires."""
     firing = any(a.get("status") == "firing" for a in alerts)
-    return {"version": "4", "groupKey": group_key, "truncatedAlerts": 0,
-            "status": "firing" if firing else "resolved", "receiver": RECEIVER, "groupLabels": {},
-            "commonLabels": {}, "commonAnnotations": {}, "externalURL": "http://alertmanager.invalid",
-            "alerts": alerts, **fields}
+    return {
+        "version": "4",
+        "groupKey": group_key,
+        "truncatedAlerts": 0,
+        "status": "firing" if firing else "resolved",
+        "receiver": RECEIVER,
+        "groupLabels": {},
+        "commonLabels": {},
+        "commonAnnotations": {},
+        "externalURL": "http://alertmanager.invalid",
+        "alerts": alerts,
+        **fields,
+    }

@@ -10,15 +10,13 @@ label is missing.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 import urllib.parse
 from collections import Counter
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from function.config import LEVEL_NAMES, Settings
 from testbed.apiserver import ApiServer
@@ -34,14 +32,18 @@ RECORD = "namespace_pod:cpu_usage_percent_of_limit:rate5m"
 LABEL_KEY = Settings().label_key
 # Label value -> the alert that sets it, from the function's defaults
 # (PodCpuNormal -> normal, PodHighCpuUsage -> moderate, PodCpuFailure -> panne).
-ALERT_FOR_LABEL = {Settings().label_values[LEVEL_NAMES.index(level)]: name for name, level in Settings().alert_levels}
+ALERT_FOR_LABEL = {
+    Settings().label_values[LEVEL_NAMES.index(level)]: name for name, level in Settings().alert_levels
+}
 
 
 class Function:
     """The function as deployed: `python -m functions_framework` without --debug, i.e. gunicorn."""
 
     def __init__(self, workdir: Path, kubeconfig: Path, token: str):
-        self.server = FunctionServer("function", workdir, {"KUBECONFIG": str(kubeconfig), "WEBHOOK_TOKEN": token})
+        self.server = FunctionServer(
+            "function", workdir, {"KUBECONFIG": str(kubeconfig), "WEBHOOK_TOKEN": token}
+        )
         self.url = self.server.url
         self.process = self.server.process
         self.server.wait_ready(60)
@@ -65,8 +67,12 @@ class Function:
 
     def webhooks_for(self, namespace: str, pod: str) -> list[dict]:
         """Webhook calls whose Alertmanager group is this pod's (the route groups by namespace, pod)."""
-        return [d for d in self.log("webhook")
-                if f'namespace="{namespace}"' in str(d.get("group_key")) and f'pod="{pod}"' in str(d.get("group_key"))]
+        return [
+            d
+            for d in self.log("webhook")
+            if f'namespace="{namespace}"' in str(d.get("group_key"))
+            and f'pod="{pod}"' in str(d.get("group_key"))
+        ]
 
 
 class Alertmanager:
@@ -78,19 +84,29 @@ class Alertmanager:
         self.config = home / "alertmanager.yml"
         self.config.write_text(configs.alertmanager(url=function_url, token_file=token_file))
         # The rewritten file must still be a valid configuration, by amtool's reading too.
-        check = subprocess.run([amtool, "check-config", str(self.config)], capture_output=True, text=True,
-                               timeout=60)
+        check = subprocess.run(
+            [amtool, "check-config", str(self.config)], capture_output=True, text=True, timeout=60
+        )
         if check.returncode != 0:
             raise StartError(f"amtool check-config {self.config}:\n{check.stdout}{check.stderr}")
         port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.address = f"127.0.0.1:{port}"
-        self.process = Process(name, [
-            exe, "--config.file", str(self.config), "--storage.path", str(home / "data"),
-            "--web.listen-address", self.address,
-            # No cluster: with one, the first notification waits for gossip to settle (~10s).
-            "--cluster.listen-address=",
-        ], workdir)
+        self.process = Process(
+            name,
+            [
+                exe,
+                "--config.file",
+                str(self.config),
+                "--storage.path",
+                str(home / "data"),
+                "--web.listen-address",
+                self.address,
+                # No cluster: with one, the first notification waits for gossip to settle (~10s).
+                "--cluster.listen-address=",
+            ],
+            workdir,
+        )
         self.process.wait_ready(self.url + "/-/ready", timeout=60)
 
     def post_alerts(self, alerts: list[dict]) -> None:
@@ -105,8 +121,11 @@ class Alertmanager:
         """Sum of a counter over its labels, from Alertmanager's own /metrics."""
         status, body = http("GET", self.url + "/metrics")
         assert status == 200, f"GET /metrics: {status}"
-        return sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
-                   if line.startswith(name + "{") or line.startswith(name + " "))
+        return sum(
+            float(line.rsplit(" ", 1)[1])
+            for line in body.decode().splitlines()
+            if line.startswith(name + "{") or line.startswith(name + " ")
+        )
 
     def failed(self) -> float:
         return self.counter("alertmanager_notifications_failed_total")
@@ -123,10 +142,19 @@ class Prometheus:
         config = home / "prometheus.yml"
         config.write_text(configs.prometheus(rules_file=rules, target=target, alertmanager=alertmanager))
         self.url = f"http://127.0.0.1:{free_port()}"
-        self.process = Process("prometheus", [
-            exe, "--config.file", str(config), "--storage.tsdb.path", str(home / "data"),
-            "--web.listen-address", self.url.removeprefix("http://"),
-        ], workdir)
+        self.process = Process(
+            "prometheus",
+            [
+                exe,
+                "--config.file",
+                str(config),
+                "--storage.tsdb.path",
+                str(home / "data"),
+                "--web.listen-address",
+                self.url.removeprefix("http://"),
+            ],
+            workdir,
+        )
         self.process.wait_ready(self.url + "/-/ready", timeout=60)
         self.started = time.monotonic()
 
@@ -136,11 +164,16 @@ class Prometheus:
 
     def percentages(self) -> dict[tuple[str, str], float]:
         """The recording rule's latest value per pod."""
-        return {(r["metric"]["namespace"], r["metric"]["pod"]): float(r["value"][1]) for r in self.query(RECORD)}
+        return {
+            (r["metric"]["namespace"], r["metric"]["pod"]): float(r["value"][1]) for r in self.query(RECORD)
+        }
 
     def alerts(self, namespace: str, pod: str) -> list[dict]:
-        return [a for a in get_json(self.url + "/api/v1/alerts")["data"]["alerts"]
-                if a["labels"].get("namespace") == namespace and a["labels"].get("pod") == pod]
+        return [
+            a
+            for a in get_json(self.url + "/api/v1/alerts")["data"]["alerts"]
+            if a["labels"].get("namespace") == namespace and a["labels"].get("pod") == pod
+        ]
 
 
 @dataclass
@@ -163,8 +196,9 @@ class Chain:
     def tails(self) -> str:
         return "\n".join(p.tail() for p in self.processes())
 
-    def diagnose(self, namespace: str, pod: str, wanted: str, *,
-                 alertmanager: Alertmanager | None = None) -> str:
+    def diagnose(
+        self, namespace: str, pod: str, wanted: str, *, alertmanager: Alertmanager | None = None
+    ) -> str:
         """Each link's view of the pod, and the first link that does not hold what `wanted` needs.
 
         With another `alertmanager` (one the test posts alerts to), Prometheus is left out.
@@ -175,7 +209,9 @@ class Chain:
 class _Diagnosis:
     """Questions every link in order; the first answer that falls short is the broken link."""
 
-    def __init__(self, chain: Chain, namespace: str, pod: str, wanted: str, alertmanager: Alertmanager | None):
+    def __init__(
+        self, chain: Chain, namespace: str, pod: str, wanted: str, alertmanager: Alertmanager | None
+    ):
         self.chain, self.ns, self.pod, self.wanted = chain, namespace, pod, wanted
         self.via_prometheus = alertmanager is None
         self.alertmanager = alertmanager or chain.alertmanager
@@ -220,7 +256,8 @@ class _Diagnosis:
 
     def recorded(self):
         series = self.chain.prometheus.query(
-            f'count(container_cpu_usage_seconds_total{{namespace="{self.ns}", pod="{self.pod}"}})')
+            f'count(container_cpu_usage_seconds_total{{namespace="{self.ns}", pod="{self.pod}"}})'
+        )
         value = self.chain.prometheus.percentages().get((self.ns, self.pod))
         gone = self.wanted == "normal" and not series
         facts = f"{series[0]['value'][1] if series else 0} counter series; {RECORD} = {value}"
@@ -229,15 +266,23 @@ class _Diagnosis:
     def prometheus_alerts(self):
         alerts = self.chain.prometheus.alerts(self.ns, self.pod)
         firing = {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
-        facts = ", ".join(f"{a['labels']['alertname']} {a['state']} (value {float(a['value']):.1f})"
-                          for a in alerts) or "none"
+        facts = (
+            ", ".join(
+                f"{a['labels']['alertname']} {a['state']} (value {float(a['value']):.1f})" for a in alerts
+            )
+            or "none"
+        )
         return self.satisfied_by(firing), facts
 
     def alertmanager_alerts(self):
         alerts = self.alertmanager.alerts(self.ns, self.pod)
         active = {a["labels"]["alertname"] for a in alerts if a["status"]["state"] == "active"}
-        facts = ", ".join(f"{a['labels']['alertname']} {a['status']['state']} until {a['endsAt']}"
-                          for a in alerts) or "none"
+        facts = (
+            ", ".join(
+                f"{a['labels']['alertname']} {a['status']['state']} until {a['endsAt']}" for a in alerts
+            )
+            or "none"
+        )
         failed = self.alertmanager.failed()
         return self.satisfied_by(active), f"{facts}; notifications failed so far: {failed:g}"
 
@@ -245,24 +290,38 @@ class _Diagnosis:
         calls = self.chain.function.webhooks_for(self.ns, self.pod)
         statuses = [c.get("status") for c in calls]
         refused = Counter(c.get("status") for c in self.chain.function.refused())
-        return bool(calls) and statuses[-1] == 200, f"{len(calls)} webhook call(s) for the pod's group, " \
-            f"statuses {statuses[-8:]}, last counts {calls[-1].get('counts') if calls else None}; " \
-            f"calls of any group refused before reading: {dict(refused) or 'none'}"
+        return (
+            bool(calls) and statuses[-1] == 200,
+            f"{len(calls)} webhook call(s) for the pod's group, "
+            f"statuses {statuses[-8:]}, last counts {calls[-1].get('counts') if calls else None}; "
+            f"calls of any group refused before reading: {dict(refused) or 'none'}",
+        )
 
     def function_changes(self):
-        changes = [d for d in self.chain.function.log("pod_change")
-                   if d.get("namespace") == self.ns and d.get("pod") == self.pod]
+        changes = [
+            d
+            for d in self.chain.function.log("pod_change")
+            if d.get("namespace") == self.ns and d.get("pod") == self.pod
+        ]
         last = changes[-1] if changes else {}
-        facts = "; ".join(f"{d.get('alertname')} -> {d.get('label')} {d.get('outcome')}"
-                          + (f" ({d['reason']})" if d.get("reason") else "") for d in changes[-4:])
-        return last.get("label") == self.wanted and last.get("outcome") in ("labeled", "unchanged"), \
-            facts or "no pod_change logged"
+        facts = "; ".join(
+            f"{d.get('alertname')} -> {d.get('label')} {d.get('outcome')}"
+            + (f" ({d['reason']})" if d.get("reason") else "")
+            for d in changes[-4:]
+        )
+        return last.get("label") == self.wanted and last.get("outcome") in (
+            "labeled",
+            "unchanged",
+        ), facts or "no pod_change logged"
 
     def pod_state(self):
         meta = self.chain.apiserver.get_pod(self.ns, self.pod)["metadata"]
         label = meta.get("labels", {}).get(LABEL_KEY)
-        notes = {k.split("/", 1)[1]: v for k, v in meta.get("annotations", {}).items()
-                 if k.startswith(Settings().annotation_prefix + "/")}
+        notes = {
+            k.split("/", 1)[1]: v
+            for k, v in meta.get("annotations", {}).items()
+            if k.startswith(Settings().annotation_prefix + "/")
+        }
         return label == self.wanted, f"{LABEL_KEY}={label}; annotations {notes}"
 
 
@@ -281,13 +340,20 @@ class Expect:
     seen: list[str | None] = field(default_factory=list)  # the label values observed, in order
 
     def report(self) -> str:
+        """When the crossing was recorded and the label arrived, counted from the change."""
         name = f"{self.namespace}/{self.pod}"
+        if self.labeled_at is None:
+            return f"{name}: {LABEL_KEY}={self.label} not seen (labels seen: {self.seen})"
         if self.crossed_at is None:
-            return f"{name}: {LABEL_KEY}={self.label} {self.labeled_at - self.changed_at:5.1f}s after the change " \
-                   f"(crossing {self.threshold} not seen before the label)"
-        return (f"{name}: recorded {self.threshold} {self.crossed_at - self.changed_at:5.1f}s after the change, "
-                f"{LABEL_KEY}={self.label} on the pod {self.labeled_at - self.crossed_at:5.1f}s after that "
-                f"(labels seen: {' -> '.join(str(v) for v in self.seen)})")
+            return (
+                f"{name}: {LABEL_KEY}={self.label} {self.labeled_at - self.changed_at:5.1f}s after the change "
+                f"(crossing {self.threshold} not seen before the label)"
+            )
+        return (
+            f"{name}: recorded {self.threshold} {self.crossed_at - self.changed_at:5.1f}s after the change, "
+            f"{LABEL_KEY}={self.label} on the pod {self.labeled_at - self.crossed_at:5.1f}s after that "
+            f"(labels seen: {' -> '.join(str(v) for v in self.seen)})"
+        )
 
 
 def await_labels(chain: Chain, expects: list[Expect], timeout: float, poll: float = 0.2) -> None:
@@ -311,14 +377,19 @@ def await_labels(chain: Chain, expects: list[Expect], timeout: float, poll: floa
         if time.monotonic() > deadline:
             raise AssertionError(
                 f"{len(missing)} pod(s) without their label after {timeout}s:\n"
-                + "\n".join(chain.diagnose(e.namespace, e.pod, e.label) + f"\n  labels seen: {e.seen}"
-                            for e in missing)
-                + "\n" + chain.tails())
+                + "\n".join(
+                    chain.diagnose(e.namespace, e.pod, e.label) + f"\n  labels seen: {e.seen}"
+                    for e in missing
+                )
+                + "\n"
+                + chain.tails()
+            )
         time.sleep(poll)
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, explain: Callable[[], str],
-             poll: float = 0.2) -> float:
+def wait_for(
+    condition: Callable[[], bool], timeout: float, explain: Callable[[], str], poll: float = 0.2
+) -> float:
     """Poll `condition` until true (the seconds it took); past `timeout`, fail with `explain()`."""
     started = time.monotonic()
     while not condition():

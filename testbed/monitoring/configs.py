@@ -35,8 +35,10 @@ def substitute(text: str, pattern: str, replacement: str, count: int, source: Pa
     """re.subn over lines, failing unless `pattern` matched exactly `count` times."""
     result, found = re.subn(pattern, replacement, text, flags=re.MULTILINE)
     if found != count:
-        raise AssertionError(f"{source.name}: {pattern!r} matched {found} times, expected {count}: "
-                             f"the shipped file changed; update testbed/monitoring/configs.py")
+        raise AssertionError(
+            f"{source.name}: {pattern!r} matched {found} times, expected {count}: "
+            f"the shipped file changed; update testbed/monitoring/configs.py"
+        )
     return result
 
 
@@ -57,14 +59,22 @@ def prometheus(*, rules_file: Path, target: str, alertmanager: str) -> str:
     config = {
         "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
         "rule_files": [str(rules_file)],
-        "alerting": {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]},
+        "alerting": {
+            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]
+        },
         # As in a cluster: cAdvisor through the kubelet's path, and kube-state-metrics,
         # as two jobs whose series differ in `job` and `instance`, which the rule's join ignores.
         "scrape_configs": [
-            {"job_name": "kubelet", "metrics_path": "/metrics/cadvisor",
-             "static_configs": [{"targets": [target]}]},
-            {"job_name": "kube-state-metrics", "metrics_path": "/metrics",
-             "static_configs": [{"targets": [target]}]},
+            {
+                "job_name": "kubelet",
+                "metrics_path": "/metrics/cadvisor",
+                "static_configs": [{"targets": [target]}],
+            },
+            {
+                "job_name": "kube-state-metrics",
+                "metrics_path": "/metrics",
+                "static_configs": [{"targets": [target]}],
+            },
         ],
     }
     return json.dumps(config, indent=1)  # JSON is YAML

@@ -58,11 +58,10 @@ class MetricsTarget:
         self._pods: dict[tuple[str, str], _Pod] = {}
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-target",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._server.serve_forever, name="metrics-target", daemon=True)
         self.address = f"127.0.0.1:{self._server.server_address[1]}"
 
-    def start(self) -> "MetricsTarget":
+    def start(self) -> MetricsTarget:
         self._thread.start()
         return self
 
@@ -102,31 +101,43 @@ class MetricsTarget:
             entry = self._pods.get((namespace, pod))
             if entry is None:
                 return "not exported (removed)"
-            return (f"{len(entry.limits)} limited container(s) {sorted(entry.limits)}, "
-                    f"limit {sum(entry.limits.values()):g} cores, usage set to {entry.percent:g}%")
+            return (
+                f"{len(entry.limits)} limited container(s) {sorted(entry.limits)}, "
+                f"limit {sum(entry.limits.values()):g} cores, usage set to {entry.percent:g}%"
+            )
 
     # -- exposition --------------------------------------------------------------------
     def cadvisor(self) -> str:
         now = time.monotonic()
-        lines = ["# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.",
-                 "# TYPE container_cpu_usage_seconds_total counter"]
+        lines = [
+            "# HELP container_cpu_usage_seconds_total Cumulative cpu time consumed in seconds.",
+            "# TYPE container_cpu_usage_seconds_total counter",
+        ]
         with self._lock:
             for (namespace, pod), entry in sorted(self._pods.items()):
                 for container, counter in sorted(entry.counters.items()):
-                    lines.append(f'container_cpu_usage_seconds_total{{container="{container}",cpu="total",'
-                                 f'namespace="{namespace}",pod="{pod}"}} {counter.read(now):.6f}')
+                    lines.append(
+                        f'container_cpu_usage_seconds_total{{container="{container}",cpu="total",'
+                        f'namespace="{namespace}",pod="{pod}"}} {counter.read(now):.6f}'
+                    )
         return "\n".join(lines) + "\n"
 
     def kube_state_metrics(self) -> str:
-        lines = ["# HELP kube_pod_container_resource_limits The number of requested limit resource by a container.",
-                 "# TYPE kube_pod_container_resource_limits gauge"]
+        lines = [
+            "# HELP kube_pod_container_resource_limits The number of requested limit resource by a container.",
+            "# TYPE kube_pod_container_resource_limits gauge",
+        ]
         with self._lock:
             for (namespace, pod), entry in sorted(self._pods.items()):
                 for container, limit in sorted(entry.limits.items()):
                     common = f'container="{container}",namespace="{namespace}",node="node-1",pod="{pod}"'
-                    lines.append(f'kube_pod_container_resource_limits{{{common},resource="cpu",unit="core"}} {limit}')
-                    lines.append(f'kube_pod_container_resource_limits{{{common},resource="memory",unit="byte"}} '
-                                 f"{MEMORY_LIMIT}")
+                    lines.append(
+                        f'kube_pod_container_resource_limits{{{common},resource="cpu",unit="core"}} {limit}'
+                    )
+                    lines.append(
+                        f'kube_pod_container_resource_limits{{{common},resource="memory",unit="byte"}} '
+                        f"{MEMORY_LIMIT}"
+                    )
         return "\n".join(lines) + "\n"
 
     def _handler(self):

@@ -22,8 +22,10 @@ NAMES = [campaign.NAME for campaign in CAMPAIGNS]
 
 
 def _arguments(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m testbed.reliability",
-                                     description="Reliability campaigns against the real kube-apiserver.")
+    parser = argparse.ArgumentParser(
+        prog="python -m testbed.reliability",
+        description="Reliability campaigns against the real kube-apiserver.",
+    )
     parser.add_argument("--small", action="store_true", help="the test suite's size (about a minute)")
     parser.add_argument("--seed", type=int, default=20261124)
     parser.add_argument("--only", default=",".join(NAMES), help=f"comma-separated among {', '.join(NAMES)}")
@@ -81,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"work directory kept: {workdir}")
         else:
             shutil.rmtree(workdir, ignore_errors=True)
-    print(f"\n{'small' if args.small else 'full'} size, seed {args.seed}, "
-          f"{time.perf_counter() - began:.0f} s in all\n")
+    print(
+        f"\n{'small' if args.small else 'full'} size, seed {args.seed}, "
+        f"{time.perf_counter() - began:.0f} s in all\n"
+    )
     return report(results)
 
 

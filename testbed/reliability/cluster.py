@@ -55,8 +55,9 @@ def read_pod_state(apiserver: ApiServer, namespace: str, pod: str) -> tuple[str 
 
 
 @contextlib.contextmanager
-def servers(workdir: Path, prefix: str, count: int, env: dict[str, str],
-            workers: int = 1) -> Iterator[list[FunctionServer]]:
+def servers(
+    workdir: Path, prefix: str, count: int, env: dict[str, str], workers: int = 1
+) -> Iterator[list[FunctionServer]]:
     """`count` production servers of the function, ready; all stopped on leaving."""
     settings = {"WORKERS": str(workers), "LOG_LEVEL": "WARNING", **env}
     started: list[FunctionServer] = []
@@ -72,12 +73,26 @@ def servers(workdir: Path, prefix: str, count: int, env: dict[str, str],
 
 
 @contextlib.contextmanager
-def servers_behind_proxy(apiserver: ApiServer, workdir: Path, name: str, count: int, rate: float,
-                         seed: int, deck: int, summary: dict[str, Any]) -> Iterator[list[FunctionServer]]:
+def servers_behind_proxy(
+    apiserver: ApiServer,
+    workdir: Path,
+    name: str,
+    count: int,
+    rate: float,
+    seed: int,
+    deck: int,
+    summary: dict[str, Any],
+) -> Iterator[list[FunctionServer]]:
     """`count` function servers whose API traffic crosses a fault proxy; on a clean exit the
     proxy's summary is stored in `summary`; the proxy is always closed."""
-    proxy = FaultProxy(apiserver.url, apiserver.dir / "ca.crt", rates=FaultProxy.spread(rate),
-                       seed=seed, delay=1.5, deck=deck)
+    proxy = FaultProxy(
+        apiserver.url,
+        apiserver.dir / "ca.crt",
+        rates=FaultProxy.spread(rate),
+        seed=seed,
+        delay=1.5,
+        deck=deck,
+    )
     kubeconfig = proxy.kubeconfig(workdir / f"kubeconfig-{name}", apiserver.users[ADMIN][0])
     try:
         with servers(workdir, name, count, {"KUBECONFIG": str(kubeconfig), **FAULTY_API_ENV}) as started:
@@ -87,11 +102,14 @@ def servers_behind_proxy(apiserver: ApiServer, workdir: Path, name: str, count: 
         proxy.close()
 
 
-def run_threads(target: Callable[..., None], args_list: list[tuple[Any, ...]], name: str,
-                timeout: float = 600.0) -> None:
+def run_threads(
+    target: Callable[..., None], args_list: list[tuple[Any, ...]], name: str, timeout: float = 600.0
+) -> None:
     """One daemon thread per argument tuple; joined until `timeout` in all."""
-    threads = [threading.Thread(target=target, args=args, name=f"{name}-{i}", daemon=True)
-               for i, args in enumerate(args_list)]
+    threads = [
+        threading.Thread(target=target, args=args, name=f"{name}-{i}", daemon=True)
+        for i, args in enumerate(args_list)
+    ]
     for thread in threads:
         thread.start()
     end = time.monotonic() + timeout
@@ -121,7 +139,8 @@ class CampaignCheck:
 
     def figures(self, campaign: str, wrong_label: str) -> list[Figure]:
         """The must-be-zero end-state figures, as every campaign reports them."""
-        return [Figure(campaign, wrong_label, self.wrong_label, zero=True),
-                Figure(campaign, "pods whose alert-time is not the newest state's",
-                       self.wrong_time, zero=True),
-                Figure(campaign, "pods checked", self.pods)]
+        return [
+            Figure(campaign, wrong_label, self.wrong_label, zero=True),
+            Figure(campaign, "pods whose alert-time is not the newest state's", self.wrong_time, zero=True),
+            Figure(campaign, "pods checked", self.pods),
+        ]

@@ -35,8 +35,10 @@ class Size:
     seconds: float  # the senders give up past this: a hang fails, never waits
 
 
-SIZES = {"full": Size(processes=4, senders=64, pods=60, states=8, repeat=0.3, rate=0.1, seconds=240),
-         "small": Size(processes=4, senders=50, pods=12, states=4, repeat=0.3, rate=0.1, seconds=90)}
+SIZES = {
+    "full": Size(processes=4, senders=64, pods=60, states=8, repeat=0.3, rate=0.1, seconds=240),
+    "small": Size(processes=4, senders=50, pods=12, states=4, repeat=0.3, rate=0.1, seconds=90),
+}
 
 
 @dataclass
@@ -55,14 +57,19 @@ class ConcurrencyResult:
         t, p = self.tally, self.proxy
         injected = sum(p.get(k, 0) for k in KINDS)
         outcomes = ", ".join(f"{k} {n}" for k, n in sorted(t.outcomes.items()))
-        return [Figure("concurrency", "function processes / sender threads", f"{self.processes} / {self.senders}"),
-                Figure("concurrency", "notifications / re-sends", f"{t.notifications} / {t.resends}"),
-                Figure("concurrency", "API faults injected (of requests)",
-                       f"{injected} of {p.get('requests', 0)}"),
-                Figure("concurrency", "pod outcomes", outcomes),
-                Figure("concurrency", "notifications dropped (4xx) or given up", t.undelivered, zero=True),
-                *self.check.figures("concurrency", "stale overwrites (final label not the newest state's)"),
-                Figure("concurrency", "seconds", round(self.seconds, 1))]
+        return [
+            Figure(
+                "concurrency", "function processes / sender threads", f"{self.processes} / {self.senders}"
+            ),
+            Figure("concurrency", "notifications / re-sends", f"{t.notifications} / {t.resends}"),
+            Figure(
+                "concurrency", "API faults injected (of requests)", f"{injected} of {p.get('requests', 0)}"
+            ),
+            Figure("concurrency", "pod outcomes", outcomes),
+            Figure("concurrency", "notifications dropped (4xx) or given up", t.undelivered, zero=True),
+            *self.check.figures("concurrency", "stale overwrites (final label not the newest state's)"),
+            Figure("concurrency", "seconds", round(self.seconds, 1)),
+        ]
 
 
 def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> ConcurrencyResult:
@@ -81,8 +88,9 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> Concurren
         work.put(body)
     result = ConcurrencyResult(processes=size.processes, senders=size.senders)
     started = time.perf_counter()
-    with servers_behind_proxy(apiserver, workdir, "conc", size.processes, size.rate, seed + 1, 100,
-                              result.proxy) as started_servers:
+    with servers_behind_proxy(
+        apiserver, workdir, "conc", size.processes, size.rate, seed + 1, 100, result.proxy
+    ) as started_servers:
         urls = [s.url for s in started_servers]
         until = time.monotonic() + size.seconds
 

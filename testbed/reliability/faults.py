@@ -34,8 +34,10 @@ class Size:
     seconds: float  # the senders give up past this: a hang fails, never waits
 
 
-SIZES = {"full": Size(pods=20, steps=10, rate=0.24, seconds=240),
-         "small": Size(pods=6, steps=5, rate=0.24, seconds=90)}
+SIZES = {
+    "full": Size(pods=20, steps=10, rate=0.24, seconds=240),
+    "small": Size(pods=6, steps=5, rate=0.24, seconds=90),
+}
 
 
 @dataclass
@@ -52,16 +54,24 @@ class FaultResult:
         p, t = self.proxy, self.tally
         injected = sum(p.get(k, 0) for k in KINDS)
         rate = injected / p["requests"] if p.get("requests") else 0.0
-        return [Figure("faults", "API requests through the proxy / forwarded upstream",
-                       f"{p.get('requests', 0)} / {p.get('forwarded', 0)}"),
-                Figure("faults", "API calls failed by injection (rate)", f"{injected} ({rate:.0%})"),
-                *[Figure("faults", f"  injected {kind}", p.get(kind, 0)) for kind in KINDS],
-                Figure("faults", "notifications / re-sends after 5xx or transport error",
-                       f"{t.notifications} / {t.resends}"),
-                Figure("faults", "notifications dropped (4xx) or given up", t.undelivered, zero=True),
-                Figure("faults", "failed pods inside 2xx answers", t.failed_entries, zero=True),
-                *self.check.figures("faults", "pods with a wrong or missing final label"),
-                Figure("faults", "seconds", round(self.seconds, 1))]
+        return [
+            Figure(
+                "faults",
+                "API requests through the proxy / forwarded upstream",
+                f"{p.get('requests', 0)} / {p.get('forwarded', 0)}",
+            ),
+            Figure("faults", "API calls failed by injection (rate)", f"{injected} ({rate:.0%})"),
+            *[Figure("faults", f"  injected {kind}", p.get(kind, 0)) for kind in KINDS],
+            Figure(
+                "faults",
+                "notifications / re-sends after 5xx or transport error",
+                f"{t.notifications} / {t.resends}",
+            ),
+            Figure("faults", "notifications dropped (4xx) or given up", t.undelivered, zero=True),
+            Figure("faults", "failed pods inside 2xx answers", t.failed_entries, zero=True),
+            *self.check.figures("faults", "pods with a wrong or missing final label"),
+            Figure("faults", "seconds", round(self.seconds, 1)),
+        ]
 
 
 def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FaultResult:
@@ -77,7 +87,9 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FaultResu
         sequences.append(bodies)
     result = FaultResult()
     started = time.perf_counter()
-    with servers_behind_proxy(apiserver, workdir, "faults", 1, size.rate, seed, 50, result.proxy) as (server,):
+    with servers_behind_proxy(apiserver, workdir, "faults", 1, size.rate, seed, 50, result.proxy) as (
+        server,
+    ):
         until = time.monotonic() + size.seconds
 
         def send_group(bodies: list[bytes]) -> None:

@@ -16,10 +16,8 @@ import random
 import time
 import traceback
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import functions_framework
 
@@ -57,7 +55,6 @@ def environ(**env: str | None):
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-
 
 
 class _ErrorCapture(logging.Handler):
@@ -115,38 +112,78 @@ class FuzzResult:
 
     def figures(self) -> list[Figure]:
         top = ", ".join(f"{s}x{n}" for s, n in sorted(self.statuses.items()))
-        return [Figure("fuzz", "requests sent (bodies, methods, auth headers)", self.sent),
-                Figure("fuzz", "answers by status", top),
-                Figure("fuzz", "5xx caused by handler bugs", self.bugs, zero=True),
-                Figure("fuzz", "answers that are not a JSON object", self.not_json, zero=True),
-                Figure("fuzz", "exceptions logged by the function",
-                       "; ".join(f"{k} x{n}" for k, n in self.exceptions.most_common()) or "none"),
-                Figure("fuzz", "seconds", round(self.seconds, 1))]
+        return [
+            Figure("fuzz", "requests sent (bodies, methods, auth headers)", self.sent),
+            Figure("fuzz", "answers by status", top),
+            Figure("fuzz", "5xx caused by handler bugs", self.bugs, zero=True),
+            Figure("fuzz", "answers that are not a JSON object", self.not_json, zero=True),
+            Figure(
+                "fuzz",
+                "exceptions logged by the function",
+                "; ".join(f"{k} x{n}" for k, n in self.exceptions.most_common()) or "none",
+            ),
+            Figure("fuzz", "seconds", round(self.seconds, 1)),
+        ]
 
 
 _METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 _PATHS = ["/", "/", "/", "/alert", "/x/../..", "/%00", "/healthz", "/_/ready", "/metrics", "/a" * 200]
-_TYPES = ["application/json", "application/json", "text/plain", None, "application/x-www-form-urlencoded",
-          "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/octet-stream"]
+_TYPES = [
+    "application/json",
+    "application/json",
+    "text/plain",
+    None,
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/json; charset=utf-16",
+    "application/octet-stream",
+]
 
 
 def _auth_header(rng: random.Random, token: str, user: str, password: str) -> str | None:
     good_basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return rng.choice([
-        None, "", f"Bearer {token}", f"bearer  {token} ", f"Bearer {token}x", f"Bearer {token[:-1]}",
-        "Bearer", "Basic", f"Basic {good_basic}", f"basic {good_basic}", "Basic ###",
-        "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(), "Basic " + base64.b64encode(b"nocolon").decode(),
-        f"Basic {good_basic[:-2]}", "Basic é", "Digest x", "Bearer " + "t" * 10_000,
-        "Bearer \xff\xfe", f"Bearer {token}\x00", "Bearer " + token.upper(), f"{token}"])
+    return rng.choice(
+        [
+            None,
+            "",
+            f"Bearer {token}",
+            f"bearer  {token} ",
+            f"Bearer {token}x",
+            f"Bearer {token[:-1]}",
+            "Bearer",
+            "Basic",
+            f"Basic {good_basic}",
+            f"basic {good_basic}",
+            "Basic ###",
+            "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(),
+            "Basic " + base64.b64encode(b"nocolon").decode(),
+            f"Basic {good_basic[:-2]}",
+            "Basic é",
+            "Digest x",
+            "Bearer " + "t" * 10_000,
+            "Bearer \xff\xfe",
+            f"Bearer {token}\x00",
+            "Bearer " + token.upper(),
+            f"{token}",
+        ]
+    )
 
 
 def _fuzz_apps(apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str]):
     """The function loaded twice in process: open, and with a token and basic auth."""
     token, user, password = credentials
-    base = dict(KUBECONFIG=str(apiserver.kubeconfig()), KUBERNETES_SERVICE_HOST=None, LOG_LEVEL="ERROR",
-                NAMESPACE_ALLOW=namespace, DEFAULT_NAMESPACE=namespace, WEBHOOK_TOKEN=None,
-                WEBHOOK_TOKEN_FILE=None, WEBHOOK_USERNAME=None, WEBHOOK_PASSWORD=None,
-                WEBHOOK_PASSWORD_FILE=None)
+    base = dict(
+        KUBECONFIG=str(apiserver.kubeconfig()),
+        KUBERNETES_SERVICE_HOST=None,
+        LOG_LEVEL="ERROR",
+        NAMESPACE_ALLOW=namespace,
+        DEFAULT_NAMESPACE=namespace,
+        WEBHOOK_TOKEN=None,
+        WEBHOOK_TOKEN_FILE=None,
+        WEBHOOK_USERNAME=None,
+        WEBHOOK_PASSWORD=None,
+        WEBHOOK_PASSWORD_FILE=None,
+    )
     with environ(**base):
         open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
         with environ(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
@@ -188,8 +225,9 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResul
             body, ops = fuzzer.case()
             method, path, headers, authenticated = _fuzz_request(rng, ops, credentials)
             app = auth_app if authenticated else open_app
-            response = app.open(path, method=method, data=body, headers=headers,
-                                content_type=rng.choice(_TYPES))
+            response = app.open(
+                path, method=method, data=body, headers=headers, content_type=rng.choice(_TYPES)
+            )
             # JSON is promised for webhook answers and errors; /metrics is text, HEAD has no body.
             json_expected = method == "POST" or (method != "HEAD" and path != "/metrics")
             result.record(response.status_code, response.get_json(silent=True), json_expected, ops, body)

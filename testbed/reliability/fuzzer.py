@@ -14,41 +14,9 @@ from datetime import timedelta
 from typing import Any
 
 from testbed.paths import PAYLOADS, ROOT
+from testbed.reliability.hostile import CPUS, ODD_TEXT, TIMES, Pairs, Raw, dump
 from testbed.reliability.scenarios import T0, alert_json, random_state
 from testbed.webhooks import webhook
-
-class Raw(str):
-    """JSON text emitted as is (deep nesting, NaN, 1e999)."""
-
-
-class Pairs(list):
-    """An object as (key, value) pairs: duplicate keys survive."""
-
-
-def dump(node) -> str:
-    if isinstance(node, Raw):
-        return str(node)
-    if isinstance(node, Pairs):
-        return "{" + ",".join(f"{json.dumps(k)}:{dump(v)}" for k, v in node) + "}"
-    if isinstance(node, dict):
-        return "{" + ",".join(f"{json.dumps(k)}:{dump(v)}" for k, v in node.items()) + "}"
-    if isinstance(node, list):
-        return "[" + ",".join(dump(v) for v in node) + "]"
-    return json.dumps(node)
-
-
-_ODD_TEXT = ["é", "😀", "\u202e", "e\u0301", "\ufeff", "\ud800", "\udfff", "ß", "İ", "٩٢", "９２",
-             "\u2028", "\x7f", "\x1b[31m", "Ω", "日本", "\U0010ffff", "\\", '"', "/", "%00"]
-_TIMES = ["0001-01-01T00:00:00Z", "0001-01-01T00:00:00+01:00", "0001-01-01T00:30:00+01:00",
-          "9999-12-31T23:59:59-01:00", "9999-12-31T23:59:59.999999999Z", "2026-02-30T00:00:00Z",
-          "2026-11-24T24:00:00Z", "2026-11-24t09:00:00z", "2026-11-24T09:00:00.123456789Z",
-          "2026-11-24T09:00:00.1234567891Z", "2026-11-24T09:00:00+25:00", "2026-11-24 09:00:00Z",
-          "", "now", "0999-01-01T00:00:00Z", "0000-01-01T00:00:00Z", "٢٠٢٦-11-24T09:00:00Z",
-          "2026-11-24T09:00:00-00:00", "1970-01-01T00:00:00Z", "2026-11-24T09:00:00+23:59",
-          "2026-11-24T09:00:00", "2026-11-24T09:00:60Z", 1732437600, None, 1.5, [], {}]
-_CPUS = ["92", "92.5%", " 66 % ", "1e2", "nan", "inf", "-5", "+5", "0x10", "٩٢", "９２", "9" * 40,
-         "", "%", "..", "1.", ".5", "50%%", "5 0", "\t7\t", "33", "32.999999999999999", "66.0",
-         "1" + "0" * 31, "\x0050", 92, None, True, ["92"]]
 
 
 class Fuzzer:
@@ -70,18 +38,26 @@ class Fuzzer:
         for i in range(12):
             at = T0 + timedelta(minutes=self.rng.randrange(10_000))
             pods = self.rng.sample(self.pods, self.rng.randint(1, len(self.pods)))
-            seeds.append(webhook([alert_json(self.namespace, pod, random_state(self.rng, at), self.rng)
-                                  for pod in pods], group_key=f"{{}}:{{seed{i}}}"))
+            seeds.append(
+                webhook(
+                    [alert_json(self.namespace, pod, random_state(self.rng, at), self.rng) for pod in pods],
+                    group_key=f"{{}}:{{seed{i}}}",
+                )
+            )
         return seeds
 
     # -- the tree ------------------------------------------------------------------------
-    def _slots(self, holder: list) -> list[tuple[object, object]]:
+    def _slots(self, holder: list) -> list[tuple[Any, Any]]:
         """(container, key) of every value in the tree, bounded."""
-        slots, stack = [], [holder]
+        slots: list[tuple[Any, Any]] = []
+        stack: list[Any] = [holder]
         while stack and len(slots) < 3000:
             node = stack.pop()
-            keys = list(node) if isinstance(node, dict) and not isinstance(node, Pairs) else (
-                range(len(node)) if isinstance(node, list) and not isinstance(node, Pairs) else ())
+            keys = (
+                list(node)
+                if isinstance(node, dict) and not isinstance(node, Pairs)
+                else (range(len(node)) if isinstance(node, list) and not isinstance(node, Pairs) else ())
+            )
             for key in keys:
                 slots.append((node, key))
                 child = node[key]
@@ -98,17 +74,45 @@ class Fuzzer:
     def _alerts(self, holder: list) -> list[dict]:
         doc = holder[0]
         alerts = doc.get("alerts") if isinstance(doc, dict) and not isinstance(doc, Pairs) else None
-        return [a for a in alerts if isinstance(a, dict) and not isinstance(a, Pairs)] if isinstance(
-            alerts, list) and not isinstance(alerts, Pairs) else []
+        return (
+            [a for a in alerts if isinstance(a, dict) and not isinstance(a, Pairs)]
+            if isinstance(alerts, list) and not isinstance(alerts, Pairs)
+            else []
+        )
 
     def _value(self):
         r = self.rng
-        return r.choice([None, True, False, 0, -1, 2 ** 64, 10 ** 30, 1.5, -0.0, 1e308, "", "x",
-                         [], {}, [1, "a"], {"a": 1}, Raw("NaN"), Raw("-Infinity"), Raw("1e999"),
-                         r.choice(_ODD_TEXT), "firing", "resolved"])
+        return r.choice(
+            [
+                None,
+                True,
+                False,
+                0,
+                -1,
+                2**64,
+                10**30,
+                1.5,
+                -0.0,
+                1e308,
+                "",
+                "x",
+                [],
+                {},
+                [1, "a"],
+                {"a": 1},
+                Raw("NaN"),
+                Raw("-Infinity"),
+                Raw("1e999"),
+                r.choice(ODD_TEXT),
+                "firing",
+                "resolved",
+            ]
+        )
 
     def _text(self) -> str:
-        return "".join(self.rng.choice(_ODD_TEXT + ["a", "-", ".", "0"]) for _ in range(self.rng.randint(1, 12)))
+        return "".join(
+            self.rng.choice(ODD_TEXT + ["a", "-", ".", "0"]) for _ in range(self.rng.randint(1, 12))
+        )
 
     # -- structural mutations --------------------------------------------------------------
     def m_type(self, h):
@@ -148,25 +152,44 @@ class Fuzzer:
     def m_deep(self, h):
         node, key = self._pick(h)
         depth = self.rng.choice([10, 100, 900, 1100, 5000, 100_000])
-        node[key] = Raw("[" * depth + "0" + "]" * depth if self.rng.random() < 0.5
-                        else '{"a":' * depth + "0" + "}" * depth)
+        node[key] = Raw(
+            "[" * depth + "0" + "]" * depth
+            if self.rng.random() < 0.5
+            else '{"a":' * depth + "0" + "}" * depth
+        )
 
     def m_time(self, h):
         for item in self._alerts(h) or [{}]:
-            item[self.rng.choice(["startsAt", "endsAt"])] = copy.deepcopy(self.rng.choice(_TIMES))
+            item[self.rng.choice(["startsAt", "endsAt"])] = copy.deepcopy(self.rng.choice(TIMES))
 
     def m_cpu(self, h):
         for item in self._alerts(h)[:2]:
             notes = item.setdefault("annotations", {})
             if isinstance(notes, dict) and not isinstance(notes, Pairs):
-                notes["cpu_usage"] = copy.deepcopy(self.rng.choice(_CPUS))
+                notes["cpu_usage"] = copy.deepcopy(self.rng.choice(CPUS))
             item.setdefault("labels", {})
             if isinstance(item["labels"], dict) and not isinstance(item["labels"], Pairs):
                 item["labels"]["alertname"] = self.rng.choice(["PodCpuUsage", "PodCpuFailure", "", "X"])
 
     def m_name(self, h):
-        names = self.pods * 3 + ["", "A", "a" * 253, "a" * 254, "-a", "a-", "a..b", "../x", "x/y",
-                                 "x?y=1", "x%2F", "é", "x\0", "default", "a.b.c", self._text()]
+        names = self.pods * 3 + [
+            "",
+            "A",
+            "a" * 253,
+            "a" * 254,
+            "-a",
+            "a-",
+            "a..b",
+            "../x",
+            "x/y",
+            "x?y=1",
+            "x%2F",
+            "é",
+            "x\0",
+            "default",
+            "a.b.c",
+            self._text(),
+        ]
         spaces = [self.namespace] * 4 + ["default", "kube-system", "", "NS", "a" * 64, self.namespace + "\0"]
         for item in self._alerts(h)[:3]:
             labels = item.setdefault("labels", {})
@@ -187,17 +210,26 @@ class Fuzzer:
             return
         count = self.rng.choice([50, 1999, 2000, 2001, 5000, 300])
         if count == 300:  # many distinct pods: one API read each
-            doc["alerts"] = [{"labels": {"alertname": "PodCpuFailure", "pod": f"ghost-{i}",
-                                         "namespace": self.namespace}} for i in range(count)]
+            doc["alerts"] = [
+                {"labels": {"alertname": "PodCpuFailure", "pod": f"ghost-{i}", "namespace": self.namespace}}
+                for i in range(count)
+            ]
         else:
-            small = {"labels": {"alertname": "PodCpuFailure", "pod": self.rng.choice(self.pods),
-                                "namespace": self.namespace}}
+            small = {
+                "labels": {
+                    "alertname": "PodCpuFailure",
+                    "pod": self.rng.choice(self.pods),
+                    "namespace": self.namespace,
+                }
+            }
             doc["alerts"] = [copy.deepcopy(small) for _ in range(count)]
 
     def m_unknown(self, h):
         node, key = self._pick(h, lambda v: isinstance(v, dict) and not isinstance(v, Pairs))
         if isinstance(node[key], dict) and not isinstance(node[key], Pairs):
-            node[key][self.rng.choice(["notification_reason", "routeLabels", "x", "", "alerts "])] = self._value()
+            node[key][self.rng.choice(["notification_reason", "routeLabels", "x", "", "alerts "])] = (
+                self._value()
+            )
 
     def m_swap(self, h):
         node, key = self._pick(h, lambda v: isinstance(v, (dict, list)))
@@ -209,7 +241,7 @@ class Fuzzer:
 
     # -- byte mutations -------------------------------------------------------------------
     def b_truncate(self, b):
-        return b[:self.rng.randrange(len(b) + 1)]
+        return b[: self.rng.randrange(len(b) + 1)]
 
     def b_flip(self, b):
         data = bytearray(b)
@@ -220,8 +252,19 @@ class Fuzzer:
 
     def b_insert(self, b):
         at = self.rng.randint(0, len(b))
-        junk = self.rng.choice([b"\x00", b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b",", b"}", b"]",
-                                b'"', self.rng.randbytes(self.rng.randint(1, 64))])
+        junk = self.rng.choice(
+            [
+                b"\x00",
+                b"\xff\xfe",
+                b"\xc3\x28",
+                b"\xed\xa0\x80",
+                b",",
+                b"}",
+                b"]",
+                b'"',
+                self.rng.randbytes(self.rng.randint(1, 64)),
+            ]
+        )
         return b[:at] + junk + b[at:]
 
     def b_random(self, b):
@@ -229,18 +272,52 @@ class Fuzzer:
 
     def b_encoding(self, b):
         text = b.decode("utf-8", "surrogatepass")
-        return self.rng.choice([
-            lambda: text.encode("utf-16", "surrogatepass"), lambda: text.encode("utf-16-be", "surrogatepass"),
-            lambda: text.encode("utf-32", "surrogatepass"), lambda: b"\xef\xbb\xbf" + b,
-            lambda: text.encode("latin-1", "replace")])()
+        return self.rng.choice(
+            [
+                lambda: text.encode("utf-16", "surrogatepass"),
+                lambda: text.encode("utf-16-be", "surrogatepass"),
+                lambda: text.encode("utf-32", "surrogatepass"),
+                lambda: b"\xef\xbb\xbf" + b,
+                lambda: text.encode("latin-1", "replace"),
+            ]
+        )()
 
     def b_text(self, b):
-        return self.rng.choice([b.replace(b"{", b"[", 1), b[:-1], b + b",", b.replace(b'"', b"'"),
-                                b + b" garbage", b" \n\t" + b, b"", b"   ", b"null", b"[]", b'"alerts"',
-                                b"{}", b'{"alerts": null}', b"1" * 5000])
+        return self.rng.choice(
+            [
+                b.replace(b"{", b"[", 1),
+                b[:-1],
+                b + b",",
+                b.replace(b'"', b"'"),
+                b + b" garbage",
+                b" \n\t" + b,
+                b"",
+                b"   ",
+                b"null",
+                b"[]",
+                b'"alerts"',
+                b"{}",
+                b'{"alerts": null}',
+                b"1" * 5000,
+            ]
+        )
 
-    STRUCT = ("m_type", "m_drop_key", "m_dup_key", "m_huge", "m_unicode", "m_nul", "m_deep",
-              "m_time", "m_cpu", "m_name", "m_status", "m_many", "m_unknown", "m_swap")
+    STRUCT = (
+        "m_type",
+        "m_drop_key",
+        "m_dup_key",
+        "m_huge",
+        "m_unicode",
+        "m_nul",
+        "m_deep",
+        "m_time",
+        "m_cpu",
+        "m_name",
+        "m_status",
+        "m_many",
+        "m_unknown",
+        "m_swap",
+    )
     BYTES = ("b_truncate", "b_flip", "b_insert", "b_random", "b_encoding", "b_text")
 
     def case(self) -> tuple[bytes, list[str]]:

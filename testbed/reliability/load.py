@@ -34,8 +34,10 @@ class Size:
     seconds: float  # the senders stop past this: a hang fails, never waits
 
 
-SIZES = {"full": Size(workers=3, senders=16, requests=150, pods=24, seconds=240),
-         "small": Size(workers=2, senders=8, requests=20, pods=8, seconds=90)}
+SIZES = {
+    "full": Size(workers=3, senders=16, requests=150, pods=24, seconds=240),
+    "small": Size(workers=2, senders=8, requests=20, pods=8, seconds=90),
+}
 
 
 @dataclass
@@ -58,16 +60,23 @@ class LoadResult:
 
     def figures(self) -> list[Figure]:
         per = self.requests // self.senders if self.senders else 0
-        return [Figure("load", "gunicorn workers / senders x payloads",
-                       f"{self.workers} / {self.senders} x {per}"),
-                Figure("load", "requests answered / alerts in them", f"{self.requests} / {self.alerts}"),
-                Figure("load", "errors (non-2xx or transport)", self.errors, zero=True),
-                Figure("load", "errors by kind", dict(self.error_kinds) or "none"),
-                Figure("load", "latency p50 / p99 (ms)",
-                       f"{self.percentile(0.5):.1f} / {self.percentile(0.99):.1f}"),
-                Figure("load", "throughput (requests/s)",
-                       round(self.requests / self.seconds, 1) if self.seconds else 0),
-                Figure("load", "seconds", round(self.seconds, 1))]
+        return [
+            Figure(
+                "load", "gunicorn workers / senders x payloads", f"{self.workers} / {self.senders} x {per}"
+            ),
+            Figure("load", "requests answered / alerts in them", f"{self.requests} / {self.alerts}"),
+            Figure("load", "errors (non-2xx or transport)", self.errors, zero=True),
+            Figure("load", "errors by kind", dict(self.error_kinds) or "none"),
+            Figure(
+                "load", "latency p50 / p99 (ms)", f"{self.percentile(0.5):.1f} / {self.percentile(0.99):.1f}"
+            ),
+            Figure(
+                "load",
+                "throughput (requests/s)",
+                round(self.requests / self.seconds, 1) if self.seconds else 0,
+            ),
+            Figure("load", "seconds", round(self.seconds, 1)),
+        ]
 
 
 def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> LoadResult:
@@ -91,7 +100,7 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> LoadResul
         def sender(index: int, count: int, record: bool) -> None:
             rng = random.Random(seed * 1000 + index)
             last: dict[str, State] = {}
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
             for _ in range(count):
                 if time.monotonic() > until:  # requests not sent show as missing from the count
                     break
@@ -107,7 +116,7 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> LoadResul
                 except (OSError, http.client.HTTPException) as exc:
                     error = type(exc).__name__
                     conn.close()
-                    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+                    conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=30)
                 elapsed = time.perf_counter() - begun
                 if record:
                     with lock:

@@ -35,10 +35,18 @@ class State:
 
 
 # (alertname, cpu annotation, level): by name, and by CPU for names the function does not know.
-_FIRING = [("PodCpuNormal", None, "normal"), ("PodHighCpuUsage", "48.2", "moderate"),
-           ("PodCpuFailure", "97.3", "critical"), ("PodCpuUsage", "12.5%", "normal"),
-           ("PodCpuUsage", " 45 ", "moderate"), ("PodCpuUsage", "91.0%", "critical")]
-_RESOLVABLE = [("PodHighCpuUsage", "58.1", "moderate"), ("PodCpuFailure", "88", "critical")]
+_FIRING: list[tuple[str, str | None, str]] = [
+    ("PodCpuNormal", None, "normal"),
+    ("PodHighCpuUsage", "48.2", "moderate"),
+    ("PodCpuFailure", "97.3", "critical"),
+    ("PodCpuUsage", "12.5%", "normal"),
+    ("PodCpuUsage", " 45 ", "moderate"),
+    ("PodCpuUsage", "91.0%", "critical"),
+]
+_RESOLVABLE: list[tuple[str, str | None, str]] = [
+    ("PodHighCpuUsage", "58.1", "moderate"),
+    ("PodCpuFailure", "88", "critical"),
+]
 
 
 def random_state(rng: random.Random, at: datetime) -> State:
@@ -62,9 +70,17 @@ def alert_json(namespace: str, pod: str, state: State, rng: random.Random | None
     """The alert Alertmanager would send for `state` (a resolved one started 5 minutes before)."""
     firing = state.status == "firing"
     starts = state.at if firing else state.at - timedelta(minutes=5)
-    return alert(pod, namespace, name=state.name, status=state.status, cpu=state.cpu,
-                 starts_at=_stamp(starts, rng), ends_at=ZERO_TIME if firing else _stamp(state.at, rng),
-                 labels={"severity": state.level}, annotations={"summary": f"Pod {namespace}/{pod} CPU"})
+    return alert(
+        pod,
+        namespace,
+        name=state.name,
+        status=state.status,
+        cpu=state.cpu,
+        starts_at=_stamp(starts, rng),
+        ends_at=ZERO_TIME if firing else _stamp(state.at, rng),
+        labels={"severity": state.level},
+        annotations={"summary": f"Pod {namespace}/{pod} CPU"},
+    )
 
 
 def body(group_key: str, alerts: list[dict[str, Any]]) -> bytes:
@@ -83,8 +99,9 @@ def groups_of(rng: random.Random, pods: list[str]) -> list[list[str]]:
     return groups
 
 
-def group_sequence(rng: random.Random, namespace: str, key: str, group: list[str],
-                   steps: int) -> tuple[list[bytes], dict[str, State]]:
+def group_sequence(
+    rng: random.Random, namespace: str, key: str, group: list[str], steps: int
+) -> tuple[list[bytes], dict[str, State]]:
     """`steps` state changes per pod of a group, shuffled, each body holding every pod's current
     state (as Alertmanager re-sends a group); the bodies in order and each pod's newest state."""
     current: dict[str, State] = {}
@@ -98,8 +115,9 @@ def group_sequence(rng: random.Random, namespace: str, key: str, group: list[str
     return bodies, current
 
 
-def pod_notifications(rng: random.Random, namespace: str, pod: str, states: int,
-                      repeat: float) -> tuple[list[bytes], State]:
+def pod_notifications(
+    rng: random.Random, namespace: str, pod: str, states: int, repeat: float
+) -> tuple[list[bytes], State]:
     """`states` ever newer states of one pod, each sent once or more (Alertmanager repeats
     a share `repeat` of them); the notifications, unshuffled, and the newest state."""
     jobs: list[bytes] = []

@@ -33,16 +33,29 @@ class Delivery:
         return self.status is not None and 200 <= self.status < 300
 
 
-def post(url: str, body: bytes, *, headers: dict[str, str] | None = None, timeout: float = 30.0,
-         conn: http.client.HTTPConnection | None = None) -> tuple[int, bytes]:
+def post(
+    url: str,
+    body: bytes,
+    *,
+    headers: dict[str, str] | None = None,
+    timeout: float = 30.0,
+    conn: http.client.HTTPConnection | None = None,
+) -> tuple[int, bytes]:
     """One POST; a fresh connection unless one is given."""
     parts = urllib.parse.urlsplit(url)
     own = conn is None
     conn = conn or http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=timeout)
     try:
-        conn.request("POST", parts.path or "/", body=body, headers={
-            "Content-Type": "application/json", "User-Agent": "Alertmanager/0.28.1 (reliability)",
-            **(headers or {})})
+        conn.request(
+            "POST",
+            parts.path or "/",
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "User-Agent": "Alertmanager/0.28.1 (reliability)",
+                **(headers or {}),
+            },
+        )
         response = conn.getresponse()
         return response.status, response.read()
     finally:
@@ -57,8 +70,15 @@ def _json(data: bytes) -> Any:
         return None
 
 
-def deliver(pick_url: str | Callable[[], str], body: bytes, *, until: float, max_attempts: int = 60,
-            first_backoff: float = 0.05, max_backoff: float = 1.0) -> Delivery:
+def deliver(
+    pick_url: str | Callable[[], str],
+    body: bytes,
+    *,
+    until: float,
+    max_attempts: int = 60,
+    first_backoff: float = 0.05,
+    max_backoff: float = 1.0,
+) -> Delivery:
     """Send like Alertmanager: again on 5xx or a transport error, with backoff; 2xx/4xx end it.
 
     Gives up after max_attempts, or once time.monotonic() passes `until`.

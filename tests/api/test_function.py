@@ -12,12 +12,12 @@ import json
 import functions_framework
 import pytest
 
+from function.errors import ConfigError
+from testbed.fakeapi import FakeApi
 from testbed.paths import PAYLOADS, ROOT, SOURCE
 from testbed.tools import kubectl
-from testbed.fakeapi import FakeApi
 from testbed.webhooks import alert
 from testbed.webhooks import webhook as build_webhook
-from function.errors import ConfigError
 
 
 def webhook(*alerts, **extra):

@@ -8,19 +8,13 @@
 """
 
 import json
-import os
-import subprocess
-import sys
-import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from testbed.functionserver import FunctionServer
 from testbed.net import answers
-from testbed.paths import ROOT
 from testbed.tools import kubectl
 from testbed.webhooks import alert, webhook
 

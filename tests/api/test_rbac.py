@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 from testbed.paths import ROOT
 from testbed.webhooks import alert as build_alert
 from testbed.webhooks import webhook
-import yaml
 
 ISSUER = "https://kubernetes.default.svc"  # the test apiserver's --service-account-issuer
 RBAC = "/apis/rbac.authorization.k8s.io/v1"

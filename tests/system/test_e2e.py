@@ -36,11 +36,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from testbed.tools import kubectl, require_tool
+from function.config import Settings
 from testbed.monitoring import configs
 from testbed.monitoring.chain import Alertmanager, Chain, Expect, Function, Prometheus, await_labels, wait_for
 from testbed.monitoring.metrics_target import MetricsTarget
-from function.config import Settings
+from testbed.tools import kubectl, require_tool
 
 # The function's default thresholds, which the shipped rules use (tests/system/test_monitoring.py).
 MODERATE, CRITICAL = Settings().moderate_threshold, Settings().critical_threshold

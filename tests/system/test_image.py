@@ -10,12 +10,10 @@ stops cleanly on SIGTERM.
 import json
 import os
 import shutil
-import signal
 import socket
 import stat
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -24,9 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed.paths import ROOT
-
 from testbed.net import free_port
+from testbed.paths import ROOT
 from testbed.process import Process
 from testbed.tools import require_tool
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.tools import require_tool
 from function.config import Settings
+from testbed.tools import require_tool
 
 MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
 RULES = MONITORING / "prometheus-rules.yml"

@@ -11,8 +11,8 @@ import urllib.request
 
 from testbed.apiserver import APISERVER
 from testbed.net import free_port
-from testbed.process import Process
 from testbed.paths import ROOT
+from testbed.process import Process
 from testbed.tools import require, require_tool
 
 

@@ -10,9 +10,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from testbed.paths import PAYLOADS
 from function.alerts import FIRING, RESOLVED, format_time, parse_body, parse_time
 from function.errors import PayloadError, PayloadTooLarge
+from testbed.paths import PAYLOADS
 
 
 def parse(body, max_alerts=100):

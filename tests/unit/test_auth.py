@@ -9,14 +9,13 @@
 
 import base64
 import json
-import logging
 
 import pytest
 
-from testbed.fakeapi import FakeApi
 from function.auth import Authenticator
 from function.config import Secret, Settings
 from function.errors import Unauthorized
+from testbed.fakeapi import FakeApi
 
 TOKEN = "t0ken-with-enough-entropy-4f9c"
 BODY = json.dumps({"alerts": [{"labels": {"alertname": "PodCpuFailure", "pod": "api-1",

@@ -9,9 +9,9 @@ import re
 
 import pytest
 
-from testbed.paths import ROOT
 from function.config import Settings, documented
 from function.errors import ConfigError
+from testbed.paths import ROOT
 
 
 def test_defaults():

@@ -8,14 +8,12 @@ RBAC files grant exactly `get` and `patch` on pods and `create` on events to the
 every environment variable set is one the function reads, with a value it accepts.
 """
 
-from pathlib import Path
 
 import pytest
-
-from testbed.paths import ROOT
 import yaml
 
 from function.config import Settings, documented
+from testbed.paths import ROOT
 
 # functions-framework's own server variables, documented in the README beside the table.
 SERVER_VARIABLES = {"PORT", "WORKERS", "THREADS"}
