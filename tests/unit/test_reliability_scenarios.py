@@ -80,7 +80,7 @@ def test_fuzzer_is_deterministic_for_a_seed():
     """The same seed gives the same bodies and mutation names: a failing case can be replayed."""
     def cases(seed):
         fuzzer = Fuzzer(random.Random(seed), "ns", ["a", "b"])
-        return [fuzzer.case() for _ in range(50)]
+        return [fuzzer.case() for _ in range(20)]
 
     first = cases(7)
     assert first == cases(7)
