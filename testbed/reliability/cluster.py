@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import Any
 
 from testbed.apiserver import ADMIN, ApiServer
-from testbed.faultproxy import FaultProxy
+from testbed.faultproxy import KINDS, FaultProxy
 from testbed.functionserver import FunctionServer
 from testbed.reliability.figures import Figure
 from testbed.reliability.scenarios import State
+from testbed.reliability.sender import SendTally
 
 ALERT_TIME = "cpu-alert-labeler/alert-time"
 # A 1 s API timeout keeps the 1.5 s delay faults cheap; two tries per pod (default 4) let
@@ -144,3 +145,21 @@ class CampaignCheck:
             Figure(campaign, "pods whose alert-time is not the newest state's", self.wrong_time, zero=True),
             Figure(campaign, "pods checked", self.pods),
         ]
+
+
+@dataclass
+class SentThroughProxy:
+    """What a campaign that sends through the fault proxy measured: the proxy's counts, the
+    sender's tally, the end state of its pods, and how long it took."""
+
+    proxy: dict[str, Any] = field(default_factory=dict)
+    tally: SendTally = field(default_factory=SendTally)
+    check: CampaignCheck = field(default_factory=CampaignCheck)
+    seconds: float = 0.0
+
+    def details(self) -> list[str]:
+        return self.check.details[:20]
+
+    def injected(self) -> int:
+        """API calls the proxy failed on purpose, every kind together."""
+        return sum(self.proxy.get(kind, 0) for kind in KINDS)

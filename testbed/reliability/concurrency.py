@@ -10,16 +10,14 @@ from __future__ import annotations
 import queue
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from testbed.apiserver import ApiServer
-from testbed.faultproxy import KINDS
-from testbed.reliability.cluster import CampaignCheck, new_pods, run_threads, servers_behind_proxy
+from testbed.reliability.cluster import SentThroughProxy, new_pods, run_threads, servers_behind_proxy
 from testbed.reliability.figures import Figure
 from testbed.reliability.scenarios import State, pod_notifications
-from testbed.reliability.sender import SendTally, deliver
+from testbed.reliability.sender import deliver
 
 NAME = "concurrency"
 
@@ -42,20 +40,15 @@ SIZES = {
 
 
 @dataclass
-class ConcurrencyResult:
+class ConcurrencyResult(SentThroughProxy):
+    """The concurrency campaign's measures, as figures; also how many servers and senders."""
+
     processes: int = 0
     senders: int = 0
-    proxy: dict[str, Any] = field(default_factory=dict)
-    tally: SendTally = field(default_factory=SendTally)
-    check: CampaignCheck = field(default_factory=CampaignCheck)
-    seconds: float = 0.0
-
-    def details(self) -> list[str]:
-        return self.check.details[:20]
 
     def figures(self) -> list[Figure]:
         t, p = self.tally, self.proxy
-        injected = sum(p.get(k, 0) for k in KINDS)
+        injected = self.injected()
         outcomes = ", ".join(f"{k} {n}" for k, n in sorted(t.outcomes.items()))
         return [
             Figure(

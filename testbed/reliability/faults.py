@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from testbed.apiserver import ApiServer
 from testbed.faultproxy import KINDS
-from testbed.reliability.cluster import CampaignCheck, new_pods, run_threads, servers_behind_proxy
+from testbed.reliability.cluster import SentThroughProxy, new_pods, run_threads, servers_behind_proxy
 from testbed.reliability.figures import Figure
 from testbed.reliability.scenarios import State, group_sequence, groups_of
-from testbed.reliability.sender import SendTally, deliver
+from testbed.reliability.sender import deliver
 
 NAME = "faults"
 
@@ -41,18 +40,12 @@ SIZES = {
 
 
 @dataclass
-class FaultResult:
-    proxy: dict[str, Any] = field(default_factory=dict)
-    tally: SendTally = field(default_factory=SendTally)
-    check: CampaignCheck = field(default_factory=CampaignCheck)
-    seconds: float = 0.0
-
-    def details(self) -> list[str]:
-        return self.check.details[:20]
+class FaultResult(SentThroughProxy):
+    """The fault campaign's measures, as figures."""
 
     def figures(self) -> list[Figure]:
         p, t = self.proxy, self.tally
-        injected = sum(p.get(k, 0) for k in KINDS)
+        injected = self.injected()
         rate = injected / p["requests"] if p.get("requests") else 0.0
         return [
             Figure(
