@@ -20,6 +20,7 @@ from pathlib import Path
 
 import urllib3
 
+from testbed.net import responds
 from testbed.paths import ROOT
 from testbed.process import Process
 from testbed.webhooks import ZERO_TIME, alert, rfc3339, webhook
@@ -226,7 +227,9 @@ class Proc:
         return self.process
 
     def wait_ready(self, path: str = "/healthz", timeout: float = 30.0) -> Proc:
-        self.running.wait_ready(f"http://127.0.0.1:{self.port}{path}", timeout)
+        # Any answer below 500 will do: the old design has no health route.
+        url = f"http://127.0.0.1:{self.port}{path}"
+        self.running.wait_ready(lambda: responds(url), timeout)
         return self
 
     def stop(self) -> None:

@@ -46,3 +46,12 @@ def answers(url: str, timeout: float = 1.0) -> bool:
             return bool(resp.status == 200)
     except OSError:
         return False
+
+
+def responds(url: str, timeout: float = 1.0) -> bool:
+    """Whether GET `url` gets any answer below 500: the server is up, whatever its routes."""
+    try:
+        status, _ = http("GET", url, timeout=timeout)
+    except OSError:
+        return False
+    return status < 500
