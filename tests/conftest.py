@@ -20,15 +20,17 @@ from testbed.apiserver import APISERVER, ApiServer
 from testbed.paths import SOURCE
 from testbed.tools import require, require_tool
 
+TESTS = Path(__file__).resolve().parent
 TIERS = ("unit", "api", "system")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test with the tier of its folder (tests/<tier>/...)."""
+    """Mark every test with the tier of its folder (tests/<tier>/...); refuse one outside them."""
     for item in items:
-        tier = next((part for part in item.path.parts if part in TIERS), None)
-        if tier is not None:
-            item.add_marker(getattr(pytest.mark, tier))
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder not in TIERS:  # a test outside the tiers would run in none of `make test-<tier>`
+            raise pytest.UsageError(f"{item.path}: tests live in tests/unit, tests/api or tests/system")
+        item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")
