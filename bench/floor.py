@@ -22,7 +22,7 @@ import time
 from datetime import datetime, timezone
 
 from bench.harness import LABEL, META, Admin, BenchError, Fleet, run_concurrently
-from testbed.webhooks import rfc3339
+from function.alerts import format_time
 
 FIELD_MANAGER = "cpu-alert-labeler"
 PREFIX = "cpu-alert-labeler"
@@ -63,7 +63,7 @@ class Floor:
             return [(f"{base}/pods/{pod}?fieldManager={FIELD_MANAGER}", body) for pod in fleet.pods]
         now = datetime.now(timezone.utc).isoformat()
         level = "critical" if firing else "normal"
-        stamp = rfc3339(at, 6)  # as the function's format_time writes it
+        stamp = format_time(at)  # what the function writes
         jobs = []
         for i, pod in enumerate(fleet.pods):
             patch = _split(

@@ -15,13 +15,13 @@ import json
 import secrets
 import shutil
 import ssl
-import subprocess
 import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 
+from testbed.certs import make_certificates
 from testbed.net import free_port
 from testbed.paths import cache_root
 from testbed.process import Process
@@ -38,8 +38,9 @@ def binary(version: str = DEFAULT_VERSION) -> Path:
 APISERVER = binary()
 
 
-def _run(*cmd: str, cwd: Path) -> None:
-    subprocess.run(cmd, cwd=cwd, check=True, capture_output=True)
+def flags(options: dict[str, str]) -> list[str]:
+    """["--name", "value", ...] from {"--name": "value"}; an empty value is a bare switch."""
+    return [part for name, value in options.items() for part in ((name, value) if value else (name,))]
 
 
 class ApiServer:
@@ -54,61 +55,6 @@ class ApiServer:
         self._procs: list[Process] = []
 
     # -- set-up ------------------------------------------------------------------------
-    def _certs(self) -> None:
-        d = self.dir
-        _run(
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=test-ca",
-            "-keyout",
-            "ca.key",
-            "-out",
-            "ca.crt",
-            cwd=d,
-        )
-        (d / "san.cnf").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
-        _run(
-            "openssl",
-            "req",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-subj",
-            "/CN=kube-apiserver",
-            "-keyout",
-            "server.key",
-            "-out",
-            "server.csr",
-            cwd=d,
-        )
-        _run(
-            "openssl",
-            "x509",
-            "-req",
-            "-in",
-            "server.csr",
-            "-CA",
-            "ca.crt",
-            "-CAkey",
-            "ca.key",
-            "-CAcreateserial",
-            "-days",
-            "2",
-            "-extfile",
-            "san.cnf",
-            "-out",
-            "server.crt",
-            cwd=d,
-        )
-        _run("openssl", "genrsa", "-out", "sa.key", "2048", cwd=d)
-
     def add_user(self, name: str, groups: list[str] | None = None) -> str:
         """Register a token identity (before start); returns its token."""
         token = secrets.token_hex(16)
@@ -130,75 +76,53 @@ class ApiServer:
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not installed (make deps)")
         self.add_user(ADMIN, ["system:masters"])
-        self._certs()
-        etcd_port, peer_port = free_port(), free_port()
-        etcd_url = f"http://127.0.0.1:{etcd_port}"
-        self._spawn(
-            "etcd",
-            [
-                "etcd",
-                "--data-dir",
-                str(self.dir / "etcd"),
-                "--listen-client-urls",
-                etcd_url,
-                "--advertise-client-urls",
-                etcd_url,
-                "--listen-peer-urls",
-                f"http://127.0.0.1:{peer_port}",
-                "--initial-advertise-peer-urls",
-                f"http://127.0.0.1:{peer_port}",
-                "--initial-cluster",
-                f"default=http://127.0.0.1:{peer_port}",
-                "--unsafe-no-fsync",
-                "--logger",
-                "zap",
-                "--log-level",
-                "error",
-            ],
-        )
-        d = self.dir
-        self._spawn(
-            "kube-apiserver",
-            [
-                str(self.binary),
-                "--etcd-servers",
-                etcd_url,
-                "--bind-address",
-                "127.0.0.1",
-                "--advertise-address",
-                "127.0.0.1",
-                "--secure-port",
-                str(self.port),
-                "--cert-dir",
-                str(d / "certs"),
-                "--tls-cert-file",
-                str(d / "server.crt"),
-                "--tls-private-key-file",
-                str(d / "server.key"),
-                "--client-ca-file",
-                str(d / "ca.crt"),
-                "--token-auth-file",
-                str(self._token_file()),
-                "--authorization-mode",
-                "RBAC",
-                "--disable-admission-plugins",
-                "ServiceAccount",
-                "--service-account-issuer",
-                "https://kubernetes.default.svc",
-                "--service-account-key-file",
-                str(d / "sa.key"),
-                "--service-account-signing-key-file",
-                str(d / "sa.key"),
-                "--service-cluster-ip-range",
-                "10.0.0.0/24",
-                "--logtostderr",
-                "--v",
-                "0",
-            ],
-        )
+        make_certificates(self.dir)
+        etcd_url = self._start_etcd()
+        self._spawn("kube-apiserver", [str(self.binary), *flags(self._apiserver_options(etcd_url))])
         self._wait_ready()
         self._wait_for_default_namespace()
         return self
+
+    def _start_etcd(self) -> str:
+        """Debian's etcd on two free ports, without fsync (a test cluster's data is disposable)."""
+        client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
+        options = {
+            "--data-dir": str(self.dir / "etcd"),
+            "--listen-client-urls": client,
+            "--advertise-client-urls": client,
+            "--listen-peer-urls": peer,
+            "--initial-advertise-peer-urls": peer,
+            "--initial-cluster": f"default={peer}",
+            "--unsafe-no-fsync": "",
+            "--logger": "zap",
+            "--log-level": "error",
+        }
+        self._spawn("etcd", ["etcd", *flags(options)])
+        return client
+
+    def _apiserver_options(self, etcd_url: str) -> dict[str, str]:
+        """Loopback only, token authentication, RBAC; ServiceAccount admission off (no controller
+        manager creates the default ServiceAccounts it would ask for)."""
+        d = self.dir
+        return {
+            "--etcd-servers": etcd_url,
+            "--bind-address": "127.0.0.1",
+            "--advertise-address": "127.0.0.1",
+            "--secure-port": str(self.port),
+            "--cert-dir": str(d / "certs"),
+            "--tls-cert-file": str(d / "server.crt"),
+            "--tls-private-key-file": str(d / "server.key"),
+            "--client-ca-file": str(d / "ca.crt"),
+            "--token-auth-file": str(self._token_file()),
+            "--authorization-mode": "RBAC",
+            "--disable-admission-plugins": "ServiceAccount",
+            "--service-account-issuer": "https://kubernetes.default.svc",
+            "--service-account-key-file": str(d / "sa.key"),
+            "--service-account-signing-key-file": str(d / "sa.key"),
+            "--service-cluster-ip-range": "10.0.0.0/24",
+            "--logtostderr": "",
+            "--v": "0",
+        }
 
     def _spawn(self, name: str, argv: list[str]) -> None:
         self._procs.append(Process(name, argv, self.dir))

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from function.alerts import FIRING, RESOLVED, Alert
+from function.alerts import FIRING, RESOLVED, Alert, format_time
 from function.classifier import Level
 from function.plan import Keys, Scope, decide, decides, plan
 
@@ -117,7 +117,7 @@ def test_patch_writes_only_the_label_and_prefixed_annotations():
 
 
 def recorded(at):
-    return {"cpu-alert-labeler/alert-time": at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")}
+    return {"cpu-alert-labeler/alert-time": format_time(at)}
 
 
 @pytest.mark.parametrize("labels,annotations,at,writes,why", [
