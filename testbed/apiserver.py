@@ -130,7 +130,10 @@ class ApiServer:
     def _ready(self) -> bool:
         for proc in self._procs:
             proc.check_alive()  # etcd dying is as fatal as the apiserver dying
-        return self.request("GET", "/readyz")[0] == 200
+        try:
+            return self._send("GET", "/readyz", None, "application/json", ADMIN)[0] == 200  # "ok", not JSON
+        except OSError:
+            return False  # not listening yet
 
     def _wait_ready(self, timeout: float = 60.0) -> None:
         try:
@@ -187,21 +190,21 @@ class ApiServer:
         user: str = ADMIN,
     ) -> tuple[int, dict]:
         """A raw API call (for set-up and inspection, independent of the code under test)."""
-        ctx = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(
-            self.url + path,
-            data=data,
-            method=method,
-            headers={"Authorization": f"Bearer {self.users[user][0]}", "Content-Type": content_type},
-        )
+        status, answer = self._send(method, path, data, content_type, user)
+        return status, json.loads(answer or b"{}")
+
+    def _send(
+        self, method: str, path: str, data: bytes | None, content_type: str, user: str
+    ) -> tuple[int, bytes]:
+        ctx = ssl.create_default_context(cafile=str(self.dir / "ca.crt"))
+        headers = {"Authorization": f"Bearer {self.users[user][0]}", "Content-Type": content_type}
+        req = urllib.request.Request(self.url + path, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, context=ctx, timeout=10) as resp:
-                return resp.status, json.loads(resp.read() or b"{}")
+                return resp.status, resp.read()
         except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
-        except OSError:
-            return 0, {}  # not listening yet (or any more): no status at all
+            return err.code, err.read()
 
     def create_namespace(self, name: str) -> None:
         self._expect(
