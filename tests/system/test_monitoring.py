@@ -20,9 +20,10 @@ import pytest
 import yaml
 
 from function.config import Settings
+from testbed.paths import ROOT
 from testbed.tools import require_tool
 
-MONITORING = Path(__file__).resolve().parent.parent / "monitoring"
+MONITORING = ROOT / "monitoring"
 RULES = MONITORING / "prometheus-rules.yml"
 RULES_TEST = MONITORING / "rules_test.yml"
 OPERATOR_RULE = MONITORING / "prometheusrule.yaml"

@@ -11,7 +11,7 @@ import urllib.request
 
 from testbed.apiserver import APISERVER
 from testbed.net import free_port
-from testbed.paths import ROOT
+from testbed.paths import ROOT, cache_root
 from testbed.process import Process
 from testbed.tools import require, require_tool
 
@@ -22,7 +22,9 @@ def test_run_without_a_cluster_serves_against_a_dev_cluster(tmp_path):
     require_tool("etcd")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    env.update(HOME=str(tmp_path), PORT=str(port), PYTHON=str(ROOT / ".venv" / "bin" / "python"))
+    # HOME is scratch, so the cache of slow builds is named outright (make would look under HOME).
+    env.update(HOME=str(tmp_path), PORT=str(port), PYTHON=str(ROOT / ".venv" / "bin" / "python"),
+               CPU_ALERT_LABELER_CACHE=str(cache_root()))
     run = Process("run", ["bash", str(ROOT / "scripts" / "run.sh")], tmp_path, env=env, cwd=ROOT)
     try:
         run.wait_ready(f"http://127.0.0.1:{port}/healthz", 180)
