@@ -35,6 +35,14 @@ def binary(version: str = DEFAULT_VERSION) -> Path:
     return cache_root() / f"kubernetes-v{version}" / "bin" / "kube-apiserver"
 
 
+def etcd_binary(version: str = DEFAULT_VERSION) -> str:
+    """The etcd that serves kube-apiserver `version`: Debian's (3.4, on PATH) for 1.20; newer
+    apiservers need etcd 3.5+, which the node helper builds into the cache."""
+    if version.startswith("1.20."):
+        return "etcd"
+    return str(cache_root() / "etcd-v3.6.4" / "bin" / "etcd")
+
+
 APISERVER = binary()
 
 
@@ -49,6 +57,7 @@ class ApiServer:
     def __init__(self, workdir: Path | None = None, *, version: str = DEFAULT_VERSION):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kube-"))
         self.binary = binary(version)
+        self.etcd = etcd_binary(version)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.users: dict[str, tuple[str, list[str]]] = {}
@@ -72,7 +81,7 @@ class ApiServer:
     def start(self) -> ApiServer:
         if not self.binary.exists():
             raise RuntimeError(f"{self.binary} is missing: run scripts/build-apiserver.sh (make apiserver)")
-        for tool in ("etcd", "openssl"):
+        for tool in (self.etcd, "openssl"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not installed (make deps)")
         self.add_user(ADMIN, ["system:masters"])
@@ -84,7 +93,7 @@ class ApiServer:
         return self
 
     def _start_etcd(self) -> str:
-        """Debian's etcd on two free ports, without fsync (a test cluster's data is disposable)."""
+        """etcd on two free ports, without fsync (a test cluster's data is disposable)."""
         client, peer = f"http://127.0.0.1:{free_port()}", f"http://127.0.0.1:{free_port()}"
         options = {
             "--data-dir": str(self.dir / "etcd"),
@@ -97,7 +106,7 @@ class ApiServer:
             "--logger": "zap",
             "--log-level": "error",
         }
-        self._spawn("etcd", ["etcd", *flags(options)])
+        self._spawn("etcd", [self.etcd, *flags(options)])
         return client
 
     def _apiserver_options(self, etcd_url: str) -> dict[str, str]:
@@ -120,7 +129,7 @@ class ApiServer:
             "--service-account-key-file": str(d / "sa.key"),
             "--service-account-signing-key-file": str(d / "sa.key"),
             "--service-cluster-ip-range": "10.0.0.0/24",
-            "--logtostderr": "",
+            # Logs go to stderr by default; --logtostderr itself is gone from 1.26 on.
             "--v": "0",
         }
 
