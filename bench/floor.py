@@ -23,8 +23,8 @@ from datetime import datetime, timezone
 
 from bench.harness import LABEL, META, Admin, BenchError, Fleet, run_concurrently
 from function.alerts import format_time
+from function.kube import FIELD_MANAGER, event_body
 
-FIELD_MANAGER = "cpu-alert-labeler"
 PREFIX = "cpu-alert-labeler"
 _HOLE = "\u0000HOLE\u0000"  # placeholder split out of a serialized body
 
@@ -82,27 +82,16 @@ class Floor:
                 }
             )
             event = _split(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"generateName": f"{pod}.", "namespace": fleet.namespace},
-                    "involvedObject": {
-                        "apiVersion": "v1",
-                        "kind": "Pod",
-                        "name": pod,
-                        "namespace": fleet.namespace,
-                        "uid": _HOLE,
-                    },
-                    "reason": "CpuLevelChanged",
-                    "message": f"{LABEL}: <previous> -> {value} (PodCpuFailure, cpu 92%)",
-                    "type": "Warning" if firing else "Normal",
-                    "source": {"component": FIELD_MANAGER},
-                    "count": 1,
-                    "firstTimestamp": now,
-                    "lastTimestamp": now,
-                    "reportingComponent": FIELD_MANAGER,
-                    "reportingInstance": self.instance,
-                }
+                event_body(
+                    uid=_HOLE,
+                    namespace=fleet.namespace,
+                    name=pod,
+                    reason="CpuLevelChanged",
+                    message=f"{LABEL}: <previous> -> {value} (PodCpuFailure, cpu 92%)",
+                    warning=firing,
+                    instance=self.instance,
+                    now=now,
+                )
             )
             jobs.append(
                 (
