@@ -5,13 +5,14 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
-CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
+# An exported CPU_ALERT_LABELER_CACHE wins, so a nested make (scripts/run.sh) finds the same cache.
+CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver test pytest run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver test pytest test-unit test-api test-system lint run e2e reliability bench clean
 
 all: native
 
@@ -47,10 +48,26 @@ apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
 	scripts/build-apiserver.sh
 
-test: deps venv native apiserver native-test pytest
+test: deps venv native apiserver native-test lint pytest
 
 pytest: native apiserver
 	$(PY) -m pytest
+
+# One tier alone (tests/<tier>/, also selectable with `pytest -m <tier>`); unit needs no apiserver.
+test-unit: venv native
+	$(PY) -m pytest tests/unit
+
+test-api: deps venv native apiserver
+	$(PY) -m pytest tests/api
+
+test-system: deps venv native apiserver
+	$(PY) -m pytest tests/system
+
+# Lint, import order and format (ruff), types (mypy): function/, the kit, bench/.
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 # Serve the function; with no cluster configured, start a development cluster first.
 run: deps venv native
@@ -58,15 +75,15 @@ run: deps venv native
 
 # The whole chain on real parts: Prometheus -> Alertmanager -> function -> kube-apiserver -> kubectl.
 e2e: deps venv native apiserver
-	$(PY) -m pytest tests/test_e2e.py -v -s
+	$(PY) -m pytest tests/system/test_e2e.py -v -s
 
 # Fault, concurrency, fuzz and load campaigns at full size; prints the figures.
 reliability: deps venv native apiserver
-	$(PY) scripts/reliability.py
+	$(PY) -m testbed.reliability
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 bench: deps venv native apiserver
-	$(PY) bench/run.py
+	$(PY) -m bench.run
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info

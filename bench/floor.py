@@ -21,9 +21,10 @@ import socket
 import time
 from datetime import datetime, timezone
 
-from harness import LABEL, META, Admin, BenchError, Fleet, run_concurrently
+from bench.harness import LABEL, META, Admin, BenchError, Fleet, run_concurrently
+from function.alerts import format_time
+from function.kube import FIELD_MANAGER, event_body
 
-FIELD_MANAGER = "cpu-alert-labeler"
 PREFIX = "cpu-alert-labeler"
 _HOLE = "\u0000HOLE\u0000"  # placeholder split out of a serialized body
 
@@ -41,8 +42,7 @@ class Floor:
         self.admin = admin
         self.instance = socket.gethostname()
         self.get_headers = {**admin.auth, "Accept": META}
-        self.patch_headers = {**admin.auth, "Accept": META,
-                              "Content-Type": "application/merge-patch+json"}
+        self.patch_headers = {**admin.auth, "Accept": META, "Content-Type": "application/merge-patch+json"}
         self.event_headers = {**admin.auth, "Content-Type": "application/json"}
         self.known: dict[str, tuple[str, str]] = {}  # pod URL -> (resourceVersion, uid) we wrote
 
@@ -63,29 +63,46 @@ class Floor:
             return [(f"{base}/pods/{pod}?fieldManager={FIELD_MANAGER}", body) for pod in fleet.pods]
         now = datetime.now(timezone.utc).isoformat()
         level = "critical" if firing else "normal"
-        stamp = at.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # the function's format_time
+        stamp = format_time(at)  # what the function writes
         jobs = []
         for i, pod in enumerate(fleet.pods):
-            patch = _split({"metadata": {"resourceVersion": _HOLE, "labels": {LABEL: value},
-                                         "annotations": {
-                                             f"{PREFIX}/alert-time": stamp,
-                                             f"{PREFIX}/alertname": "PodCpuFailure",
-                                             f"{PREFIX}/level": level,
-                                             f"{PREFIX}/cpu-usage": "92" if firing else None,
-                                             f"{PREFIX}/fingerprint": f"{i:016x}"}}})
-            event = _split({
-                "apiVersion": "v1", "kind": "Event",
-                "metadata": {"generateName": f"{pod}.", "namespace": fleet.namespace},
-                "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": pod,
-                                   "namespace": fleet.namespace, "uid": _HOLE},
-                "reason": "CpuLevelChanged",
-                "message": f"{LABEL}: <previous> -> {value} (PodCpuFailure, cpu 92%)",
-                "type": "Warning" if firing else "Normal",
-                "source": {"component": FIELD_MANAGER}, "count": 1,
-                "firstTimestamp": now, "lastTimestamp": now,
-                "reportingComponent": FIELD_MANAGER, "reportingInstance": self.instance})
-            jobs.append((f"{base}/pods/{pod}", f"{base}/pods/{pod}?fieldManager={FIELD_MANAGER}",
-                         f"{base}/events", value, patch, event))
+            patch = _split(
+                {
+                    "metadata": {
+                        "resourceVersion": _HOLE,
+                        "labels": {LABEL: value},
+                        "annotations": {
+                            f"{PREFIX}/alert-time": stamp,
+                            f"{PREFIX}/alertname": "PodCpuFailure",
+                            f"{PREFIX}/level": level,
+                            f"{PREFIX}/cpu-usage": "92" if firing else None,
+                            f"{PREFIX}/fingerprint": f"{i:016x}",
+                        },
+                    }
+                }
+            )
+            event = _split(
+                event_body(
+                    uid=_HOLE,
+                    namespace=fleet.namespace,
+                    name=pod,
+                    reason="CpuLevelChanged",
+                    message=f"{LABEL}: <previous> -> {value} (PodCpuFailure, cpu 92%)",
+                    warning=firing,
+                    instance=self.instance,
+                    now=now,
+                )
+            )
+            jobs.append(
+                (
+                    f"{base}/pods/{pod}",
+                    f"{base}/pods/{pod}?fieldManager={FIELD_MANAGER}",
+                    f"{base}/events",
+                    value,
+                    patch,
+                    event,
+                )
+            )
         return jobs
 
     def _change(self, job: tuple) -> None:
@@ -100,18 +117,17 @@ class Floor:
                 return  # the function's conditional: nothing to write
             known = (meta["resourceVersion"], meta["uid"])
         version, uid = known
-        resp = http.request("PATCH", patch_url, body=p_before + version.encode() + p_after,
-                            headers=self.patch_headers)
+        resp = http.request(
+            "PATCH", patch_url, body=p_before + version.encode() + p_after, headers=self.patch_headers
+        )
         _expect(200, resp, patch_url)
         self.known[get_url] = (json.loads(resp.data)["metadata"]["resourceVersion"], uid)
         body = e_before + uid.encode() + e_after
-        _expect(201, http.request("POST", events_url, body=body, headers=self.event_headers),
-                events_url)
+        _expect(201, http.request("POST", events_url, body=body, headers=self.event_headers), events_url)
 
     def _patch_only(self, job: tuple) -> None:
         url, body = job
-        _expect(200, self.admin.http.request("PATCH", url, body=body, headers=self.patch_headers),
-                url)
+        _expect(200, self.admin.http.request("PATCH", url, body=body, headers=self.patch_headers), url)
 
 
 def _expect(status: int, resp, url: str) -> None:

@@ -10,11 +10,8 @@ answer "already labeled" and skip the API.
 
 from __future__ import annotations
 
-import http.client
 import json
 import os
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -23,7 +20,11 @@ from pathlib import Path
 
 import urllib3
 
-ROOT = Path(__file__).resolve().parent.parent
+from testbed.net import responds
+from testbed.paths import ROOT
+from testbed.process import Process
+from testbed.webhooks import ZERO_TIME, alert, rfc3339, webhook
+
 LABEL = "status"
 META = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -41,18 +42,24 @@ class Admin:
     def __init__(self, apiserver, *, maxsize: int = 16):
         self.url = apiserver.url
         self.http = urllib3.PoolManager(
-            num_pools=2, maxsize=maxsize, block=True, retries=False,
-            ca_certs=str(apiserver.dir / "ca.crt"), cert_reqs="CERT_REQUIRED",
-            timeout=urllib3.Timeout(connect=5, read=30))
+            num_pools=2,
+            maxsize=maxsize,
+            block=True,
+            retries=False,
+            ca_certs=str(apiserver.dir / "ca.crt"),
+            cert_reqs="CERT_REQUIRED",
+            timeout=urllib3.Timeout(connect=5, read=30),
+        )
         self.auth = {"Authorization": f"Bearer {apiserver.users['admin'][0]}"}
 
-    def request(self, method: str, path: str, body: bytes | None = None,
-                headers: dict | None = None) -> urllib3.BaseHTTPResponse:
-        return self.http.request(method, self.url + path, body=body,
-                                 headers={**self.auth, **(headers or {})})
+    def request(
+        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+    ) -> urllib3.BaseHTTPResponse:
+        return self.http.request(method, self.url + path, body=body, headers={**self.auth, **(headers or {})})
 
-    def expect(self, status: int, method: str, path: str, doc: object = None,
-               headers: dict | None = None) -> dict:
+    def expect(
+        self, status: int, method: str, path: str, doc: object = None, headers: dict | None = None
+    ) -> dict:
         body = None if doc is None else json.dumps(doc).encode()
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         resp = self.request(method, path, body, hdrs)
@@ -62,31 +69,45 @@ class Admin:
 
     def create_pods(self, namespace: str, names: list[str]) -> None:
         """A namespace holding pods `names` (Pending forever: no scheduler, labels work)."""
-        self.expect(201, "POST", "/api/v1/namespaces",
-                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
+        self.expect(
+            201,
+            "POST",
+            "/api/v1/namespaces",
+            {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}},
+        )
 
         def create(name: str) -> None:
-            self.expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", {
-                "apiVersion": "v1", "kind": "Pod",
-                "metadata": {"name": name, "labels": {"app": "bench"}},
-                "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]}})
+            self.expect(
+                201,
+                "POST",
+                f"/api/v1/namespaces/{namespace}/pods",
+                {
+                    "apiVersion": "v1",
+                    "kind": "Pod",
+                    "metadata": {"name": name, "labels": {"app": "bench"}},
+                    "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
+                },
+            )
 
         run_concurrently(names, create, SETUP_CONCURRENCY)
 
     def labels(self, namespace: str) -> dict[str, str | None]:
         """pod name -> value of the `status` label, for every pod of `namespace`."""
-        doc = self.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods",
-                          headers={"Accept": META_LIST})
-        return {item["metadata"]["name"]: (item["metadata"].get("labels") or {}).get(LABEL)
-                for item in doc["items"]}
+        doc = self.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods", headers={"Accept": META_LIST})
+        return {
+            item["metadata"]["name"]: (item["metadata"].get("labels") or {}).get(LABEL)
+            for item in doc["items"]
+        }
 
-    def check_labels(self, fleet: "Fleet") -> None:
+    def check_labels(self, fleet: Fleet) -> None:
         """Every pod of `fleet` carries the value of its last state, or BenchError."""
         found = self.labels(fleet.namespace)
         wrong = [name for name in fleet.pods if found.get(name) != fleet.value]
         if wrong:
-            raise BenchError(f"{len(wrong)}/{len(fleet.pods)} pods of {fleet.namespace} are not "
-                             f"{LABEL}={fleet.value} (e.g. {wrong[0]}={found.get(wrong[0])})")
+            raise BenchError(
+                f"{len(wrong)}/{len(fleet.pods)} pods of {fleet.namespace} are not "
+                f"{LABEL}={fleet.value} (e.g. {wrong[0]}={found.get(wrong[0])})"
+            )
 
 
 def run_concurrently(items: list, fn, concurrency: int) -> None:
@@ -95,7 +116,8 @@ def run_concurrently(items: list, fn, concurrency: int) -> None:
         for item in items:
             fn(item)
         return
-    feed, lock, errors = iter(items), threading.Lock(), []
+    feed, lock = iter(items), threading.Lock()
+    errors: list[BaseException] = []
 
     def worker() -> None:
         while not errors:
@@ -129,10 +151,6 @@ class Clock:
         return self._next
 
 
-def rfc3339(when: datetime) -> str:
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 @dataclass
 class Fleet:
     """Pods of one namespace and the state they flip between, payload after payload."""
@@ -146,7 +164,7 @@ class Fleet:
     at: datetime | None = None
 
     @classmethod
-    def named(cls, namespace: str, n: int, clock: Clock) -> "Fleet":
+    def named(cls, namespace: str, n: int, clock: Clock) -> Fleet:
         return cls(namespace, [f"pod-{i:04d}" for i in range(n)], clock)
 
     def flip(self) -> tuple[bool, datetime]:
@@ -160,87 +178,63 @@ class Fleet:
     def next_payload(self) -> bytes:
         """An Alertmanager v4 webhook flipping every pod (serialized before any timing)."""
         firing, at = self.flip()
+        assert self.fired_at is not None
         status = "firing" if firing else "resolved"
-        alerts = [{
-            "status": status,
-            "labels": {"alertname": "PodCpuFailure", "namespace": self.namespace, "pod": pod,
-                       "severity": "critical"},
-            "annotations": {"cpu_usage": "92", "summary": f"CPU of {pod} is at 92%"},
-            "startsAt": rfc3339(self.fired_at),
-            "endsAt": "0001-01-01T00:00:00Z" if firing else rfc3339(at),
-            "generatorURL": "http://prometheus.invalid/graph",
-            "fingerprint": f"{i:016x}",
-        } for i, pod in enumerate(self.pods)]
-        return json.dumps({
-            "version": "4", "groupKey": f'{{}}:{{namespace="{self.namespace}"}}',
-            "truncatedAlerts": 0, "status": status, "receiver": "cpu-alert-labeler",
-            "groupLabels": {"namespace": self.namespace},
-            "commonLabels": {"alertname": "PodCpuFailure", "namespace": self.namespace},
-            "commonAnnotations": {}, "externalURL": "http://alertmanager.invalid",
-            "alerts": alerts}).encode()
+        alerts = [
+            alert(
+                pod,
+                self.namespace,
+                status=status,
+                cpu="92",
+                starts_at=rfc3339(self.fired_at),
+                ends_at=ZERO_TIME if firing else rfc3339(at),
+                fp=f"{i:016x}",
+                labels={"severity": "critical"},
+                annotations={"summary": f"CPU of {pod} is at 92%"},
+            )
+            for i, pod in enumerate(self.pods)
+        ]
+        return json.dumps(
+            webhook(
+                alerts,
+                group_key=f'{{}}:{{namespace="{self.namespace}"}}',
+                groupLabels={"namespace": self.namespace},
+                commonLabels={"alertname": "PodCpuFailure", "namespace": self.namespace},
+            )
+        ).encode()
 
 
 # -- processes -----------------------------------------------------------------------------
 @dataclass
 class Proc:
-    """A server process the bench started; stopped by its own id, never by name."""
+    """A server the bench starts (as a testbed Process) and stops by its own id, never by name."""
 
     name: str
     argv: list[str]
     env: dict
-    log: Path
+    log_dir: Path
     port: int
-    cwd: Path = ROOT  # `python -m` puts the working directory first on sys.path
-    popen: subprocess.Popen | None = None
-    started: float = 0.0
+    process: Process | None = None
 
-    def start(self) -> "Proc":
-        out = open(self.log, "ab")
-        self.started = time.perf_counter()
-        self.popen = subprocess.Popen(self.argv, cwd=self.cwd, env=self.env, stdout=out,
-                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                      start_new_session=True)
-        out.close()
+    def start(self) -> Proc:
+        self.process = Process(self.name, self.argv, self.log_dir, env=self.env, cwd=ROOT)
         return self
 
-    def check_alive(self) -> None:
-        if self.popen.poll() is not None:
-            raise BenchError(f"{self.name} exited with {self.popen.returncode}: {self.tail()}")
+    @property
+    def running(self) -> Process:
+        if self.process is None:
+            raise BenchError(f"{self.name} was never started")
+        return self.process
 
-    def wait_ready(self, path: str = "/healthz", timeout: float = 30.0) -> "Proc":
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            self.check_alive()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-                conn.request("GET", path)
-                if conn.getresponse().status < 500:
-                    conn.close()
-                    return self
-            except OSError:
-                pass
-            time.sleep(0.05)
-        raise BenchError(f"{self.name} not answering on {self.port} after {timeout}s: {self.tail()}")
+    def wait_ready(self, path: str = "/healthz", timeout: float = 30.0) -> Proc:
+        # Any answer below 500 will do: the old design has no health route.
+        url = f"http://127.0.0.1:{self.port}{path}"
+        self.running.wait_ready(lambda: responds(url), timeout)
+        return self
 
     def stop(self) -> None:
-        if self.popen is None or self.popen.poll() is not None:
-            return
-        self.popen.send_signal(signal.SIGTERM)
-        try:
-            self.popen.wait(20)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(10)
-
-    def children(self) -> list[int]:
-        path = Path(f"/proc/{self.popen.pid}/task/{self.popen.pid}/children")
-        return [int(pid) for pid in path.read_text().split()]
-
-    def tail(self, n: int = 1500) -> str:
-        try:
-            return self.log.read_text(errors="replace")[-n:]
-        except OSError:
-            return ""
+        if self.process is not None:
+            self.process.stop(20)
 
 
 def vm_hwm_mb(pid: int) -> float:
@@ -258,9 +252,20 @@ def server_env(kubeconfig: Path, scratch: Path, *, drop: tuple[str, ...] = ()) -
     shell cannot change what is measured; so are functions-framework's own knobs.
     """
     env = {k: v for k, v in os.environ.items() if k not in drop}
-    for key in ("KUBERNETES_SERVICE_HOST", "KUBERNETES_SERVICE_PORT", "WORKERS", "THREADS",
-                "DEBUG", "FUNCTION_TARGET", "FUNCTION_SOURCE", "FUNCTION_SIGNATURE_TYPE", "PORT",
-                "FUNCTION_USE_ASGI", "CLOUD_RUN_TIMEOUT_SECONDS", "PYTHONPROFILEIMPORTTIME"):
+    for key in (
+        "KUBERNETES_SERVICE_HOST",
+        "KUBERNETES_SERVICE_PORT",
+        "WORKERS",
+        "THREADS",
+        "DEBUG",
+        "FUNCTION_TARGET",
+        "FUNCTION_SOURCE",
+        "FUNCTION_SIGNATURE_TYPE",
+        "PORT",
+        "FUNCTION_USE_ASGI",
+        "CLOUD_RUN_TIMEOUT_SECONDS",
+        "PYTHONPROFILEIMPORTTIME",
+    ):
         env.pop(key, None)
     # gunicorn (25.1+) puts its control socket under $XDG_RUNTIME_DIR: keep it in scratch.
     env.update(PYTHONPATH=str(ROOT), KUBECONFIG=str(kubeconfig), XDG_RUNTIME_DIR=str(scratch))
@@ -274,14 +279,18 @@ class Webhook:
     def __init__(self, port: int, path: str = "/", *, read_timeout: float = 60.0):
         self.path = path
         self.pool = urllib3.HTTPConnectionPool(
-            "127.0.0.1", port, maxsize=1, block=True, retries=False,
-            timeout=urllib3.Timeout(connect=5, read=read_timeout))
+            "127.0.0.1",
+            port,
+            maxsize=1,
+            block=True,
+            retries=False,
+            timeout=urllib3.Timeout(connect=5, read=read_timeout),
+        )
 
     def post(self, body: bytes) -> tuple[float, int, bytes]:
         """(seconds from send to full answer, status, answer body)."""
         started = time.perf_counter()
-        resp = self.pool.urlopen("POST", self.path, body=body,
-                                 headers={"Content-Type": "application/json"})
+        resp = self.pool.urlopen("POST", self.path, body=body, headers={"Content-Type": "application/json"})
         data = resp.data
         return time.perf_counter() - started, resp.status, data
 
@@ -321,8 +330,10 @@ class Series:
         return percentile(self.seconds, q)
 
     def describe(self, unit: str = "alerts/s") -> str:
-        return (f"{self.rate:,.0f} {unit}; p50 {ms(self.p(0.5))}, p99 {ms(self.p(0.99))} "
-                f"({len(self.seconds)} payload{'s' if len(self.seconds) != 1 else ''})")
+        return (
+            f"{self.rate:,.0f} {unit}; p50 {ms(self.p(0.5))}, p99 {ms(self.p(0.99))} "
+            f"({len(self.seconds)} payload{'s' if len(self.seconds) != 1 else ''})"
+        )
 
 
 def ms(seconds: float) -> str:

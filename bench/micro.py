@@ -15,7 +15,8 @@ from __future__ import annotations
 import json
 import time
 
-from harness import median
+from bench.harness import median
+from testbed.webhooks import alert, webhook
 
 _NAMED = ("PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure")
 _CPUS = ("12", "45.5", "92%", " 70 ", "abc", None)
@@ -23,7 +24,7 @@ _CPUS = ("12", "45.5", "92%", " 70 ", "abc", None)
 
 def _pairs(n: int) -> list[tuple[str | None, str | None]]:
     """A mix of alerts classified by name, by CPU text, and not at all."""
-    pairs = []
+    pairs: list[tuple[str | None, str | None]] = []
     for i in range(n):
         if i % 3 == 0:
             pairs.append((_NAMED[i % len(_NAMED)], None))
@@ -33,14 +34,18 @@ def _pairs(n: int) -> list[tuple[str | None, str | None]]:
 
 
 def _body(pairs: list[tuple[str | None, str | None]]) -> bytes:
-    alerts = [{"status": "firing",
-               "labels": {"alertname": name, "namespace": "bench", "pod": f"pod-{i:05d}"},
-               "annotations": {"cpu_usage": cpu} if cpu is not None else {},
-               "startsAt": "2030-01-01T00:00:00.123456789Z", "endsAt": "0001-01-01T00:00:00Z",
-               "generatorURL": "http://prometheus.invalid/graph", "fingerprint": f"{i:016x}"}
-              for i, (name, cpu) in enumerate(pairs)]
-    return json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing",
-                       "receiver": "cpu-alert-labeler", "alerts": alerts}).encode()
+    alerts = [
+        alert(
+            f"pod-{i:05d}",
+            "bench",
+            name=name or "",
+            cpu=cpu,
+            fp=f"{i:016x}",
+            starts_at="2030-01-01T00:00:00.123456789Z",
+        )
+        for i, (name, cpu) in enumerate(pairs)
+    ]
+    return json.dumps(webhook(alerts)).encode()
 
 
 def _time(fn, repeat: int) -> float:
@@ -69,8 +74,13 @@ def classification(n: int) -> dict[str, float]:
 
     # The raw call: arrays built once, outside the timing (the wrapper's `_rules` is
     # private; reaching it is acceptable in a benchmark, nowhere else).
-    keep = [(ffi.new("char[]", a.encode()) if a is not None else ffi.NULL,
-             ffi.new("char[]", b.encode()) if b is not None else ffi.NULL) for a, b in pairs]
+    keep = [
+        (
+            ffi.new("char[]", a.encode()) if a is not None else ffi.NULL,
+            ffi.new("char[]", b.encode()) if b is not None else ffi.NULL,
+        )
+        for a, b in pairs
+    ]
     names = ffi.new("const char *[]", [k[0] for k in keep])
     cpus = ffi.new("const char *[]", [k[1] for k in keep])
     levels = ffi.new("int8_t[]", n)
@@ -89,9 +99,13 @@ def classification(n: int) -> dict[str, float]:
     body = _body(pairs)
 
     def pipeline() -> None:
-        payload = parse_body(body, max_alerts=n, pod_label=settings.pod_label,
-                             namespace_label=settings.namespace_label,
-                             cpu_annotation=settings.cpu_annotation)
+        payload = parse_body(
+            body,
+            max_alerts=n,
+            pod_label=settings.pod_label,
+            namespace_label=settings.namespace_label,
+            cpu_annotation=settings.cpu_annotation,
+        )
         found = classifier.classify([(a.name, a.cpu) for a in payload.alerts])
         plan(payload.alerts, found, scope)
 

@@ -50,5 +50,5 @@ class Authenticator:
             return False
         # Both comparisons always run, so timing does not tell which part was wrong.
         user_ok = hmac.compare_digest(user, self._user)
-        password_ok = hmac.compare_digest(password, self._password)
+        password_ok = hmac.compare_digest(password, self._password or b"")  # set: check() asked
         return user_ok and password_ok

@@ -14,9 +14,9 @@ one pod never undoes or hides another's success.
 
 import logging
 import random
-from collections import Counter
 import threading
 import time
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable
@@ -28,8 +28,8 @@ from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
 from .kube import Kube, PodMeta, load_api_client
 from .metrics import ALERTS, CHANGES
-from .podcache import PodCache
 from .plan import Item, Keys, PodKey, Scope, Target, cpu_text, decide, decides, plan
+from .podcache import PodCache
 
 _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The image's install step (also run by tests/test_image.py): scripts/install.sh PREFIX
+# The image's install step (also run by tests/system/test_image.py): scripts/install.sh PREFIX
 #
 #   PREFIX/venv  a virtualenv holding exactly the pinned requirements.txt
 #   PREFIX/app   the `function` package with its compiled _classifier*.so, on PYTHONPATH

@@ -21,7 +21,7 @@ if [ -z "${KUBECONFIG:-}" ] && [ -z "${KUBERNETES_SERVICE_HOST:-}" ] && [ ! -f "
   make --no-print-directory apiserver
   dev=$(mktemp -d)
   export KUBECONFIG="$dev/kubeconfig"
-  "$PY" tests/apiserver.py "$KUBECONFIG" alert.json &
+  "$PY" -m testbed.devcluster "$KUBECONFIG" alert.json &
   pids+=($!)
   for _ in $(seq 600); do
     [ -s "$KUBECONFIG" ] && break

@@ -1,48 +1,40 @@
-"""Shared fixtures: the real test apiserver, a namespace per test, the function app.
+"""Shared fixtures: the real test apiserver, a namespace per test, the function app, tiers.
 
-A test that needs a tool (the built kube-apiserver, etcd, kubectl, promtool...)
-skips when it is missing on a developer's machine but fails under CI=true,
-where `make test` must have installed everything.
+Each test folder is a tier, marked so that `-m unit|api|system` selects it too:
+unit (no processes, no apiserver), api (the real kube-apiserver), system (whole
+programs: the monitoring chain, the image, `make run`, the benchmarks).  Helpers
+live in the kit (`testbed.*`); this file only holds fixtures.
 """
 
-import json
-import os
-import shutil
-import subprocess
+from __future__ import annotations
+
 import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import functions_framework
 import pytest
 
-from apiserver import APISERVER, ApiServer
+from testbed.apiserver import APISERVER, ApiServer
+from testbed.paths import SOURCE
+from testbed.tools import require, require_tool
 
-ROOT = Path(__file__).resolve().parent.parent
-PAYLOADS = Path(__file__).resolve().parent / "payloads"
-SOURCE = str(ROOT / "function" / "main.py")
-
-
-def require(ok: bool, what: str) -> None:
-    """Skip without `what`, except in CI where its absence is a broken build."""
-    if ok:
-        return
-    if os.environ.get("CI", "").lower() in ("true", "1", "yes"):
-        pytest.fail(f"{what} is missing in CI: `make test` should have installed it")
-    pytest.skip(f"{what} is missing (run `make test` to install it)")
+TESTS = Path(__file__).resolve().parent
+TIERS = ("unit", "api", "system")
 
 
-def require_tool(name: str) -> str:
-    path = shutil.which(name)
-    require(path is not None, name)
-    return path
-
-
-def payload(name: str) -> dict:
-    return json.loads((PAYLOADS / name).read_text())
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test with the tier of its folder (tests/<tier>/...); refuse one outside them."""
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0]
+        if folder not in TIERS:  # a test outside the tiers would run in none of `make test-<tier>`
+            raise pytest.UsageError(f"{item.path}: tests live in tests/unit, tests/api or tests/system")
+        item.add_marker(getattr(pytest.mark, folder))
 
 
 @pytest.fixture(scope="session")
-def apiserver(tmp_path_factory):
+def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """One real kube-apiserver (with etcd) for the whole session."""
     require(APISERVER.exists(), str(APISERVER))
     require_tool("etcd")
@@ -53,7 +45,7 @@ def apiserver(tmp_path_factory):
 
 
 @pytest.fixture
-def namespace(apiserver):
+def namespace(apiserver: ApiServer) -> str:
     """A fresh namespace for one test."""
     name = f"t-{uuid.uuid4().hex[:10]}"
     apiserver.create_namespace(name)
@@ -61,31 +53,21 @@ def namespace(apiserver):
 
 
 @pytest.fixture
-def make_client(monkeypatch):
+def make_client(monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
     """Build the function app with extra environment, as functions-framework serves it."""
 
-    def build(kubeconfig: Path | None = None, **env: str):
+    def build(kubeconfig: Path | None = None, **env: str) -> Any:
         if kubeconfig is not None:
             monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
         monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
         for key, value in env.items():
             monkeypatch.setenv(key, value)
-        return functions_framework.create_app("handle", SOURCE).test_client()
+        return functions_framework.create_app("handle", str(SOURCE)).test_client()
 
     return build
 
 
 @pytest.fixture
-def client(make_client, apiserver):
+def client(make_client: Callable[..., Any], apiserver: ApiServer) -> Any:
     """The function with default settings, against the test apiserver as admin."""
     return make_client(apiserver.kubeconfig())
-
-
-def kubectl(apiserver: ApiServer, tmp_path: Path, *args: str) -> str:
-    """Run the machine's kubectl against the test apiserver; its stdout."""
-    exe = require_tool("kubectl")
-    result = subprocess.run([exe, "--kubeconfig", str(apiserver.kubeconfig()),
-                             "--cache-dir", str(tmp_path / "kubectl-cache"), *args],
-                            capture_output=True, text=True, timeout=60)
-    assert result.returncode == 0, result.stderr
-    return result.stdout

@@ -4,7 +4,7 @@ A Flask app with an /alert route that, for each alert of the webhook, runs the
 compiled classify_and_label program through the shell (shell=True, arguments
 pasted in unquoted: open to shell injection through any label), which itself
 shells out to `kubectl label`.  Served by Flask's own server, as it was.
-bench/run.py starts it with OLD_CLASSIFIER (the compiled program), KUBECONFIG,
+bench.run starts it with OLD_CLASSIFIER (the compiled program), KUBECONFIG,
 KUBECTL_CACHE_DIR and PORT set, on 127.0.0.1.
 """
 

@@ -1,0 +1,236 @@
+"""Campaign `fuzz`: generated and mutated requests against a healthy apiserver; no 5xx ever.
+
+The function runs in process (functions-framework's test client), open and with
+a token and basic auth.  Nothing retryable can fail against a healthy API, so any
+5xx is a handler bug, and every answer must be a JSON object (but /metrics and HEAD).
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import contextlib
+import logging
+import os
+import random
+import time
+import traceback
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import functions_framework
+
+from testbed.apiserver import ApiServer
+from testbed.paths import SOURCE
+from testbed.reliability.cluster import new_pods
+from testbed.reliability.figures import Figure
+from testbed.reliability.fuzzer import Fuzzer
+
+NAME = "fuzz"
+
+
+@dataclass(frozen=True)
+class Size:
+    requests: int
+
+
+SIZES = {"full": Size(requests=5000), "small": Size(requests=400)}
+
+
+@contextlib.contextmanager
+def environ(**env: str | None):
+    """Set (or, with None, unset) environment variables for the block."""
+    saved = {k: os.environ.get(k) for k in env}
+    try:
+        for key, value in env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+class _ErrorCapture(logging.Handler):
+    """Counts the exceptions the function logs, named by the last frame inside function/."""
+
+    def __init__(self):
+        super().__init__(logging.ERROR)
+        self.errors: collections.Counter[str] = collections.Counter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.exc_info and record.exc_info[0] is not None:
+            frames = [f for f in traceback.extract_tb(record.exc_info[2]) if "/function/" in f.filename]
+            where = f" at function/{Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
+            self.errors[f"{record.exc_info[0].__name__}{where}"] += 1
+
+
+@contextlib.contextmanager
+def capture_function_errors():
+    """Route the function's log records to a counter for the block (its stderr stays quiet)."""
+    logger = logging.getLogger("cpu-alert-labeler")
+    saved = logger.handlers[:]
+    capture = _ErrorCapture()
+    logger.handlers = [capture]
+    try:
+        yield capture
+    finally:
+        logger.handlers = saved
+
+
+@dataclass
+class FuzzResult:
+    sent: int = 0
+    statuses: collections.Counter = field(default_factory=collections.Counter)
+    bugs: int = 0  # 5xx
+    not_json: int = 0  # answers that are not a JSON object
+    samples: list[tuple[int, list[str], bytes]] = field(default_factory=list)
+    exceptions: collections.Counter = field(default_factory=collections.Counter)
+    seconds: float = 0.0
+
+    def record(self, status: int, answer, json_expected: bool, ops: list[str], body: bytes) -> None:
+        self.sent += 1
+        self.statuses[status] += 1
+        problems = []
+        if status >= 500:
+            self.bugs += 1
+            problems.append(str(status))
+        if json_expected and not isinstance(answer, dict):
+            self.not_json += 1
+            problems.append("not JSON")
+        if problems and len(self.samples) < 8:
+            self.samples.append((status, ops + problems[1:], body[:200]))
+
+    def details(self) -> list[str]:
+        return [f"fuzz {status}: mutations {ops}: body {body[:120]!r}" for status, ops, body in self.samples]
+
+    def figures(self) -> list[Figure]:
+        top = ", ".join(f"{s}x{n}" for s, n in sorted(self.statuses.items()))
+        return [
+            Figure("fuzz", "requests sent (bodies, methods, auth headers)", self.sent),
+            Figure("fuzz", "answers by status", top),
+            Figure("fuzz", "5xx caused by handler bugs", self.bugs, zero=True),
+            Figure("fuzz", "answers that are not a JSON object", self.not_json, zero=True),
+            Figure(
+                "fuzz",
+                "exceptions logged by the function",
+                "; ".join(f"{k} x{n}" for k, n in self.exceptions.most_common()) or "none",
+            ),
+            Figure("fuzz", "seconds", round(self.seconds, 1)),
+        ]
+
+
+_METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+_PATHS = ["/", "/", "/", "/alert", "/x/../..", "/%00", "/healthz", "/_/ready", "/metrics", "/a" * 200]
+_TYPES = [
+    "application/json",
+    "application/json",
+    "text/plain",
+    None,
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/json; charset=utf-16",
+    "application/octet-stream",
+]
+
+
+def _auth_header(rng: random.Random, token: str, user: str, password: str) -> str | None:
+    good_basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return rng.choice(
+        [
+            None,
+            "",
+            f"Bearer {token}",
+            f"bearer  {token} ",
+            f"Bearer {token}x",
+            f"Bearer {token[:-1]}",
+            "Bearer",
+            "Basic",
+            f"Basic {good_basic}",
+            f"basic {good_basic}",
+            "Basic ###",
+            "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(),
+            "Basic " + base64.b64encode(b"nocolon").decode(),
+            f"Basic {good_basic[:-2]}",
+            "Basic é",
+            "Digest x",
+            "Bearer " + "t" * 10_000,
+            "Bearer \xff\xfe",
+            f"Bearer {token}\x00",
+            "Bearer " + token.upper(),
+            f"{token}",
+        ]
+    )
+
+
+def _fuzz_apps(apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str]):
+    """The function loaded twice in process: open, and with a token and basic auth."""
+    token, user, password = credentials
+    base = dict(
+        KUBECONFIG=str(apiserver.kubeconfig()),
+        KUBERNETES_SERVICE_HOST=None,
+        LOG_LEVEL="ERROR",
+        NAMESPACE_ALLOW=namespace,
+        DEFAULT_NAMESPACE=namespace,
+        WEBHOOK_TOKEN=None,
+        WEBHOOK_TOKEN_FILE=None,
+        WEBHOOK_USERNAME=None,
+        WEBHOOK_PASSWORD=None,
+        WEBHOOK_PASSWORD_FILE=None,
+    )
+    with environ(**base):
+        open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
+        with environ(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
+            auth_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
+    return open_app, auth_app
+
+
+def _fuzz_request(rng: random.Random, ops: list[str], credentials: tuple[str, str, str]) -> tuple:
+    """(method, path, headers, authenticated?): mostly a POST on /, sometimes not."""
+    roll = rng.random()
+    if roll < 0.05:
+        method, path = rng.choice(_METHODS), rng.choice(_PATHS)
+        ops.append(f"{method} {path[:20]}")
+        return method, path, {}, False
+    if roll < 0.10:
+        path = rng.choice(_PATHS)
+        ops.append(f"POST {path[:20]}")
+        return "POST", path, {}, False
+    if roll < 0.22:
+        header = _auth_header(rng, *credentials)
+        ops.append(f"auth {header[:16]!r}" if header is not None else "auth none")
+        return "POST", "/", {} if header is None else {"Authorization": header}, True
+    return "POST", "/", {}, False
+
+
+def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResult:
+    """POST size.requests generated and mutated requests in process; count 5xx (each one a bug)."""
+    rng = random.Random(seed)
+    pods = ["checkout-7d9f8b6c5-x2k4p", "worker-0", "api-1", "web-0"]
+    namespace = new_pods(apiserver, "rel-fuzz", pods)
+    fuzzer = Fuzzer(rng, namespace, pods)
+    credentials = (uuid.uuid4().hex, "alertmanager", uuid.uuid4().hex)
+    result = FuzzResult()
+    started = time.perf_counter()
+    open_app, auth_app = _fuzz_apps(apiserver, namespace, credentials)
+    # After the apps exist: loading main.py installs the function's own stderr handler.
+    with capture_function_errors() as capture:
+        for _ in range(size.requests):
+            body, ops = fuzzer.case()
+            method, path, headers, authenticated = _fuzz_request(rng, ops, credentials)
+            app = auth_app if authenticated else open_app
+            response = app.open(
+                path, method=method, data=body, headers=headers, content_type=rng.choice(_TYPES)
+            )
+            # JSON is promised for webhook answers and errors; /metrics is text, HEAD has no body.
+            json_expected = method == "POST" or (method != "HEAD" and path != "/metrics")
+            result.record(response.status_code, response.get_json(silent=True), json_expected, ops, body)
+        result.exceptions = capture.errors
+    result.seconds = time.perf_counter() - started
+    return result

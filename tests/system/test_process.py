@@ -1,0 +1,71 @@
+"""We test these aspects: the kit's one way to run a program (testbed.process.Process).
+
+- readiness by URL or by callable, and the seconds it took;
+- a program that exits before it is ready fails the wait with its exit status and log tail;
+- a wait that times out stops the program and says what it waited for;
+- stop() sends SIGTERM, then SIGKILL to the whole process group: a child that ignores
+  SIGTERM is gone too, and the exit status says how it ended.
+"""
+
+import os
+import sys
+import time
+
+import pytest
+
+from testbed.net import free_port
+from testbed.process import Process, StartError
+
+
+def python(code: str) -> list[str]:
+    return [sys.executable, "-c", code]
+
+
+def test_ready_by_url_then_stopped(tmp_path):
+    """A server answering 200 is ready; SIGTERM ends it (exit status -15)."""
+    port = free_port()
+    server = Process("web", [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+                     tmp_path, cwd=tmp_path)
+    try:
+        assert server.wait_ready(f"http://127.0.0.1:{port}/", 30) >= 0
+        assert server.running()
+    finally:
+        status = server.stop()
+    assert status == -15 and not server.running()
+
+
+def test_exit_before_ready_quotes_the_log(tmp_path):
+    """The failure names the program, its exit status and the last lines it wrote."""
+    broken = Process("broken", python("import sys; print('config is wrong'); sys.exit(3)"), tmp_path)
+    with pytest.raises(StartError, match=r"(?s)broken exited with 3.*config is wrong"):
+        broken.wait_ready(lambda: False, 30)
+
+
+def test_timeout_stops_the_program_and_says_what_it_waited_for(tmp_path):
+    """A program that never gets ready is stopped when the wait gives up."""
+    slow = Process("slow", python("import time; time.sleep(60)"), tmp_path)
+    with pytest.raises(StartError, match=r"slow: no readiness within 0.3s"):
+        slow.wait_ready(lambda: False, 0.3)
+    assert not slow.running()
+
+
+def test_stop_kills_the_group_when_sigterm_is_ignored(tmp_path):
+    """A parent and its child both ignoring SIGTERM are killed together after the grace."""
+    code = ("import os, signal, subprocess, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "child = subprocess.Popen([sys.executable, '-c', "
+            "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])\n"
+            "print(child.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    stubborn = Process("stubborn", python(code), tmp_path)
+    stubborn.wait_ready(lambda: bool(stubborn.lines()), 30)
+    child = int(stubborn.lines()[0])
+    assert stubborn.stop(grace=0.5) == -9
+    for _ in range(50):  # the child is reparented and reaped by init: give it a moment
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"child {child} survived the group kill")

@@ -1,0 +1,118 @@
+"""We test these aspects: settings from the environment.
+
+- defaults, and every variable read from the environment;
+- a bad value stops start-up with a message naming the variable;
+- the README's configuration table lists exactly the variables, with their defaults.
+"""
+
+import re
+
+import pytest
+
+from function.config import Settings, documented
+from function.errors import ConfigError
+from testbed.paths import ROOT
+
+
+def test_defaults():
+    """With nothing set the function labels status=normal|moderate|panne."""
+    s = Settings.from_env({})
+    assert (s.label_key, s.label_values) == ("status", ("normal", "moderate", "panne"))
+    assert dict(s.alert_levels) == {"PodCpuNormal": "normal", "PodHighCpuUsage": "moderate",
+                                    "PodCpuFailure": "critical"}
+    assert (s.moderate_threshold, s.critical_threshold) == (33.0, 66.0)
+
+
+def test_every_variable_is_read():
+    """Each documented variable changes its setting."""
+    env = {"LABEL_KEY": "example.com/cpu", "LABEL_NORMAL": "ok", "LABEL_MODERATE": "warm",
+           "LABEL_CRITICAL": "hot", "ALERT_LEVELS": "A=critical, B=normal", "MODERATE_THRESHOLD": "10",
+           "CRITICAL_THRESHOLD": "20.5", "CPU_ANNOTATION": "cpu", "POD_LABEL": "kpod",
+           "NAMESPACE_LABEL": "kns", "DEFAULT_NAMESPACE": "apps", "ANNOTATION_PREFIX": "example.com",
+           "MAX_BODY_BYTES": "100", "MAX_ALERTS": "5", "API_TIMEOUT_SECONDS": "1.5",
+           "PATCH_CONCURRENCY": "3", "KUBECONFIG": "/etc/kube/config", "NAMESPACE_ALLOW": "a, b",
+           "NAMESPACE_DENY": "kube-system", "WEBHOOK_TOKEN": "t0k", "WEBHOOK_USERNAME": "am",
+           "WEBHOOK_PASSWORD": "pw", "API_ATTEMPTS": "2", "REQUEST_DEADLINE_SECONDS": "3",
+           "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m"}
+    assert set(env) == {row[0] for row in documented() if not row[0].endswith("_FILE")}
+    s = Settings.from_env(env)
+    assert (s.label_key, s.label_values) == ("example.com/cpu", ("ok", "warm", "hot"))
+    assert s.alert_levels == (("A", "critical"), ("B", "normal"))
+    assert (s.moderate_threshold, s.critical_threshold, s.cpu_annotation) == (10, 20.5, "cpu")
+    assert (s.pod_label, s.namespace_label, s.default_namespace) == ("kpod", "kns", "apps")
+    assert (s.annotation_prefix, s.max_body_bytes, s.max_alerts) == ("example.com", 100, 5)
+    assert (s.api_timeout, s.patch_concurrency, s.kubeconfig) == (1.5, 3, "/etc/kube/config")
+    assert (s.namespace_allow, s.namespace_deny) == (("a", "b"), ("kube-system",))
+    assert (s.webhook_token.value, s.webhook_username, s.webhook_password.value) == ("t0k", "am", "pw")
+    assert (s.api_attempts, s.request_deadline, s.dry_run, s.emit_events) == (2, 3.0, True, False)
+    assert (s.log_level, s.metrics_dir) == ("DEBUG", "/tmp/m")
+
+
+def test_secrets_from_files_and_hidden(tmp_path):
+    """`*_FILE` reads a secret file (trailing newline dropped); repr never shows a secret."""
+    (tmp_path / "token").write_text("s3cret-token\n")
+    (tmp_path / "password").write_text("pa:ss\n")
+    s = Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token"), "WEBHOOK_USERNAME": "am",
+                           "WEBHOOK_PASSWORD_FILE": str(tmp_path / "password")})
+    assert (s.webhook_token.value, s.webhook_password.value) == ("s3cret-token", "pa:ss")
+    assert "s3cret" not in repr(s) and "pa:ss" not in repr(s) and "s3cret" not in str(s)
+
+
+@pytest.mark.parametrize("content", ["", "\n", "\r\n"])
+def test_empty_secret_file_refuses_to_start(tmp_path, content):
+    """An empty token file is an error, never a webhook left open."""
+    (tmp_path / "token").write_text(content)
+    with pytest.raises(ConfigError, match="is empty"):
+        Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token")})
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"WEBHOOK_TOKEN": "a", "WEBHOOK_TOKEN_FILE": "/x"}, "not both"),
+    ({"WEBHOOK_TOKEN_FILE": "/nonexistent/token"}, "WEBHOOK_TOKEN_FILE='/nonexistent/token': cannot read"),
+    ({"WEBHOOK_PASSWORD": "hunter2"}, "go together"),
+    ({"WEBHOOK_TOKEN": " hunter2"}, "blanks"),
+    ({"WEBHOOK_USERNAME": "am"}, "go together"),
+])
+def test_bad_secrets(env, message):
+    """Secret misconfiguration stops start-up, and the message never holds the secret."""
+    with pytest.raises(ConfigError, match=message) as info:
+        Settings.from_env(env)
+    assert "hunter2" not in str(info.value)
+
+
+@pytest.mark.parametrize("env,message", [
+    ({"LABEL_KEY": "bad key"}, "LABEL_KEY='bad key': not a valid Kubernetes label key"),
+    ({"LABEL_KEY": "-status"}, "LABEL_KEY"),
+    ({"LABEL_KEY": "Bad_Prefix/status"}, "LABEL_KEY"),
+    ({"LABEL_CRITICAL": "en panne"}, "LABEL_CRITICAL='en panne': not a valid"),
+    ({"LABEL_NORMAL": ""}, "LABEL_NORMAL"),
+    ({"LABEL_MODERATE": "x" * 64}, "LABEL_MODERATE"),
+    ({"ALERT_LEVELS": "A=hot"}, "ALERT_LEVELS"),
+    ({"ALERT_LEVELS": "A"}, "ALERT_LEVELS"),
+    ({"MODERATE_THRESHOLD": "70"}, "CRITICAL_THRESHOLD"),
+    ({"MODERATE_THRESHOLD": "nan"}, "MODERATE_THRESHOLD"),
+    ({"MODERATE_THRESHOLD": "-1"}, "MODERATE_THRESHOLD"),
+    ({"CRITICAL_THRESHOLD": "many"}, "CRITICAL_THRESHOLD='many'"),
+    ({"DEFAULT_NAMESPACE": "Default"}, "DEFAULT_NAMESPACE"),
+    ({"ANNOTATION_PREFIX": "a/b"}, "ANNOTATION_PREFIX"),
+    ({"MAX_ALERTS": "0"}, "MAX_ALERTS"),
+    ({"MAX_BODY_BYTES": "1.5"}, "MAX_BODY_BYTES"),
+    ({"API_TIMEOUT_SECONDS": "0"}, "API_TIMEOUT_SECONDS"),
+    ({"POD_LABEL": ""}, "POD_LABEL"),
+    ({"NAMESPACE_ALLOW": "ok, Not_OK"}, "NAMESPACE_ALLOW"),
+    ({"DRY_RUN": "maybe"}, "DRY_RUN='maybe': not true or false"),
+    ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ({"REQUEST_DEADLINE_SECONDS": "-1"}, "REQUEST_DEADLINE_SECONDS"),
+    ({"API_ATTEMPTS": "0"}, "API_ATTEMPTS"),
+])
+def test_bad_values_name_the_variable(env, message):
+    """A value the function cannot run with is a ConfigError naming the variable."""
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env(env)
+
+
+def test_readme_table_matches_settings():
+    """The README documents every variable with its real default, and nothing else."""
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| `([A-Z_]+)` \| `([^`]*)` \|", readme, re.MULTILINE)
+    assert rows == [(env, default) for env, default, _ in documented()]

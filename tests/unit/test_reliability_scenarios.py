@@ -1,0 +1,97 @@
+"""We test these aspects: what the reliability campaigns send, and how they report, without servers.
+
+- hostile bodies (nesting deeper than the recursion limit, times that overflow in UTC)
+  are refused with 400 and never reach the API (a recording fake API proves it);
+- scenarios: groups cover every pod once; a group's bodies carry every pod's current
+  state with times moving forward, and the truth is each pod's newest state; a pod's
+  notifications are repeated, never reordered before the shuffle, and end on the truth;
+- the fuzzer is deterministic for a seed and its bodies are bytes with named mutations;
+- the printed table flags a non-zero must-be-zero figure, and only that one.
+"""
+
+import json
+import random
+
+import pytest
+
+from function.alerts import parse_time
+from testbed.fakeapi import FakeApi
+from testbed.reliability.figures import Figure, table
+from testbed.reliability.fuzzer import Fuzzer
+from testbed.reliability.scenarios import LABELS, group_sequence, groups_of, pod_notifications
+
+
+@pytest.mark.parametrize("body", [
+    b"[" * 100_000,
+    json.dumps({"alerts": [{"labels": {"pod": "x"}}]}).encode().replace(b'"x"', b"[" * 50_000 + b"]" * 50_000),
+    json.dumps({"alerts": [{"status": "firing", "startsAt": "0001-01-01T00:00:00+01:00"}]}).encode(),
+    json.dumps({"alerts": [{"status": "resolved", "endsAt": "9999-12-31T23:59:59-01:00"}]}).encode(),
+], ids=["nested-top", "nested-label", "startsAt-before-year-1", "endsAt-after-year-9999"])
+def test_hostile_bodies_are_400_and_never_reach_the_api(make_client, tmp_path, body):
+    """Bodies the parser cannot hold are the sender's fault (400), not a crash (500) to re-send.
+
+    Each once answered 500: see tests/unit/test_properties.py for the causes in alerts.py.
+    """
+    api = FakeApi(500)
+    try:
+        client = make_client(api.kubeconfig(tmp_path / "kubeconfig"))
+        response = client.post("/", data=body, content_type="application/json")
+        assert response.status_code == 400, response.json
+        assert api.requests == []
+    finally:
+        api.close()
+
+
+def test_groups_hold_every_pod_exactly_once():
+    """Alertmanager-like groups of one to three pods partition the pods."""
+    pods = [f"p{i}" for i in range(20)]
+    groups = groups_of(random.Random(1), pods)
+    assert sorted(p for g in groups for p in g) == sorted(pods)
+    assert all(1 <= len(g) <= 3 for g in groups)
+
+
+def test_group_sequence_moves_forward_and_ends_on_the_truth():
+    """Each body holds every pod seen so far; times only grow; the truth is the last state."""
+    bodies, truth = group_sequence(random.Random(2), "ns", "{}:{g}", ["a", "b"], steps=5)
+    assert len(bodies) == 10 and sorted(truth) == ["a", "b"]
+    last_times = {}
+    for raw in bodies:
+        doc = json.loads(raw)
+        for item in doc["alerts"]:
+            stamp = item["startsAt"] if item["status"] == "firing" else item["endsAt"]
+            last_times.setdefault(item["labels"]["pod"], []).append(parse_time(stamp))
+    final = {a["labels"]["pod"]: a for a in json.loads(bodies[-1])["alerts"]}
+    for pod, state in truth.items():
+        assert all(x <= y for x, y in zip(last_times[pod], last_times[pod][1:]))
+        assert final[pod]["labels"]["alertname"] == state.name and final[pod]["status"] == state.status
+        assert state.label in LABELS.values()
+
+
+def test_pod_notifications_repeat_and_end_on_the_newest_state():
+    """Every state is sent at least once, some more; the newest is the last one generated."""
+    jobs, newest = pod_notifications(random.Random(3), "ns", "p", states=6, repeat=0.5)
+    distinct = list(dict.fromkeys(jobs))
+    assert len(distinct) == 6 and len(jobs) > 6
+    last = json.loads(distinct[-1])["alerts"][0]
+    assert last["labels"]["alertname"] == newest.name and last["status"] == newest.status
+
+
+def test_fuzzer_is_deterministic_for_a_seed():
+    """The same seed gives the same bodies and mutation names: a failing case can be replayed."""
+    def cases(seed):
+        fuzzer = Fuzzer(random.Random(seed), "ns", ["a", "b"])
+        return [fuzzer.case() for _ in range(20)]
+
+    first = cases(7)
+    assert first == cases(7)
+    assert all(isinstance(body, bytes) and isinstance(ops, list) for body, ops in first)
+    assert first != cases(8)
+
+
+def test_table_marks_figures_that_must_be_zero():
+    """The printed table flags a non-zero must-be-zero figure, and only that one."""
+    figures = [Figure("c", "fine", 0, zero=True), Figure("c", "bad", 2, zero=True),
+               Figure("c", "info", 5)]
+    lines = table(figures).splitlines()[2:]
+    assert [line.split()[-1] for line in lines] == ["ok", "FAIL", "5"]
+    assert [f.failed for f in figures] == [False, True, False]
