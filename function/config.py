@@ -150,7 +150,7 @@ class Settings:
         "KEEPALIVE_TIMEOUT_SECONDS", 15.0, "An idle connection, or one that stops sending, is closed after this."
     )
     metrics_dir: str = _setting(
-        "PROMETHEUS_MULTIPROC_DIR", "", "Shared directory for /metrics across gunicorn workers (set by scripts/start.sh)."
+        "PROMETHEUS_MULTIPROC_DIR", "", "Shared directory for /metrics across worker processes (set by scripts/start.sh)."
     )
     kubeconfig: str = _setting(
         "KUBECONFIG", "~/.kube/config", "Kubeconfig used when not running in a pod (in-cluster config comes first)."

@@ -3,7 +3,7 @@
 - a change writes the prefixed annotations and a CpuLevelChanged Event that kubectl describe shows;
 - a failed Event (the identity may not create Events) never fails the label change;
 - server-side dry run persists nothing, reports what would change, and emits no Event;
-- /metrics counters move by the right amounts, also summed across several gunicorn workers;
+- /metrics counters move by the right amounts, also summed across several server worker processes;
 - one JSON log line per request and per change, with the documented fields.
 """
 
@@ -149,12 +149,12 @@ def test_metric_counters_move_by_the_right_amounts(client, apiserver, namespace)
 
 
 def _workers(pid: int) -> list[int]:
-    """The gunicorn workers: the children of the master process."""
+    """The server's worker processes: the children of the supervising process."""
     out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
-def test_metrics_sum_across_gunicorn_workers(apiserver, namespace, tmp_path):
+def test_metrics_sum_across_server_workers(apiserver, namespace, tmp_path):
     """With 3 single-threaded workers and parallel senders, several workers serve requests,
     and /metrics counts every one of them, whichever worker served it."""
     port = free_port()
@@ -164,8 +164,7 @@ def test_metrics_sum_across_gunicorn_workers(apiserver, namespace, tmp_path):
            "WORKERS": "3", "THREADS": "1", "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
            "LOG_LEVEL": "WARNING"}
     log = open(tmp_path / "server.log", "w+")
-    server = subprocess.Popen([sys.executable, "-m", "functions_framework", "--target", "handle",
-                               "--source", str(ROOT / "function" / "main.py"), "--host", "127.0.0.1",
+    server = subprocess.Popen([sys.executable, "-m", "function.server", "--host", "127.0.0.1",
                                "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,7 +1,7 @@
 """The chain on loopback: metrics target -> Prometheus -> Alertmanager -> function -> kube-apiserver.
 
 Each component is the real program (Debian's prometheus and prometheus-alertmanager,
-the function under functions-framework's production server, gunicorn) with its
+the function under its production server, function/server.py) with its
 output in a file.  `Chain.diagnose()` asks every link in turn what it knows about a
 pod, so a wait that times out says where the chain broke instead of only that a
 label is missing.
@@ -41,19 +41,18 @@ def _function_env(kubeconfig: Path, token: str, scratch: Path) -> dict[str, str]
     ours |= {f"{name}_FILE" for name in ours} | {"KUBERNETES_SERVICE_HOST", "DEBUG", "FUNCTION_USE_ASGI"}
     env = {k: v for k, v in os.environ.items() if k not in ours}
     env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", KUBECONFIG=str(kubeconfig),
-               WEBHOOK_TOKEN=token, XDG_RUNTIME_DIR=str(scratch))  # gunicorn's control socket
+               WEBHOOK_TOKEN=token, TMPDIR=str(scratch))  # bodies spilled to disk
     return env
 
 
 class Function:
-    """The function as deployed: `python -m functions_framework` without --debug, i.e. gunicorn."""
+    """The function as deployed: `python -m function.server`, the production server."""
 
     def __init__(self, workdir: Path, kubeconfig: Path, token: str):
         port = free_port()
         self.url = f"http://127.0.0.1:{port}/"
         self.process = Process("function", [
-            sys.executable, "-m", "functions_framework", "--target", "handle",
-            "--source", str(ROOT / "function" / "main.py"), "--host", "127.0.0.1", "--port", str(port),
+            sys.executable, "-m", "function.server", "--host", "127.0.0.1", "--port", str(port),
         ], workdir, env=_function_env(kubeconfig, token, workdir), cwd=ROOT)
         self.process.wait_http(self.url + "healthz", timeout=60)
 
