@@ -60,9 +60,10 @@ run: deps venv native
 e2e: deps venv native apiserver
 	$(PY) -m pytest tests/test_e2e.py -v -s
 
-# Fault, concurrency, fuzz and load campaigns at full size; prints the figures.
+# Fault, concurrency, fuzz, load and hostile-client campaigns at full size; prints the figures.
 reliability: deps venv native apiserver
 	$(PY) scripts/reliability.py
+	$(PY) scripts/reliability_hostile.py
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 bench: deps venv native apiserver
