@@ -206,7 +206,7 @@ def decide(target: Target, meta: PodMeta, *, keys: Keys, value: str, ours: tuple
     if meta.labels.get(keys.label) == value:
         # Same label, newer state: record its time so older re-sends stay stale, but the
         # pod did not change, so no Event and no "labeled".
-        return Decision(patch, OutcomeKind.UNCHANGED, "already labeled; recorded the newer alert time")
+        return Decision(patch, OutcomeKind.UNCHANGED, "already labeled; recorded the newer state")
     return Decision(patch, OutcomeKind.LABELED)
 
 
@@ -229,8 +229,17 @@ def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str,
             # unless this notification resolves the very alert that set the level.
             return "a more severe state of the same time is recorded"
     if meta.labels.get(keys.label) == value and (target.at is None or target.at == recorded):
-        return "already labeled"
+        if not _cause_resolved(target, annotations, keys):
+            return "already labeled"
     return ""
+
+
+def _cause_resolved(target: Target, annotations: dict, keys: Keys) -> bool:
+    """Whether this notification resolves the alert recorded as the cause while another
+    alert holds the same level: the record must then name the new cause, or a later
+    resolution of that one at the same instant would lose the tie."""
+    recorded = annotations.get(keys.annotation("fingerprint"))
+    return bool(recorded) and recorded in target.resolves and recorded != target.cause.fingerprint
 
 
 def _annotations(target: Target, keys: Keys) -> dict:
