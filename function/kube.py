@@ -15,14 +15,13 @@ import os
 import socket
 import time
 from datetime import datetime, timezone
-
 from urllib.parse import quote
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
-from .errors import ApiError, Conflict, ConfigError, NotFound, Rejected, Unavailable
+from .errors import ApiError, ConfigError, Conflict, NotFound, Rejected, Unavailable
 from .metrics import API_LATENCY
 from .model import PodMeta
 

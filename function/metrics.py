@@ -6,8 +6,15 @@ directory and /metrics aggregates them all; without it (tests, one process)
 the default registry serves.
 """
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
-from prometheus_client import REGISTRY, multiprocess
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
 
 ALERTS = Counter("cpu_alert_labeler_alerts_received_total",
                  "Alerts received, by alert status and classified level.", ["status", "level"])

@@ -112,16 +112,21 @@ def _skipped(item: Item, reason: str) -> Item:
 def _target(key: PodKey, group: list[Item], trust_until: datetime | None) -> Target:
     firing = [i for i in group if i.alert.status == FIRING]
     if firing:
-        cause = max(firing, key=lambda i: i.level)
-        level = cause.level
+        cause = max(firing, key=_level)
+        level = _level(cause)
     else:
         cause, level = group[0], Level.NORMAL
     # The payload is a snapshot of the group: it is as new as its newest trusted event.
-    times = [i.alert.at for i in group if trusted(i.alert.at, trust_until)]
+    times = [at for i in group if (at := i.alert.at) is not None and trusted(at, trust_until)]
     resolves = frozenset(i.alert.fingerprint for i in group
                          if i.alert.status != FIRING and i.alert.fingerprint)
-    return Target(key[0], key[1], level, max(times, default=None), cause.alert, cause.level,
+    return Target(key[0], key[1], level, max(times, default=None), cause.alert, _level(cause),
                   resolves)
+
+
+def _level(item: Item) -> Level:
+    # Planned items always carry a level (_item skips unclassified ones).
+    return item.level if item.level is not None else Level.NORMAL
 
 
 def _ranked(item: Item, targets: dict[PodKey, Target]) -> Item:

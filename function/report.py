@@ -36,10 +36,14 @@ class Entry:
 
     def to_json(self) -> dict:
         item = self.item
-        doc: dict = {"namespace": item.namespace, "pod": item.pod, "alertname": item.alert.name,
-                     "status": item.alert.status,
-                     "level": item.level.name.lower() if item.level is not None else None,
-                     "outcome": self.outcome.value}
+        doc: dict = {
+            "namespace": item.namespace,
+            "pod": item.pod,
+            "alertname": item.alert.name,
+            "status": item.alert.status,
+            "level": item.level.name.lower() if item.level is not None else None,
+            "outcome": self.outcome.value,
+        }
         if self.label is not None:
             doc["label"] = self.label
         if self.reason:
@@ -56,8 +60,7 @@ def entry(item: Item, outcome: Outcome | None, *, label: str | None, dry_run: bo
     if item.skip_reason or outcome is None:
         return Entry(item, OutcomeKind.SKIPPED, item.skip_reason or "no pod")
     if item.outranked_by is not None:
-        return Entry(item, OutcomeKind.SKIPPED,
-                     f"outranked by {item.outranked_by.name or 'another alert'}")
+        return Entry(item, OutcomeKind.SKIPPED, f"outranked by {item.outranked_by.name or 'another alert'}")
     return Entry(item, outcome.kind, outcome.reason, label, outcome.previous, dry_run)
 
 
@@ -79,9 +82,13 @@ class Report:
         return counts
 
     def to_json(self) -> dict:
-        doc = {"status": "retry" if self.retry else "ok", "groupKey": self.group_key,
-               "dryRun": self.dry_run, "counts": self.counts(),
-               "alerts": [e.to_json() for e in self.entries]}
+        doc: dict[str, object] = {
+            "status": "retry" if self.retry else "ok",
+            "groupKey": self.group_key,
+            "dryRun": self.dry_run,
+            "counts": self.counts(),
+            "alerts": [e.to_json() for e in self.entries],
+        }
         if self.truncated:
             doc["truncatedAlerts"] = self.truncated
         return doc

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 import functions_framework
-from waitress.channel import HTTPChannel
 from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
 from waitress.task import WSGITask
 
@@ -94,9 +94,15 @@ def adjustments(settings: Settings) -> dict:
 def build(settings: Settings, sock: socket.socket) -> _Server:
     """A server for the function on an open listening socket."""
     app = functions_framework.create_app("handle", SOURCE, "http")
-    server = _Server(app, None, True, sock, adj=Adjustments(**adjustments(settings)),
-                     bind_socket=False,
-                     sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
+    server = _Server(
+        app,
+        None,
+        True,
+        sock,
+        adj=Adjustments(**adjustments(settings)),
+        bind_socket=False,
+        sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
+    )
     server.read_timeout = settings.read_timeout
     return server
 
@@ -128,7 +134,11 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
             serve(settings, sock)
             os._exit(0)
         children.append(pid)
-    signal.signal(signal.SIGTERM, lambda *_: [_kill(pid) for pid in children])
+    def forward(*_) -> None:
+        for pid in children:
+            _kill(pid)
+
+    signal.signal(signal.SIGTERM, forward)
     status = 0
     for pid in children:
         while True:

@@ -76,12 +76,20 @@ def _free_port() -> int:
 class _Server:
     def __init__(self, scratch: Path):
         self.port = _free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "TMPDIR": str(scratch), "LOG_LEVEL": "ERROR",
-               "KUBECONFIG": str(scratch / "none")}
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT),
+            "TMPDIR": str(scratch),
+            "LOG_LEVEL": "ERROR",
+            "KUBECONFIG": str(scratch / "none"),
+        }
         env.pop("KUBERNETES_SERVICE_HOST", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "function.server", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "function.server", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         for _ in range(300):
             if self.health(2.0) is not None:
                 return
@@ -127,8 +135,11 @@ def health_under_hostiles(server: _Server, count: int) -> tuple[float, float, in
         for sock in socks:
             sock.close()
     ok = [p * 1000 for p in probes if p is not None]
-    return (statistics.median(ok) if ok else float("nan"), max(ok, default=float("nan")),
-            len(probes) - len(ok))
+    return (
+        statistics.median(ok) if ok else float("nan"),
+        max(ok, default=float("nan")),
+        len(probes) - len(ok),
+    )
 
 
 def offer_body(server: _Server, chunked: bool, total_mib: int = 300) -> int:
@@ -136,7 +147,11 @@ def offer_body(server: _Server, chunked: bool, total_mib: int = 300) -> int:
     and closed (what the kernel's socket buffers absorbed included)."""
     sock = server.connect()
     head = b"POST / HTTP/1.1\r\nHost: x\r\n"
-    head += b"Transfer-Encoding: chunked\r\n\r\n" if chunked else b"Content-Length: %d\r\n\r\n" % (total_mib * MIB)
+    head += (
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        if chunked
+        else b"Content-Length: %d\r\n\r\n" % (total_mib * MIB)
+    )
     sent = 0
     frame = chunk_frame(MIB) if chunked else b"x" * MIB
     try:
@@ -175,16 +190,22 @@ def main() -> int:
             print("hostile campaign: python -m function.server (defaults: THREADS=8)")
             for count in HOSTILE_COUNTS:
                 median, worst, failed = health_under_hostiles(server, count)
-                print(f"  health under {count:>3} hostile connections: median {median:.1f} ms, "
-                      f"max {worst:.1f} ms, failed {failed}/{HEALTH_PROBES}")
+                print(
+                    f"  health under {count:>3} hostile connections: median {median:.1f} ms, "
+                    f"max {worst:.1f} ms, failed {failed}/{HEALTH_PROBES}"
+                )
             base = peak_rss_mib(server.proc_text("status"))
             for chunked in (False, True):
                 taken = offer_body(server, chunked)
-                print(f"  300 MiB body ({'chunked' if chunked else 'Content-Length'}): refused after the "
-                      f"client sent {taken} MiB (socket buffers included), server peak RSS {peak_rss_mib(server.proc_text('status')):.1f} MiB "
-                      f"(before: {base:.1f} MiB)")
-            print(f"  16 MiB request line: {request_line_cpu(server):.2f} s of server CPU "
-                  "(clock-tick resolution, 0.01 s)")
+                print(
+                    f"  300 MiB body ({'chunked' if chunked else 'Content-Length'}): refused after the "
+                    f"client sent {taken} MiB (socket buffers included), server peak RSS {peak_rss_mib(server.proc_text('status')):.1f} MiB "
+                    f"(before: {base:.1f} MiB)"
+                )
+            print(
+                f"  16 MiB request line: {request_line_cpu(server):.2f} s of server CPU "
+                "(clock-tick resolution, 0.01 s)"
+            )
         finally:
             server.stop()
     return 0

@@ -14,8 +14,6 @@ function against the real kube-apiserver:
 import json
 import threading
 
-from conftest import ROOT  # noqa: F401  (the repo root is importable: function.*)
-
 T1, T2 = "2026-11-24T09:00:00Z", "2026-11-24T09:01:00Z"
 
 

@@ -19,10 +19,14 @@ from pathlib import Path
 
 import pytest
 
-from apiserver import free_port
-
 ROOT = Path(__file__).resolve().parents[2]
 MIB = 1 << 20
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 class Server:
@@ -87,7 +91,7 @@ def read_answer(sock: socket.socket) -> bytes:
     try:
         while chunk := sock.recv(65536):
             data += chunk
-    except (ConnectionResetError, socket.timeout):
+    except (TimeoutError, ConnectionResetError):
         pass
     return data
 
