@@ -134,6 +134,7 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
             serve(settings, sock)
             os._exit(0)
         children.append(pid)
+
     def forward(*_) -> None:
         for pid in children:
             _kill(pid)
