@@ -2,7 +2,7 @@
 
 Owns the per-process resources (the Kubernetes client and a bounded thread
 pool for patching pods concurrently), built lazily on first use so that they
-are created in the gunicorn worker, after the fork, never in the master.
+are created in the serving worker process, after any fork, never before it.
 
 Each pod is decided and patched on its own (read first, unless this process
 wrote it last: see podcache.py), under one deadline for the whole request

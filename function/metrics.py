@@ -1,4 +1,4 @@
-"""Prometheus metrics, correct across gunicorn workers.
+"""Prometheus metrics, correct across the server's worker processes.
 
 With PROMETHEUS_MULTIPROC_DIR set (scripts/start.sh sets it before the server
 starts, as prometheus-client requires), each worker writes its samples to that
