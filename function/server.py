@@ -17,7 +17,7 @@ The function stays a functions-framework target: the app is
 functions_framework, waitress and function.config; nothing else of function/.
 With WORKERS > 1 the listening socket is opened here and each worker process
 (forked before the app is loaded, so clients are built per worker) serves it.
-SIGTERM finishes the requests in hand, then exits.
+SIGTERM stops accepting, answers the requests in hand (up to their deadline), then exits.
 """
 
 import argparse
@@ -62,10 +62,17 @@ class _TimedChannel(HTTPChannel):
 
 
 class _Server(TcpWSGIServer):
-    """Waitress's server, also closing connections that take too long to send a request."""
+    """Waitress's server, also closing connections that take too long to send a request,
+    and draining on SIGTERM: no new connections, the requests in hand answered, then exit."""
 
     channel_class = _TimedChannel
     read_timeout = 10.0
+    drain_timeout = 10.0
+    draining_since: float | None = None
+
+    def readable(self):
+        accepting = super().readable()  # runs maintenance() once per cleanup interval
+        return accepting and self.draining_since is None
 
     def maintenance(self, now):
         super().maintenance(now)
@@ -73,6 +80,10 @@ class _Server(TcpWSGIServer):
             since = getattr(channel, "reading_since", None)
             if channel.request is not None and since is not None and now - since > self.read_timeout:
                 channel.will_close = True
+        if self.draining_since is not None:
+            busy = any(c.requests or c.total_outbufs_len for c in self.active_channels.values())
+            if not busy or now - self.draining_since > self.drain_timeout:
+                raise SystemExit(0)  # waitress's run() catches it and closes everything
 
 
 def adjustments(settings: Settings) -> dict:
@@ -83,7 +94,7 @@ def adjustments(settings: Settings) -> dict:
         "max_request_body_size": settings.max_body_bytes,
         "max_request_header_size": settings.max_header_bytes,
         "channel_timeout": max(1, round(settings.keepalive_timeout)),  # idle, between requests too
-        "cleanup_interval": 1,  # how often timeouts are checked, in seconds
+        "cleanup_interval": 1,  # how often timeouts and draining are checked, in seconds
         "asyncore_use_poll": True,  # select() stops at 1024 descriptors
         "channel_request_lookahead": 0,
         "clear_untrusted_proxy_headers": True,
@@ -104,6 +115,8 @@ def build(settings: Settings, sock: socket.socket) -> _Server:
         sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
     )
     server.read_timeout = settings.read_timeout
+    # A request in hand may take its whole deadline; then its answer must still be sent.
+    server.drain_timeout = settings.request_deadline + 2
     return server
 
 
@@ -116,13 +129,19 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _stop(*_) -> None:
-    raise SystemExit(0)  # waitress's loop catches it and lets running requests finish
-
-
 def serve(settings: Settings, sock: socket.socket) -> None:
-    signal.signal(signal.SIGTERM, _stop)
-    build(settings, sock).run()
+    stopped: list[float] = []
+    # Installed before the app loads, so a SIGTERM during start-up is not lost.
+    signal.signal(signal.SIGTERM, lambda *_: stopped.append(time.time()))
+    server = build(settings, sock)
+
+    def drain(*_) -> None:
+        server.draining_since = time.time()
+
+    signal.signal(signal.SIGTERM, drain)
+    if stopped:
+        drain()
+    server.run()
 
 
 def _supervise(settings: Settings, sock: socket.socket) -> int:

@@ -194,3 +194,34 @@ def test_unauthorized_closes_the_connection(tmp_path):
         s.stop()
     assert answer.startswith(b"HTTP/1.1 401"), answer[:200]
     assert b"connection: close" in answer.lower()
+
+
+def test_sigterm_answers_the_request_in_hand(tmp_path):
+    """SIGTERM while a webhook waits on the API: the server stops accepting, sends that
+    webhook its answer (503 here: the API never answers), then exits 0."""
+    blackhole = socket.socket()
+    blackhole.bind(("127.0.0.1", 0))
+    blackhole.listen(8)
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters: [{{name: k, cluster: {{server: 'http://127.0.0.1:{blackhole.getsockname()[1]}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n")
+    s = Server(tmp_path, KUBECONFIG=str(kubeconfig), API_TIMEOUT_SECONDS="3", API_ATTEMPTS="1",
+               REQUEST_DEADLINE_SECONDS="4")
+    try:
+        sock = s.connect()
+        body = b'{"alerts": [{"labels": {"alertname": "PodCpuFailure", "pod": "p"}}]}'
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        blackhole.settimeout(30)
+        api_call, _ = blackhole.accept()  # the function is now waiting on the API
+        s.proc.terminate()
+        answer = read_answer(sock)
+        sock.close()
+        api_call.close()
+        assert s.proc.wait(30) == 0
+    finally:
+        blackhole.close()
+        s.stop()
+    assert answer.startswith(b"HTTP/1.1 503"), answer[:200]
