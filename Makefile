@@ -5,7 +5,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
-CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
+# An exported CPU_ALERT_LABELER_CACHE wins, so a nested make (scripts/run.sh under a test
+# with its own HOME) finds the same cache instead of building into an empty one.
+CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(if $(XDG_CACHE_HOME),$(XDG_CACHE_HOME)/cpu-alert-labeler),$(HOME)/.cache/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
