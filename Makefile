@@ -77,7 +77,7 @@ run: deps venv native
 e2e: deps venv native apiserver
 	$(PY) -m pytest tests/system/test_e2e.py -v -s
 
-# Fault, concurrency, fuzz and load campaigns at full size; prints the figures.
+# Fault, concurrency, fuzz, load and hostile-client campaigns at full size; prints the figures.
 reliability: deps venv native apiserver
 	$(PY) -m testbed.reliability
 

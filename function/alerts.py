@@ -43,13 +43,15 @@ class Payload:
 
     group_key: str
     alerts: tuple[Alert, ...]
+    truncated: int = 0
+    """How many alerts Alertmanager left out (`truncatedAlerts`, set by `max_alerts`)."""
 
 
 def parse_body(body: bytes, *, max_alerts: int, pod_label: str, namespace_label: str,
                cpu_annotation: str) -> Payload:
     """Decode and read a webhook body (any content type: faas-cli sends text/plain)."""
     try:
-        doc = json.loads(body)
+        doc = json.loads(body, parse_int=_int)
     except (ValueError, UnicodeDecodeError) as exc:
         raise PayloadError(f"body is not JSON: {exc}") from None
     except RecursionError:  # a small body of [[[[... nests deeper than the parser goes
@@ -65,7 +67,23 @@ def parse_body(body: bytes, *, max_alerts: int, pod_label: str, namespace_label:
         raise PayloadTooLarge(f"{len(raw)} alerts in one request; the limit is {max_alerts}")
     names = (pod_label, namespace_label, cpu_annotation)
     alerts = tuple(_alert(item, f"alerts[{i}]", *names) for i, item in enumerate(raw))
-    return Payload(group_key=_optional_str(doc, "groupKey", "body") or "", alerts=alerts)
+    return Payload(group_key=_optional_str(doc, "groupKey", "body") or "", alerts=alerts,
+                   truncated=_truncated(doc))
+
+
+def _int(text: str) -> int | float:
+    # Python refuses to convert integers of more than 4300 digits (ValueError): such a
+    # number in a field the function ignores must not turn the whole body into a 400.
+    return int(text) if len(text) <= 64 else float(text)
+
+
+def _truncated(doc: dict) -> int:
+    value = doc.get("truncatedAlerts")
+    if value is None:
+        return 0
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise PayloadError("'truncatedAlerts' must be a whole number >= 0")
+    return value
 
 
 def _alert(item, where: str, pod_label: str, namespace_label: str, cpu_annotation: str) -> Alert:

@@ -121,13 +121,36 @@ class Settings:
         "Time a webhook may take, kept below Alertmanager's notify timeout; past it, 503.",
     )
     patch_concurrency: int = _setting("PATCH_CONCURRENCY", 16, "Pods patched at once per process.")
+    patch_concurrency_per_request: int = _setting(
+        "PATCH_CONCURRENCY_PER_REQUEST", 8,
+        "Pods one request may have patched at once, so a big notification leaves room for others.",
+    )
+    future_allowance: float = _setting(
+        "FUTURE_TIME_ALLOWANCE_SECONDS", 300.0,
+        "Clock skew allowed to alert times; later times neither order nor are recorded.",
+    )
     dry_run: bool = _setting(
         "DRY_RUN", False, "Server-side dry run: the API validates every change and persists nothing.", _parse_bool
     )
     emit_events: bool = _setting("EMIT_EVENTS", True, "Record each change as a Kubernetes Event on the pod.", _parse_bool)
     log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR; logs are JSON lines on stderr.", str.upper)
+    port: int = _setting("PORT", 8080, "TCP port the server listens on.")
+    workers: int = _setting("WORKERS", 1, "Server processes sharing the port.")
+    threads: int = _setting("THREADS", 8, "Requests handled at once per process (slow clients do not take one).")
+    max_connections: int = _setting(
+        "MAX_CONNECTIONS", 1000, "Open connections per process; past it new ones wait in the listen queue."
+    )
+    max_header_bytes: int = _setting(
+        "MAX_HEADER_BYTES", 65536, "Largest request line plus headers accepted (431 or 400 above)."
+    )
+    read_timeout: float = _setting(
+        "READ_TIMEOUT_SECONDS", 10.0, "Time a client has to send a whole request (line, headers, body)."
+    )
+    keepalive_timeout: float = _setting(
+        "KEEPALIVE_TIMEOUT_SECONDS", 15.0, "An idle connection, or one that stops sending, is closed after this."
+    )
     metrics_dir: str = _setting(
-        "PROMETHEUS_MULTIPROC_DIR", "", "Shared directory for /metrics across gunicorn workers (set by scripts/start.sh)."
+        "PROMETHEUS_MULTIPROC_DIR", "", "Shared directory for /metrics across worker processes (set by scripts/start.sh)."
     )
     kubeconfig: str = _setting(
         "KUBECONFIG", "~/.kube/config", "Kubeconfig used when not running in a pod (in-cluster config comes first)."
@@ -161,10 +184,19 @@ class Settings:
         )
         for name in ("cpu_annotation", "pod_label", "namespace_label"):
             yield name, getattr(self, name) != "", "must not be empty"
-        for name in ("max_body_bytes", "max_alerts", "patch_concurrency", "api_attempts"):
+        for name in ("max_body_bytes", "max_alerts", "patch_concurrency", "api_attempts",
+                     "patch_concurrency_per_request", "port", "workers", "threads",
+                     "max_connections", "max_header_bytes"):
             yield name, getattr(self, name) > 0, "must be a positive whole number"
-        for name in ("api_timeout", "request_deadline"):
+        for name in ("api_timeout", "request_deadline", "read_timeout", "keepalive_timeout"):
             yield name, math.isfinite(getattr(self, name)) and getattr(self, name) > 0, "must be a positive number"
+        yield "future_allowance", math.isfinite(self.future_allowance) and self.future_allowance >= 0, (
+            "must be a finite number >= 0"
+        )
+        token = self.webhook_token.value if self.webhook_token else ""
+        # An HTTP header carries bytes that servers read as Latin-1: a token outside
+        # visible ASCII could never compare equal to what Alertmanager sends.
+        yield "webhook_token", all("!" <= c <= "~" for c in token), "must be visible ASCII characters"
         yield "log_level", self.log_level in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"
 
     @property

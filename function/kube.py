@@ -14,7 +14,6 @@ import json
 import os
 import socket
 import time
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from urllib.parse import quote
 
@@ -24,22 +23,13 @@ from kubernetes.config.config_exception import ConfigException
 
 from .errors import ApiError, ConfigError, Conflict, NotFound, Rejected, Unavailable
 from .metrics import API_LATENCY
+from .model import PodMeta
 
 FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit logs and Events
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 _MERGE_PATCH = "application/merge-patch+json"
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
 _AUTH_REFRESH_SECONDS = 10.0
-
-
-@dataclass(frozen=True, slots=True)
-class PodMeta:
-    """The parts of a pod's metadata the function reads."""
-
-    uid: str
-    resource_version: str
-    labels: dict
-    annotations: dict
 
 
 def load_api_client(*, kubeconfig: str, pool_size: int) -> client.ApiClient:

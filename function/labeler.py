@@ -2,7 +2,7 @@
 
 Owns the per-process resources (the Kubernetes client and a bounded thread
 pool for patching pods concurrently), built lazily on first use so that they
-are created in the gunicorn worker, after the fork, never in the master.
+are created in the serving worker process, after any fork, never before it.
 
 Each pod is decided and patched on its own (read first, unless this process
 wrote it last: see podcache.py), under one deadline for the whole request
@@ -18,7 +18,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 from . import alerts as alerts_mod
@@ -26,10 +26,12 @@ from . import logs
 from .classifier import Classifier, Level
 from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
-from .kube import Kube, PodMeta, load_api_client
-from .metrics import ALERTS, CHANGES
-from .plan import Item, Keys, PodKey, Scope, Target, cpu_text, decide, decides, plan
+from .kube import Kube, load_api_client
+from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, TRUNCATED
+from .model import OutcomeKind, PodKey, PodMeta
+from .plan import Decision, Keys, Scope, Target, cpu_text, decide, plan
 from .podcache import PodCache
+from .report import Outcome, Report, entry
 
 _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
@@ -46,36 +48,6 @@ class Deadline:
 
     def remaining(self) -> float:
         return self._end - time.monotonic()
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one pod."""
-
-    kind: str  # labeled | unchanged | skipped | failed
-    reason: str = ""
-    retryable: bool = False
-    previous: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Report:
-    """The answer to one webhook: an entry per alert, and whether to ask for a re-send."""
-
-    group_key: str
-    entries: list[dict]
-    retry: bool
-    dry_run: bool
-
-    def counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for entry in self.entries:
-            counts[entry["outcome"]] = counts.get(entry["outcome"], 0) + 1
-        return counts
-
-    def to_json(self) -> dict:
-        return {"status": "retry" if self.retry else "ok", "groupKey": self.group_key,
-                "dryRun": self.dry_run, "counts": self.counts(), "alerts": self.entries}
 
 
 class Labeler:
@@ -97,7 +69,7 @@ class Labeler:
 
     def _resources(self) -> tuple[Kube, ThreadPoolExecutor]:
         with self._lock:
-            if self._kube is None:
+            if self._kube is None or self._pool is None:
                 self._kube = self._kube_factory(self.settings)
                 self._pool = ThreadPoolExecutor(self.settings.patch_concurrency,
                                                 thread_name_prefix="patch")
@@ -113,58 +85,82 @@ class Labeler:
                            for a, lv in zip(payload.alerts, levels))
         for labels, count in received.items():  # one metric update per kind, not per alert
             ALERTS.labels(*labels).inc(count)
-        items, targets = plan(payload.alerts, levels, self.scope)
-        outcomes = self._apply(targets, deadline) if targets else {}
-        entries = [self._entry(item, targets, outcomes) for item in items]
-        return Report(payload.group_key, entries, any(o.retryable for o in outcomes.values()),
-                      s.dry_run)
+        if payload.truncated:
+            TRUNCATED.inc(payload.truncated)
+        trust_until = self._trust_until()
+        items, targets = plan(payload.alerts, levels, self.scope, trust_until=trust_until)
+        outcomes = self._apply(targets, deadline, trust_until) if targets else {}
+        entries = [entry(item, outcomes.get(item.key) if item.key else None,
+                         label=s.label_values[targets[item.key].level] if item.key else None,
+                         dry_run=s.dry_run)
+                   for item in items]
+        retry = any(o.retryable for o in outcomes.values())
+        return Report(payload.group_key, entries, retry, s.dry_run, payload.truncated)
 
-    def _apply(self, targets: dict[PodKey, Target], deadline: Deadline) -> dict[PodKey, Outcome]:
+    def _trust_until(self) -> datetime:
+        """Alert times after this are not trusted (clock skew allowance past now)."""
+        return datetime.now(timezone.utc) + timedelta(seconds=self.settings.future_allowance)
+
+    def _apply(self, targets: dict[PodKey, Target], deadline: Deadline,
+               trust_until: datetime) -> dict[PodKey, Outcome]:
         # Every pod goes through the pool, so PATCH_CONCURRENCY bounds the API calls in
-        # flight per process whatever the number of requests served at once.
+        # flight per process whatever the number of requests served at once.  One request
+        # keeps at most PATCH_CONCURRENCY_PER_REQUEST of them queued or running, so a big
+        # notification cannot fill the pool's queue ahead of a small one sent after it.
         kube, pool = self._resources()
-        futures = {key: pool.submit(self._apply_one, kube, t, deadline) for key, t in targets.items()}
+        window = threading.BoundedSemaphore(self.settings.patch_concurrency_per_request)
+        futures = {}
+        for key, target in targets.items():
+            window.acquire()
+            future = pool.submit(self._apply_one, kube, target, deadline, trust_until)
+            future.add_done_callback(lambda _: window.release())
+            futures[key] = future
         return {key: future.result() for key, future in futures.items()}
 
-    def _apply_one(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
+    def _apply_one(self, kube: Kube, target: Target, deadline: Deadline,
+                   trust_until: datetime) -> Outcome:
         try:
-            outcome = self._change(kube, target, deadline)
+            outcome = self._change(kube, target, deadline, trust_until)
         except Exception:  # a bug must not hide the other pods' outcomes
             log.exception("unexpected error changing %s/%s", target.namespace, target.pod)
-            outcome = Outcome("failed", "internal error", retryable=True)
-        CHANGES.labels(outcome.kind).inc()
-        logs.event(log, "pod_change", logging.WARNING if outcome.kind == "failed" else logging.INFO,
-                   namespace=target.namespace, pod=target.pod, outcome=outcome.kind,
+            outcome = Outcome(OutcomeKind.FAILED, "internal error", retryable=True)
+        CHANGES.labels(outcome.kind.value).inc()
+        failed = outcome.kind is OutcomeKind.FAILED
+        logs.event(log, "pod_change", logging.WARNING if failed else logging.INFO,
+                   namespace=target.namespace, pod=target.pod, outcome=outcome.kind.value,
                    previous=outcome.previous, label=self.settings.label_values[target.level],
                    cpu_level=target.level.name.lower(), alertname=target.cause.name[:256],
                    reason=outcome.reason or None, dry_run=self.settings.dry_run)
         return outcome
 
-    def _change(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
+    def _change(self, kube: Kube, target: Target, deadline: Deadline,
+                trust_until: datetime) -> Outcome:
         """Attempts until one settles the pod: re-read at once after 409, back off after a
         retryable failure, give up (retryable) when attempts or the deadline run out."""
         failures = conflicts = 0
         backoff = _FIRST_BACKOFF
         while True:
             try:
-                return self._attempt(kube, target, deadline)
+                return self._attempt(kube, target, deadline, trust_until)
             except Conflict:
                 conflicts += 1
                 if conflicts >= _CONFLICT_ATTEMPTS:
-                    return Outcome("failed", "the pod kept changing under us (409)", retryable=True)
+                    return Outcome(OutcomeKind.FAILED, "the pod kept changing under us (409)",
+                                   retryable=True)
             except NotFound:
-                return Outcome("skipped", "pod not found")
+                return Outcome(OutcomeKind.SKIPPED, "pod not found")
             except Unavailable as exc:
                 failures += 1
                 pause = backoff * random.uniform(0.5, 1.5)
                 if failures >= self.settings.api_attempts or deadline.remaining() <= pause:
-                    return Outcome("failed", str(exc), retryable=True)
+                    return Outcome(OutcomeKind.FAILED, str(exc), retryable=True)
                 time.sleep(pause)
                 backoff *= 2
             except ApiError as exc:
-                return Outcome("failed", str(exc), retryable=exc.retryable)
+                return Outcome(OutcomeKind.FAILED, str(exc), retryable=exc.retryable)
 
-    def _attempt(self, kube: Kube, target: Target, deadline: Deadline) -> Outcome:
+    def _attempt(self, kube: Kube, target: Target, deadline: Deadline,
+                 trust_until: datetime) -> Outcome:
         """One decision and conditional patch; API errors propagate to _change.
 
         The decision is first made on what this process last wrote on the pod, if
@@ -173,25 +169,29 @@ class Labeler:
         key = (target.namespace, target.pod)
         value = self.settings.label_values[target.level]
 
-        def decide_on(meta: PodMeta) -> tuple[dict | None, str]:
-            return decide(target, meta.labels, meta.annotations, meta.resource_version,
-                          keys=self.keys, value=value)
+        def decide_on(meta: PodMeta) -> Decision:
+            return decide(target, meta, keys=self.keys, value=value,
+                          ours=self.settings.label_values, trust_until=trust_until)
 
         meta = self._cache.take(key)
-        patch = decide_on(meta)[0] if meta is not None else None
-        if patch is None:
+        decision = decide_on(meta) if meta is not None else None
+        if meta is None or decision is None or decision.patch is None:
             meta = kube.read_pod(namespace=target.namespace, name=target.pod,
                                  timeout=self._timeout(deadline))
-            patch, why = decide_on(meta)
-            if patch is None:
-                return Outcome("unchanged", why)
-        written = kube.patch_pod(namespace=target.namespace, name=target.pod, patch=patch,
+            decision = decide_on(meta)
+            if decision.patch is None:
+                if decision.kind is OutcomeKind.SKIPPED:
+                    FOREIGN_LABELS.inc()
+                return Outcome(decision.kind, decision.reason)
+        written = kube.patch_pod(namespace=target.namespace, name=target.pod, patch=decision.patch,
                                  dry_run=self.settings.dry_run, timeout=self._timeout(deadline))
         if not self.settings.dry_run:
             self._cache.put(key, written)
+        if decision.kind is not OutcomeKind.LABELED:
+            return Outcome(decision.kind, decision.reason)
         previous = meta.labels.get(self.keys.label)
         self._announce(kube, target, meta, previous, value, deadline)
-        return Outcome("labeled", previous=previous)
+        return Outcome(OutcomeKind.LABELED, previous=previous)
 
     def _timeout(self, deadline: Deadline) -> float:
         """The next call's timeout: the configured one, cut to the time left."""
@@ -218,28 +218,6 @@ class Labeler:
         except ApiError as exc:
             logs.event(log, "event_failed", logging.WARNING, namespace=target.namespace,
                        pod=target.pod, reason=str(exc))
-
-    def _entry(self, item: Item, targets: dict[PodKey, Target],
-               outcomes: dict[PodKey, Outcome]) -> dict:
-        alert = item.alert
-        entry = {"namespace": item.namespace, "pod": item.pod, "alertname": alert.name,
-                 "status": alert.status,
-                 "level": item.level.name.lower() if item.level is not None else None}
-        if item.skip:
-            entry.update(outcome="skipped", reason=item.skip)
-            return entry
-        target, outcome = targets[item.key], outcomes[item.key]
-        if not decides(item, target):
-            entry.update(outcome="skipped", reason=f"outranked by {target.cause.name or 'another alert'}")
-            return entry
-        entry.update(outcome=outcome.kind, label=self.settings.label_values[target.level])
-        if outcome.reason:
-            entry["reason"] = outcome.reason
-        if outcome.kind == "labeled":
-            entry["previous"] = outcome.previous
-            if self.settings.dry_run:
-                entry["dryRun"] = True
-        return entry
 
 
 def _default_kube(settings: Settings) -> Kube:

@@ -65,6 +65,8 @@ def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dic
     answer = report.to_json()
     fields = {"group_key": report.group_key[:256], "alerts": len(report.entries),
               "counts": answer["counts"], "dry_run": report.dry_run}
+    if report.truncated:
+        fields["truncated_alerts"] = report.truncated  # Alertmanager's max_alerts dropped these
     return answer, 503 if report.retry else 200, {}, fields
 
 

@@ -1,4 +1,4 @@
-"""Prometheus metrics, correct across gunicorn workers.
+"""Prometheus metrics, correct across the server's worker processes.
 
 With PROMETHEUS_MULTIPROC_DIR set (scripts/start.sh sets it before the server
 starts, as prometheus-client requires), each worker writes its samples to that
@@ -20,6 +20,10 @@ ALERTS = Counter("cpu_alert_labeler_alerts_received_total",
                  "Alerts received, by alert status and classified level.", ["status", "level"])
 CHANGES = Counter("cpu_alert_labeler_changes_total",
                   "Pod changes by outcome (labeled, unchanged, skipped, failed).", ["outcome"])
+FOREIGN_LABELS = Counter("cpu_alert_labeler_foreign_labels_total",
+                         "Pods left alone because their label was set by someone else.")
+TRUNCATED = Counter("cpu_alert_labeler_truncated_alerts_total",
+                    "Alerts Alertmanager left out of notifications (its max_alerts).")
 API_LATENCY = Histogram("cpu_alert_labeler_api_call_duration_seconds",
                         "Kubernetes API call latency, by call and result.", ["call", "result"],
                         buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))

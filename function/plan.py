@@ -3,12 +3,18 @@
 Two steps, both pure so they can be tested by tables:
 - `plan()` turns classified alerts into one target per pod: the most severe
   firing level wins; a resolved moderate or critical alert with nothing firing
-  returns the pod to normal; a resolved normal alert changes nothing.
+  returns the pod to normal; a resolved normal alert changes nothing.  Each item
+  says why it changes nothing (`skip_reason`) or which alert outranked it, so the
+  report never has to work that out again.
 - `decide()` compares a target with the pod's current metadata and returns the
   merge patch to send, or why none is needed.  The pod carries, in annotations,
   the time of the alert state that set its label, so a stale notification
   (Alertmanager re-sends, several instances, out of order) never overwrites a
   newer state, and a repeat of the current state writes nothing.
+
+Times are only trusted up to `trust_until` (now plus a small allowance for clock
+skew): a time from the future would otherwise be recorded and make every real
+notification after it look stale, freezing the label.
 """
 
 from dataclasses import dataclass
@@ -17,24 +23,29 @@ from datetime import datetime
 from .alerts import FIRING, Alert, format_time, parse_time
 from .classifier import Level
 from .k8snames import is_dns_label, is_dns_subdomain
+from .model import OutcomeKind, PodKey, PodMeta
 
-PodKey = tuple[str, str]
 _MAX_TEXT = 256  # alert text copied into pod annotations is bounded
 
 
 @dataclass(frozen=True, slots=True)
 class Item:
-    """One alert's place in the plan: its pod and level, or why it is skipped."""
+    """One alert's place in the plan: its pod and level, or why it changes nothing."""
 
     alert: Alert
     namespace: str | None
     pod: str | None
     level: Level | None
-    skip: str | None = None
+    skip_reason: str | None = None
+    """Why this alert cannot or need not change its pod; None when it is planned."""
+    outranked_by: Alert | None = None
+    """The alert that decided this item's pod instead of this one."""
 
     @property
     def key(self) -> PodKey | None:
-        return None if self.skip else (self.namespace, self.pod)
+        if self.skip_reason or self.namespace is None or self.pod is None:
+            return None
+        return (self.namespace, self.pod)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +58,8 @@ class Target:
     at: datetime | None
     cause: Alert
     cause_level: Level
+    resolves: frozenset[str] = frozenset()
+    """Fingerprints of the alerts this notification resolves for the pod."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,15 +74,17 @@ class Scope:
         return namespace not in self.deny and (not self.allow or namespace in self.allow)
 
 
-def plan(alerts: tuple[Alert, ...], levels: list[Level | None],
-         scope: Scope) -> tuple[list[Item], dict[PodKey, Target]]:
-    """Items in payload order, and at most one target per pod."""
+def plan(alerts: tuple[Alert, ...], levels: list[Level | None], scope: Scope, *,
+         trust_until: datetime | None = None) -> tuple[list[Item], dict[PodKey, Target]]:
+    """Items in payload order, each marked as planned, skipped or outranked; at most one
+    target per pod.  Times after `trust_until` take no part in ordering."""
     items = [_item(alert, level, scope) for alert, level in zip(alerts, levels)]
     by_pod: dict[PodKey, list[Item]] = {}
     for item in items:
         if item.key is not None:
             by_pod.setdefault(item.key, []).append(item)
-    return items, {key: _target(key, group) for key, group in by_pod.items()}
+    targets = {key: _target(key, group, trust_until) for key, group in by_pod.items()}
+    return [_ranked(item, targets) for item in items], targets
 
 
 def _item(alert: Alert, level: Level | None, scope: Scope) -> Item:
@@ -91,26 +106,46 @@ def _item(alert: Alert, level: Level | None, scope: Scope) -> Item:
 
 
 def _skipped(item: Item, reason: str) -> Item:
-    return Item(item.alert, item.namespace, item.pod, item.level, reason)
+    return Item(item.alert, item.namespace, item.pod, item.level, skip_reason=reason)
 
 
-def _target(key: PodKey, group: list[Item]) -> Target:
+def _target(key: PodKey, group: list[Item], trust_until: datetime | None) -> Target:
     firing = [i for i in group if i.alert.status == FIRING]
     if firing:
-        cause = max(firing, key=lambda i: i.level)
-        level = cause.level
+        cause = max(firing, key=_level)
+        level = _level(cause)
     else:
         cause, level = group[0], Level.NORMAL
-    # The payload is a snapshot of the group: it is as new as its newest event.
-    times = [i.alert.at for i in group if i.alert.at is not None]
-    return Target(key[0], key[1], level, max(times, default=None), cause.alert, cause.level)
+    # The payload is a snapshot of the group: it is as new as its newest trusted event.
+    times = [at for i in group if (at := i.alert.at) is not None and trusted(at, trust_until)]
+    resolves = frozenset(i.alert.fingerprint for i in group
+                         if i.alert.status != FIRING and i.alert.fingerprint)
+    return Target(key[0], key[1], level, max(times, default=None), cause.alert, _level(cause),
+                  resolves)
 
 
-def decides(item: Item, target: Target) -> bool:
-    """Whether `item` is one of the alerts behind `target` (others were outranked)."""
+def _level(item: Item) -> Level:
+    # Planned items always carry a level (_item skips unclassified ones).
+    return item.level if item.level is not None else Level.NORMAL
+
+
+def _ranked(item: Item, targets: dict[PodKey, Target]) -> Item:
+    """The item, marked as outranked when another alert decided its pod."""
+    if item.key is None:
+        return item
+    target = targets[item.key]
     if target.cause.status == FIRING:
-        return item.alert.status == FIRING and item.level == target.level
-    return item.alert.status != FIRING
+        decided = item.alert.status == FIRING and item.level == target.level
+    else:
+        decided = item.alert.status != FIRING
+    if decided:
+        return item
+    return Item(item.alert, item.namespace, item.pod, item.level, outranked_by=target.cause)
+
+
+def trusted(when: datetime | None, trust_until: datetime | None) -> bool:
+    """Whether a time may order writes: present and not after the trusted horizon."""
+    return when is not None and (trust_until is None or when <= trust_until)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +157,18 @@ class Keys:
 
     def annotation(self, name: str) -> str:
         return f"{self.prefix}/{name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What to do with one pod: a merge patch (or None) and what it means for the answer.
+
+    `kind` is LABELED when the label changes, UNCHANGED when nothing is written or only
+    the recorded time moves on, SKIPPED when the label is not ours to change."""
+
+    patch: dict | None
+    kind: OutcomeKind
+    reason: str = ""
 
 
 def recorded_time(annotations: dict, keys: Keys) -> datetime | None:
@@ -137,19 +184,70 @@ def _recorded_level(annotations: dict, keys: Keys) -> Level:
     return Level[name] if name in Level.__members__ else Level.NORMAL
 
 
-def decide(target: Target, labels: dict, annotations: dict, resource_version: str, *,
-           keys: Keys, value: str) -> tuple[dict | None, str]:
-    """(merge patch, "") when the pod must change, else (None, why not)."""
+def owns(meta: PodMeta, keys: Keys, ours: tuple[str, ...]) -> bool:
+    """Whether the label is ours to write: absent, one of our values, or set by us."""
+    value = meta.labels.get(keys.label)
+    prefix = keys.prefix + "/"
+    return value is None or value in ours or any(k.startswith(prefix) for k in meta.annotations)
+
+
+def decide(target: Target, meta: PodMeta, *, keys: Keys, value: str, ours: tuple[str, ...],
+           trust_until: datetime | None = None) -> Decision:
+    """The patch that brings the pod to `target` (conditional on its resourceVersion), or
+    why none is sent."""
+    if not owns(meta, keys, ours):
+        found = str(meta.labels.get(keys.label))[:63]
+        return Decision(None, OutcomeKind.SKIPPED,
+                        f"the pod's label {keys.label}={found} was not set by this function")
+    why = _why_not(target, meta, keys, value, trust_until)
+    if why:
+        return Decision(None, OutcomeKind.UNCHANGED, why)
+    patch = {"metadata": {
+        # The resourceVersion makes the merge patch conditional: 409 if the pod moved on.
+        "resourceVersion": meta.resource_version,
+        "labels": {keys.label: value},
+        "annotations": _annotations(target, keys),
+    }}
+    if meta.labels.get(keys.label) == value:
+        # Same label, newer state: record its time so older re-sends stay stale, but the
+        # pod did not change, so no Event and no "labeled".
+        return Decision(patch, OutcomeKind.UNCHANGED, "already labeled; recorded the newer state")
+    return Decision(patch, OutcomeKind.LABELED)
+
+
+def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str,
+             trust_until: datetime | None) -> str:
+    """Why the pod must not or need not change; "" when it must."""
+    annotations = meta.annotations
     recorded = recorded_time(annotations, keys)
+    if not trusted(recorded, trust_until):
+        recorded = None  # a future time recorded before it was refused: heal on this write
+    if target.at is None and recorded is not None and target.cause.status != FIRING:
+        return "a resolved alert without a time cannot be ordered against the recorded state"
     if target.at is not None and recorded is not None:
         if target.at < recorded:
-            return None, f"stale: the pod records a newer state ({format_time(recorded)})"
-        if target.at == recorded and target.level < _recorded_level(annotations, keys):
+            return f"stale: the pod records a newer state ({format_time(recorded)})"
+        if (target.at == recorded and target.level < _recorded_level(annotations, keys)
+                and annotations.get(keys.annotation("fingerprint")) not in target.resolves):
             # Two states of the same instant (one alert resolving as the next fires, sent
-            # in separate notifications): the more severe wins, whichever arrives first.
-            return None, "a more severe state of the same time is recorded"
-    if labels.get(keys.label) == value and (target.at is None or target.at == recorded):
-        return None, "already labeled"
+            # in separate notifications): the more severe wins, whichever arrives first,
+            # unless this notification resolves the very alert that set the level.
+            return "a more severe state of the same time is recorded"
+    if meta.labels.get(keys.label) == value and (target.at is None or target.at == recorded):
+        if not _cause_resolved(target, annotations, keys):
+            return "already labeled"
+    return ""
+
+
+def _cause_resolved(target: Target, annotations: dict, keys: Keys) -> bool:
+    """Whether this notification resolves the alert recorded as the cause while another
+    alert holds the same level: the record must then name the new cause, or a later
+    resolution of that one at the same instant would lose the tie."""
+    recorded = annotations.get(keys.annotation("fingerprint"))
+    return bool(recorded) and recorded in target.resolves and recorded != target.cause.fingerprint
+
+
+def _annotations(target: Target, keys: Keys) -> dict:
     cause = target.cause
     annotations = {
         keys.annotation("alertname"): cause.name[:_MAX_TEXT] or None,
@@ -161,17 +259,12 @@ def decide(target: Target, labels: dict, annotations: dict, resource_version: st
         # A notification without times (the old minimal form) leaves the recorded time
         # alone, so the order guard keeps working for the timed notifications after it.
         annotations[keys.annotation("alert-time")] = format_time(target.at)
-    patch = {"metadata": {
-        # The resourceVersion makes the merge patch conditional: 409 if the pod moved on.
-        "resourceVersion": resource_version,
-        "labels": {keys.label: value},
-        "annotations": annotations,
-    }}
-    return patch, ""
+    return annotations
 
 
 def cpu_text(target: Target) -> str | None:
-    """The CPU reading behind the target, bounded; None when it does not explain the level
-    (a resolved alert's reading says nothing about the level the pod returns to)."""
-    cpu = target.cause.cpu
+    """The CPU reading behind the target, trimmed and bounded; None when it does not
+    explain the level (a resolved alert's reading says nothing about the level the pod
+    returns to)."""
+    cpu = (target.cause.cpu or "").strip()
     return cpu[:32] if cpu and target.cause_level == target.level else None

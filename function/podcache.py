@@ -11,8 +11,7 @@ resourceVersion), and the cache is bounded, oldest out first.
 import threading
 from collections import OrderedDict
 
-from .kube import PodMeta
-from .plan import PodKey
+from .model import PodKey, PodMeta
 
 
 class PodCache:

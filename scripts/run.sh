@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make run`: serve the function on $PORT with the production server (gunicorn).
+# `make run`: serve the function on $PORT with the production server (function/server.py).
 # With no cluster configured (no $KUBECONFIG, no ~/.kube/config, not in a pod),
 # start a local development cluster holding the pods that alert.json names.
 set -euo pipefail
@@ -37,6 +37,6 @@ No cluster was configured, so a development cluster is running (kubeconfig: $KUB
 MSG
 fi
 # Loopback unless HOST says otherwise: a development server has the developer's cluster rights.
-"$PY" -m functions_framework --target handle --source function/main.py --host "${HOST:-127.0.0.1}" --port "$PORT" &
+"$PY" -m function.server --host "${HOST:-127.0.0.1}" --port "$PORT" &
 pids+=($!)
 wait "${pids[-1]}"

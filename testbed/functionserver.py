@@ -1,4 +1,7 @@
-"""The function as deployed, in its own process: `python -m functions_framework` (gunicorn).
+"""The function as deployed, in its own process: `python -m function.server` (waitress).
+
+Another target (the benchmark's bare hello) runs under functions-framework's own
+server, `python -m functions_framework` (gunicorn), as a user's plain function would.
 
 One launcher for the end-to-end chain, the observability tests, the reliability
 campaigns and the benchmarks.  The server's environment starts from the caller's
@@ -53,19 +56,7 @@ class FunctionServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = Process(
             name,
-            [
-                sys.executable,
-                "-m",
-                "functions_framework",
-                "--target",
-                target,
-                "--source",
-                str(source),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.port),
-            ],
+            _argv(target, source, self.port),
             self.dir,
             env=clean_env(self.dir, **env),
             cwd=ROOT,
@@ -76,4 +67,11 @@ class FunctionServer:
         return self
 
     def stop(self) -> int:
-        return self.process.stop(15)  # gunicorn's master stops its workers on SIGTERM
+        return self.process.stop(15)  # both servers answer the requests in hand on SIGTERM
+
+
+def _argv(target: str, source: Path, port: int) -> list[str]:
+    where = ["--host", "127.0.0.1", "--port", str(port)]
+    if (target, Path(source)) == ("handle", Path(SOURCE)):
+        return [sys.executable, "-m", "function.server", *where]
+    return [sys.executable, "-m", "functions_framework", "--target", target, "--source", str(source), *where]

@@ -1,7 +1,7 @@
 """The chain on loopback: metrics target -> Prometheus -> Alertmanager -> function -> kube-apiserver.
 
 Each component is the real program (Debian's prometheus and prometheus-alertmanager,
-the function under functions-framework's production server, gunicorn) with its
+the function under its production server, function/server.py) with its
 output in a file.  `Chain.diagnose()` asks every link in turn what it knows about a
 pod, so a wait that times out says where the chain broke instead of only that a
 label is missing.
@@ -38,7 +38,7 @@ ALERT_FOR_LABEL = {
 
 
 class Function:
-    """The function as deployed: `python -m functions_framework` without --debug, i.e. gunicorn."""
+    """The function as deployed: `python -m function.server`, the production server."""
 
     def __init__(self, workdir: Path, kubeconfig: Path, token: str):
         self.server = FunctionServer(

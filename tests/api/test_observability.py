@@ -3,7 +3,7 @@
 - a change writes the prefixed annotations and a CpuLevelChanged Event that kubectl describe shows;
 - a failed Event (the identity may not create Events) never fails the label change;
 - server-side dry run persists nothing, reports what would change, and emits no Event;
-- /metrics counters move by the right amounts, also summed across several gunicorn workers;
+- /metrics counters move by the right amounts, also summed across several server worker processes;
 - one JSON log line per request and per change, with the documented fields.
 """
 
@@ -142,7 +142,7 @@ def test_metric_counters_move_by_the_right_amounts(client, apiserver, namespace)
     assert delta(before, after, "cpu_alert_labeler_request_duration_seconds_count", code="200") == 1
 
 
-def test_metrics_sum_across_gunicorn_workers(apiserver, namespace, tmp_path):
+def test_metrics_sum_across_server_workers(apiserver, namespace, tmp_path):
     """With 3 single-threaded workers and parallel senders, several workers serve requests,
     and /metrics counts every one of them, whichever worker served it."""
     metrics_dir = tmp_path / "metrics"

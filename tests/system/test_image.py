@@ -1,8 +1,8 @@
 """We test these aspects: the image's two steps, outside Docker.  scripts/install.sh,
 run on exactly the files .dockerignore lets into the build context, makes a venv and
 compiles the classifier itself; the Dockerfile copies only files that context holds;
-scripts/start.sh, given that prefix read-only, serves the function with gunicorn (not the
-debug server) on $PORT, requires the token from a secret file as OpenFaaS mounts it, labels
+scripts/start.sh, given that prefix read-only, serves the function with our production
+server (function/server.py: waitress with limits; not the debug server) on $PORT, requires the token from a secret file as OpenFaaS mounts it, labels
 a real pod, serves /metrics from its multiprocess directory, writes nothing but its scratch directory, and
 stops cleanly on SIGTERM.
 """
@@ -160,16 +160,15 @@ def test_dockerfile_copies_only_what_the_context_holds(installed):
         assert (installed.context / source).exists(), f"COPY {source}: not in the build context"
 
 
-def test_start_serves_with_gunicorn(server):
-    """start.sh execs functions-framework, which serves through a gunicorn master and worker."""
+def test_start_serves_with_the_production_server(server):
+    """start.sh execs function.server (waitress with our limits) in place of its shell."""
     with server.get("/_/health") as resp:
         assert resp.status == 200
-        assert resp.headers["Server"] == "gunicorn"  # Werkzeug's debug server names itself
+        assert resp.headers["Server"] == "cpu-alert-labeler"  # Werkzeug's debug server names itself
     argv = cmdline(server.process.pid)
     assert Path(argv[0]).name.startswith("python"), argv  # exec: no shell left in between
-    assert "functions_framework" in argv and "--debug" not in argv
-    workers = server.process.children()
-    assert len(workers) == 1 and cmdline(workers[0])[1:] == argv[1:]
+    assert argv[1:3] == ["-m", "function.server"] and "--debug" not in argv
+    assert server.process.children() == []  # WORKERS=1: one process serves
 
 
 def test_start_labels_a_pod(server, apiserver, namespace):
@@ -203,15 +202,14 @@ def test_start_serves_metrics_from_the_scratch_directory(server):
 
 
 def test_start_writes_only_to_its_scratch_directory(server, installed):
-    """After start-up and a request, nothing under the prefix changed; gunicorn's socket is in TMPDIR."""
+    """After start-up and a request, nothing under the prefix changed."""
     status, _ = server.post("/", {"version": "4", "status": "firing", "alerts": []})
     assert status < 500
     assert snapshot(installed.prefix) == installed.before
-    assert (server.scratch / "gunicorn.ctl").is_socket()
 
 
 def test_sigterm_stops_the_server(installed, apiserver, tmp_path):
-    """SIGTERM to the started process stops gunicorn cleanly (exit 0) and frees the port."""
+    """SIGTERM to the started process stops the server cleanly (exit 0) and frees the port."""
     served = start(installed, apiserver.kubeconfig(), tmp_path)
     port = int(served.url.rsplit(":", 1)[1])
     assert served.stop() == 0

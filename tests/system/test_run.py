@@ -1,5 +1,5 @@
 """We test these aspects: `make run`'s script with no cluster configured starts a development
-cluster holding the pods alert.json names, serves the function (gunicorn) on $PORT on
+cluster holding the pods alert.json names, serves the function (function/server.py) on $PORT on
 loopback, labels those pods when alert.json is posted, and cleans everything up on SIGTERM."""
 
 import json

@@ -33,7 +33,10 @@ def test_every_variable_is_read():
            "PATCH_CONCURRENCY": "3", "KUBECONFIG": "/etc/kube/config", "NAMESPACE_ALLOW": "a, b",
            "NAMESPACE_DENY": "kube-system", "WEBHOOK_TOKEN": "t0k", "WEBHOOK_USERNAME": "am",
            "WEBHOOK_PASSWORD": "pw", "API_ATTEMPTS": "2", "REQUEST_DEADLINE_SECONDS": "3",
-           "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m"}
+           "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m",
+           "PATCH_CONCURRENCY_PER_REQUEST": "2", "FUTURE_TIME_ALLOWANCE_SECONDS": "30", "PORT": "9000",
+           "WORKERS": "2", "THREADS": "5", "MAX_CONNECTIONS": "50", "MAX_HEADER_BYTES": "4096",
+           "READ_TIMEOUT_SECONDS": "3", "KEEPALIVE_TIMEOUT_SECONDS": "4"}
     assert set(env) == {row[0] for row in documented() if not row[0].endswith("_FILE")}
     s = Settings.from_env(env)
     assert (s.label_key, s.label_values) == ("example.com/cpu", ("ok", "warm", "hot"))
@@ -46,6 +49,9 @@ def test_every_variable_is_read():
     assert (s.webhook_token.value, s.webhook_username, s.webhook_password.value) == ("t0k", "am", "pw")
     assert (s.api_attempts, s.request_deadline, s.dry_run, s.emit_events) == (2, 3.0, True, False)
     assert (s.log_level, s.metrics_dir) == ("DEBUG", "/tmp/m")
+    assert (s.patch_concurrency_per_request, s.future_allowance) == (2, 30.0)
+    assert (s.port, s.workers, s.threads, s.max_connections) == (9000, 2, 5, 50)
+    assert (s.max_header_bytes, s.read_timeout, s.keepalive_timeout) == (4096, 3.0, 4.0)
 
 
 def test_secrets_from_files_and_hidden(tmp_path):
@@ -72,6 +78,9 @@ def test_empty_secret_file_refuses_to_start(tmp_path, content):
     ({"WEBHOOK_PASSWORD": "hunter2"}, "go together"),
     ({"WEBHOOK_TOKEN": " hunter2"}, "blanks"),
     ({"WEBHOOK_USERNAME": "am"}, "go together"),
+    # Alertmanager sends UTF-8; servers read header bytes as Latin-1: it could never match.
+    ({"WEBHOOK_TOKEN": "hunter2\u00e9"}, "visible ASCII"),
+    ({"WEBHOOK_TOKEN": "hunter2 x"}, "visible ASCII"),
 ])
 def test_bad_secrets(env, message):
     """Secret misconfiguration stops start-up, and the message never holds the secret."""
@@ -104,6 +113,12 @@ def test_bad_secrets(env, message):
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ({"REQUEST_DEADLINE_SECONDS": "-1"}, "REQUEST_DEADLINE_SECONDS"),
     ({"API_ATTEMPTS": "0"}, "API_ATTEMPTS"),
+    ({"FUTURE_TIME_ALLOWANCE_SECONDS": "-5"}, "FUTURE_TIME_ALLOWANCE_SECONDS"),
+    ({"FUTURE_TIME_ALLOWANCE_SECONDS": "inf"}, "FUTURE_TIME_ALLOWANCE_SECONDS"),
+    ({"PATCH_CONCURRENCY_PER_REQUEST": "0"}, "PATCH_CONCURRENCY_PER_REQUEST"),
+    ({"READ_TIMEOUT_SECONDS": "0"}, "READ_TIMEOUT_SECONDS"),
+    ({"MAX_HEADER_BYTES": "0"}, "MAX_HEADER_BYTES"),
+    ({"WORKERS": "0"}, "WORKERS"),
 ])
 def test_bad_values_name_the_variable(env, message):
     """A value the function cannot run with is a ConfigError naming the variable."""

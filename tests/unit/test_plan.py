@@ -2,7 +2,7 @@
 
 - plan(): skips with reasons (no pod, invalid names, unclassified, resolved normal),
   one target per pod, the most severe firing level wins, resolution returns to normal;
-- decide(): writes only the configured label and the prefixed annotations, makes the
+- decide_on(): writes only the configured label and the prefixed annotations, makes the
   write conditional on the resourceVersion, writes nothing for a repeat, and never
   lets a stale state overwrite a newer one.
 """
@@ -13,13 +13,21 @@ import pytest
 
 from function.alerts import FIRING, RESOLVED, Alert, format_time
 from function.classifier import Level
-from function.plan import Keys, Scope, decide, decides, plan
+from function.plan import Keys, Scope, decide, plan
+from function.model import PodMeta
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 N, M, C = Level.NORMAL, Level.MODERATE, Level.CRITICAL
 KEYS = Keys(label="status", prefix="cpu-alert-labeler")
 SCOPE = Scope("default", (), ())
 
+
+
+def decide_on(target, labels, annotations, rv, *, keys, value, trust_until=None):
+    """decide() on loose metadata, as (patch, reason)."""
+    d = decide(target, PodMeta("uid", rv, labels, annotations), keys=keys, value=value,
+               ours=("normal", "moderate", "panne"), trust_until=trust_until)
+    return d.patch, d.reason
 
 def alert(name="X", status=FIRING, pod="p", namespace="ns", cpu=None, at=T0, fp="f"):
     return Alert(status, name, namespace, pod, cpu, at, fp)
@@ -42,7 +50,7 @@ def alert(name="X", status=FIRING, pod="p", namespace="ns", cpu=None, at=T0, fp=
 def test_skips_with_reasons(a, level, reason):
     """Alerts that cannot or need not change a pod are skipped with a reason, and get no target."""
     items, targets = plan((a,), [level], SCOPE)
-    assert reason in items[0].skip
+    assert reason in items[0].skip_reason
     assert targets == {}
 
 
@@ -54,7 +62,7 @@ def test_namespace_policy(scope, allowed):
     """The allow list limits namespaces when set; the deny list always wins."""
     items, targets = plan((alert(),), [C], scope)
     assert bool(targets) == allowed
-    assert (items[0].skip is None) == allowed
+    assert (items[0].skip_reason is None) == allowed
 
 
 def test_missing_namespace_means_default():
@@ -78,14 +86,14 @@ def test_one_target_per_pod(alerts, levels, expected):
     assert [t.level for t in targets.values()] == [expected]
 
 
-def test_target_time_is_the_newest_event_and_decides_marks_the_cause():
+def test_target_time_is_the_newest_event_and_outranked_items_name_the_cause():
     """The target is as new as the newest event of the pod; outranked alerts are marked."""
     later = T0 + timedelta(minutes=5)
     a, b = alert("Hot", at=T0), alert("Warm", status=RESOLVED, at=later)
     items, targets = plan((a, b), [C, M], SCOPE)
     (target,) = targets.values()
     assert (target.level, target.at, target.cause.name) == (C, later, "Hot")
-    assert [decides(i, target) for i in items] == [True, False]
+    assert [i.outranked_by for i in items] == [None, a]
 
 
 def test_pods_are_planned_separately():
@@ -102,7 +110,7 @@ def target_for(level=C, at=T0, cpu="97", name="PodCpuFailure"):
 
 def test_patch_writes_only_the_label_and_prefixed_annotations():
     """The patch holds the resourceVersion precondition, the configured label and our annotations."""
-    patch, why = decide(target_for(), {"app": "x"}, {}, "42", keys=KEYS, value="panne")
+    patch, why = decide_on(target_for(), {"app": "x"}, {}, "42", keys=KEYS, value="panne")
     assert why == ""
     meta = patch["metadata"]
     assert set(patch) == {"metadata"} and meta["resourceVersion"] == "42"
@@ -134,7 +142,7 @@ def recorded(at):
 ])
 def test_decide_orders_by_alert_time(labels, annotations, at, writes, why):
     """Stale states never overwrite newer ones; repeats write nothing; newer states always write."""
-    patch, reason = decide(target_for(at=at), labels, annotations, "1", keys=KEYS, value="panne")
+    patch, reason = decide_on(target_for(at=at), labels, annotations, "1", keys=KEYS, value="panne")
     assert (patch is not None) == writes
     assert why in reason
 
@@ -145,24 +153,24 @@ def test_same_instant_more_severe_wins_in_either_order():
     _, targets = plan((alert(status=RESOLVED, at=T0),), [M], SCOPE)
     resolving = next(iter(targets.values()))
     annotations = {**recorded(T0), "cpu-alert-labeler/level": "critical"}
-    patch, why = decide(resolving, {"status": "panne"}, annotations, "1", keys=KEYS, value="normal")
+    patch, why = decide_on(resolving, {"status": "panne"}, annotations, "1", keys=KEYS, value="normal")
     assert patch is None and "more severe" in why
     annotations = {**recorded(T0), "cpu-alert-labeler/level": "normal"}
-    patch, _ = decide(firing, {"status": "normal"}, annotations, "1", keys=KEYS, value="panne")
+    patch, _ = decide_on(firing, {"status": "normal"}, annotations, "1", keys=KEYS, value="panne")
     assert patch["metadata"]["labels"] == {"status": "panne"}
 
 
 def test_resolved_target_drops_the_cpu_reading():
     """Returning to normal does not record the CPU reading of the alert that resolved."""
     _, targets = plan((alert(status=RESOLVED, cpu="90"),), [C], SCOPE)
-    patch, _ = decide(next(iter(targets.values())), {}, {}, "1", keys=KEYS, value="normal")
+    patch, _ = decide_on(next(iter(targets.values())), {}, {}, "1", keys=KEYS, value="normal")
     assert patch["metadata"]["annotations"]["cpu-alert-labeler/cpu-usage"] is None
     assert patch["metadata"]["annotations"]["cpu-alert-labeler/level"] == "normal"
 
 
 def test_notification_without_times_keeps_the_recorded_time():
     """The old minimal form writes the label but leaves the pod's recorded time for the guard."""
-    patch, _ = decide(target_for(at=None), {"status": "normal"}, recorded(T0), "1", keys=KEYS, value="panne")
+    patch, _ = decide_on(target_for(at=None), {"status": "normal"}, recorded(T0), "1", keys=KEYS, value="panne")
     assert patch["metadata"]["labels"] == {"status": "panne"}
     assert "cpu-alert-labeler/alert-time" not in patch["metadata"]["annotations"]
 
@@ -170,5 +178,5 @@ def test_notification_without_times_keeps_the_recorded_time():
 def test_unreadable_recorded_time_does_not_block_or_crash():
     """A recorded time out of range once in UTC (hand-edited) reads as unrecorded."""
     annotations = {"cpu-alert-labeler/alert-time": "0001-01-01T00:00:00+01:00"}
-    patch, _ = decide(target_for(), {}, annotations, "1", keys=KEYS, value="panne")
+    patch, _ = decide_on(target_for(), {}, annotations, "1", keys=KEYS, value="panne")
     assert patch is not None

@@ -26,11 +26,19 @@ from function.classifier import Classifier, Level
 from function.config import Settings
 from function.errors import PayloadError
 from function.k8snames import is_dns_label, is_dns_subdomain
-from function.plan import Keys, Scope, Target, decide, decides, plan, recorded_time
+from function.plan import Keys, Scope, Target, decide, plan, recorded_time
+from function.model import PodMeta
 
 UTC = timezone.utc
 SOME = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
+
+
+def decide_on(target, labels, annotations, rv, *, keys, value, trust_until=None):
+    """decide() on loose metadata, as (patch, reason)."""
+    d = decide(target, PodMeta("uid", rv, labels, annotations), keys=keys, value=value,
+               ours=(VALUES), trust_until=trust_until)
+    return d.patch, d.reason
 
 def parse(body: bytes, max_alerts: int = 50):
     return parse_body(body, max_alerts=max_alerts, pod_label="pod", namespace_label="namespace",
@@ -240,7 +248,7 @@ def test_plan_invariants(pairs, scope):
     alerts, levels = tuple(a for a, _ in pairs), [lvl for _, lvl in pairs]
     items, targets = plan(alerts, levels, scope)
     assert len(items) == len(alerts) and all(i.alert is a for i, a in zip(items, alerts))
-    live = [i for i in items if i.skip is None]
+    live = [i for i in items if i.skip_reason is None]
     assert set(targets) == {i.key for i in live}
     assert len({(t.namespace, t.pod) for t in targets.values()}) == len(targets)
     for item in live:
@@ -253,7 +261,8 @@ def test_plan_invariants(pairs, scope):
         assert (target.namespace, target.pod) == key
         assert target.level == (max(firing) if firing else Level.NORMAL)
         assert target.at == max((i.alert.at for i in group if i.alert.at), default=None)
-        assert any(decides(i, target) for i in group)
+        assert any(i.outranked_by is None for i in group)
+        assert all(i.outranked_by in (None, target.cause) for i in group)
 
 
 # == decide ===============================================================================
@@ -302,7 +311,7 @@ def test_decide_invariants(data, keys, level, at, status, cpu, rv):
     target = Target("ns", "p", level, at, cause, data.draw(st.sampled_from(list(Level))))
     labels, annotations = data.draw(pod_metadata(keys, at))
     value = VALUES[level]
-    patch, why = decide(target, labels, annotations, rv, keys=keys, value=value)
+    patch, why = decide_on(target, labels, annotations, rv, keys=keys, value=value)
     recorded = recorded_time(annotations, keys)
     if at is not None and recorded is not None and at < recorded:
         assert patch is None and why.startswith("stale")
@@ -313,6 +322,6 @@ def test_decide_invariants(data, keys, level, at, status, cpu, rv):
     assert set(patch) == {"metadata"} and set(meta) == {"resourceVersion", "labels", "annotations"}
     assert meta["labels"] == {keys.label: value} and meta["resourceVersion"] == rv
     assert all(k.startswith(keys.prefix + "/") for k in meta["annotations"])
-    again, why = decide(target, merged(labels, meta["labels"]), merged(annotations, meta["annotations"]),
+    again, why = decide_on(target, merged(labels, meta["labels"]), merged(annotations, meta["annotations"]),
                         rv + "1", keys=keys, value=value)
     assert again is None and why == "already labeled"

@@ -1,0 +1,96 @@
+"""We test these aspects: the ordering rules against Alertmanager-like interleavings.
+
+Several rules' alerts for one pod fire and resolve over time, some at the same instant
+(one alert resolving as the next fires); after each change Alertmanager sends the group
+as a snapshot (resolved alerts stay for a while, then drop out), and some snapshots are
+re-sent later, out of order (older than the current state).  Applying the notifications with plan() and decide() (the
+patch applied as the API would) always ends on the true level: the most severe firing
+rule, or normal when none fires.
+"""
+
+from datetime import datetime, timedelta, timezone
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from function.alerts import FIRING, RESOLVED, Alert
+from function.classifier import Level
+from function.model import PodMeta
+from function.plan import Keys, Scope, decide, plan
+
+T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
+KEYS = Keys(label="status", prefix="cpu-alert-labeler")
+OURS = ("normal", "moderate", "panne")
+RULES = {"A": Level.CRITICAL, "B": Level.MODERATE, "C": Level.NORMAL, "D": Level.CRITICAL}
+
+
+def apply(meta: PodMeta, alerts: tuple[Alert, ...]) -> PodMeta:
+    levels = [RULES[a.fingerprint] for a in alerts]
+    _, targets = plan(alerts, levels, Scope("default", (), ()), trust_until=T0 + timedelta(days=1))
+    if not targets:
+        return meta
+    (target,) = targets.values()
+    d = decide(target, meta, keys=KEYS, value=OURS[target.level], ours=OURS)
+    if d.patch is None:
+        return meta
+    change = d.patch["metadata"]
+    annotations = {k: v for k, v in {**meta.annotations, **change["annotations"]}.items() if v is not None}
+    return PodMeta(meta.uid, meta.resource_version + "1", {**meta.labels, **change["labels"]}, annotations)
+
+
+@st.composite
+def timelines(draw):
+    """(snapshots in sending order, true final level)."""
+    state: dict[str, tuple[str, datetime, datetime | None]] = {}  # rule -> (status, startsAt, endsAt)
+    now = T0
+    snapshots = []
+    for _ in range(draw(st.integers(1, 8))):
+        now += timedelta(minutes=draw(st.sampled_from([0, 0, 1, 2])))  # ties are common
+        rule = draw(st.sampled_from(sorted(RULES)))
+        status = state.get(rule, (RESOLVED,))[0]
+        if status == FIRING:
+            state[rule] = (RESOLVED, state[rule][1], now)
+        else:
+            state[rule] = (FIRING, now, None)
+        # Resolved alerts may drop out of later snapshots, as Alertmanager forgets them.
+        for gone in [r for r, s in state.items() if s[0] == RESOLVED and r != rule]:
+            if draw(st.booleans()):
+                del state[gone]
+        snapshots.append(tuple(
+            Alert(s[0], r, "ns", "p", None, s[1] if s[0] == FIRING else s[2], r)
+            for r, s in sorted(state.items())))
+    firing = [RULES[r] for r, s in state.items() if s[0] == FIRING]
+    return snapshots, max(firing, default=Level.NORMAL)
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timeline=timelines(), data=st.data())
+def test_in_order_delivery_ends_on_the_truth(timeline, data):
+    """Every snapshot delivered in order, each possibly repeated: the label is the truth."""
+    snapshots, truth = timeline
+    meta = PodMeta("u", "1", {}, {})
+    for snapshot in snapshots:
+        for _ in range(data.draw(st.integers(1, 2))):
+            meta = apply(meta, snapshot)
+    assert meta.labels.get("status", "normal") == OURS[truth]
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(timeline=timelines(), data=st.data())
+def test_late_re_sends_do_not_undo_the_truth(timeline, data):
+    """After the last snapshot, late re-sends of snapshots older than it change nothing.
+
+    (A late re-send whose newest time equals the current state's is the known limit: at
+    one instant the more severe state wins, so such a re-send can raise the level until
+    the next notification with a newer time; see the README's ordering note.)"""
+    snapshots, truth = timeline
+    meta = PodMeta("u", "1", {}, {})
+    for snapshot in snapshots:
+        meta = apply(meta, snapshot)
+    newest = max(a.at for a in snapshots[-1])
+    older = [s for s in snapshots if max(a.at for a in s) < newest]
+    for index in data.draw(st.lists(st.integers(0, max(len(older) - 1, 0)), max_size=4)):
+        if older:
+            meta = apply(meta, older[index])
+    meta = apply(meta, snapshots[-1])  # Alertmanager re-sends the current group on repeat_interval
+    assert meta.labels.get("status", "normal") == OURS[truth]
