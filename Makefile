@@ -7,14 +7,16 @@ PORT ?= 8080
 APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
-# The version is pinned in testbed/monitoring/kube-state-metrics/go.mod.
-KSM_VERSION := $(shell awk '$$1 == "require" && $$2 == "k8s.io/kube-state-metrics/v2" {print $$3}' testbed/monitoring/kube-state-metrics/go.mod)
-KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(KSM_VERSION)/bin/kube-state-metrics
+# Monitoring programs built from the Go module proxy, pinned by testbed/monitoring/<name>/go.mod.
+go_pin = $(shell awk '$$1 == "require" && $$2 == "$(2)" {print $$3}' testbed/monitoring/$(1)/go.mod)
+KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
+# Prometheus' Go module v0.X.Y is its release v2.X.Y.
+PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver kube-state-metrics test pytest run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus test pytest run e2e reliability bench clean
 
 all: native
 
@@ -50,15 +52,20 @@ apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
 	scripts/build-apiserver.sh
 
-# kube-state-metrics from the Go module proxy, built only when missing (cached outside the
-# clone, in a folder named by the version go.mod pins, so a new pin builds anew).
+# kube-state-metrics, and a Prometheus (and promtool) with Kubernetes service discovery (Debian's has none),
+# from the Go module proxy, built only when missing: cached outside the clone in a folder
+# named by the pinned version, so a new pin builds anew.
 kube-state-metrics: $(KUBE_STATE_METRICS)
 $(KUBE_STATE_METRICS):
-	scripts/build-kube-state-metrics.sh
+	scripts/build-go-tool.sh kube-state-metrics
 
-test: deps venv native apiserver kube-state-metrics native-test pytest
+prometheus: $(PROMETHEUS)
+$(PROMETHEUS):
+	scripts/build-go-tool.sh prometheus
 
-pytest: native apiserver kube-state-metrics
+test: deps venv native apiserver kube-state-metrics prometheus native-test pytest
+
+pytest: native apiserver kube-state-metrics prometheus
 	$(PY) -m pytest
 
 # Serve the function; with no cluster configured, start a development cluster first.
