@@ -8,11 +8,17 @@ APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev 
 # An exported CPU_ALERT_LABELER_CACHE wins, so a nested make (scripts/run.sh) finds the same cache.
 CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
+# Monitoring programs built from the Go module proxy, pinned by testbed/monitoring/<name>/go.mod.
+go_pin = $(shell awk '$$1 == "require" && $$2 == "$(2)" {print $$3}' testbed/monitoring/$(1)/go.mod)
+KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
+# Prometheus' Go module v0.X.Y is its release v2.X.Y.
+PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver test pytest test-unit test-api test-system lint run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus tools test pytest \
+        test-unit test-api test-system lint run e2e reliability bench clean
 
 all: native
 
@@ -48,9 +54,23 @@ apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
 	scripts/build-apiserver.sh
 
-test: deps venv native apiserver native-test lint pytest
+# kube-state-metrics, and a Prometheus (and promtool) with Kubernetes service discovery (Debian's has none),
+# from the Go module proxy, built only when missing: cached outside the clone in a folder
+# named by the pinned version, so a new pin builds anew.
+kube-state-metrics: $(KUBE_STATE_METRICS)
+$(KUBE_STATE_METRICS):
+	scripts/build-go-tool.sh kube-state-metrics
 
-pytest: native apiserver
+prometheus: $(PROMETHEUS)
+$(PROMETHEUS):
+	scripts/build-go-tool.sh prometheus
+
+# Everything the tiers run, built or installed when missing.
+tools: deps venv native apiserver kube-state-metrics prometheus
+
+test: tools native-test lint pytest
+
+pytest: tools
 	$(PY) -m pytest
 
 # One tier alone (tests/<tier>/, also selectable with `pytest -m <tier>`); unit needs no apiserver.
@@ -60,7 +80,7 @@ test-unit: venv native
 test-api: deps venv native apiserver
 	$(PY) -m pytest tests/api
 
-test-system: deps venv native apiserver
+test-system: tools
 	$(PY) -m pytest tests/system
 
 # Lint, import order and format (ruff), types (mypy): function/, the kit, bench/.

@@ -78,11 +78,13 @@ class Function:
 class Alertmanager:
     """prometheus-alertmanager on the shipped configuration, pointed at the function."""
 
-    def __init__(self, name: str, workdir: Path, exe: str, amtool: str, function_url: str, token_file: Path):
+    def __init__(self, name: str, workdir: Path, exe: str, amtool: str, function_url: str, token_file: Path,
+                 *, build: Callable[..., str] = configs.alertmanager):
+        """`build` writes the configuration from the URL and token file (the shipped file by default)."""
         home = workdir / name
         home.mkdir()
         self.config = home / "alertmanager.yml"
-        self.config.write_text(configs.alertmanager(url=function_url, token_file=token_file))
+        self.config.write_text(build(url=function_url, token_file=token_file))
         # The rewritten file must still be a valid configuration, by amtool's reading too.
         check = subprocess.run(
             [amtool, "check-config", str(self.config)], capture_output=True, text=True, timeout=60
@@ -114,7 +116,11 @@ class Alertmanager:
         assert status == 200, f"POST /api/v2/alerts: {status} {body[:300]!r}"
 
     def alerts(self, namespace: str, pod: str) -> list[dict]:
-        query = urllib.parse.urlencode([("filter", f'namespace="{namespace}"'), ("filter", f'pod="{pod}"')])
+        return self.alerts_where(f'namespace="{namespace}"', f'pod="{pod}"')
+
+    def alerts_where(self, *matchers: str) -> list[dict]:
+        """Alerts matching every matcher, muted ones included (their status says so)."""
+        query = urllib.parse.urlencode([("filter", m) for m in matchers])
         return get_json(f"{self.url}/api/v2/alerts?{query}")
 
     def counter(self, name: str) -> float:
@@ -134,13 +140,16 @@ class Alertmanager:
 class Prometheus:
     """Debian's prometheus on the shipped rules (durations shortened), scraping the metrics target."""
 
-    def __init__(self, workdir: Path, exe: str, target: str, alertmanager: str):
+    def __init__(self, workdir: Path, exe: str, target: str, alertmanager: str | None, *,
+                 build: Callable[[Path], str] | None = None):
+        """`build` writes the configuration from the rules file's path (default: the stand-in's jobs)."""
         home = workdir / "prometheus"
         home.mkdir()
         rules = home / "prometheus-rules.yml"
         rules.write_text(configs.rules())
-        config = home / "prometheus.yml"
-        config.write_text(configs.prometheus(rules_file=rules, target=target, alertmanager=alertmanager))
+        self.config = config = home / "prometheus.yml"
+        config.write_text(build(rules) if build else
+                          configs.prometheus(rules_file=rules, target=target, alertmanager=alertmanager or ""))
         self.url = f"http://127.0.0.1:{free_port()}"
         self.process = Process(
             "prometheus",

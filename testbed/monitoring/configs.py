@@ -13,9 +13,14 @@ import json
 import re
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]  # the repository
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
 RULES = ROOT / "monitoring" / "prometheus-rules.yml"
 ALERTMANAGER = ROOT / "monitoring" / "alertmanager.yml"
+# kube-prometheus-stack's default Alertmanager configuration (the file says where from).
+KUBE_PROMETHEUS_STACK = ROOT / "tests" / "fixtures" / "kube-prometheus-stack-alertmanager.yml"
+RECEIVER = "cpu-alert-labeler"
 
 # Prometheus scrapes and evaluates every second, so the test's durations follow.
 INTERVAL = "1s"
@@ -55,29 +60,42 @@ def rules() -> str:
 
 
 def prometheus(*, rules_file: Path, target: str, alertmanager: str) -> str:
-    """A Prometheus configuration: two scrape jobs on the metrics target, the rules, one Alertmanager."""
+    """A Prometheus configuration: the metrics target scraped as kube-prometheus would, the rules, one Alertmanager."""
     config = {
         "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
         "rule_files": [str(rules_file)],
-        "alerting": {
-            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]
-        },
-        # As in a cluster: cAdvisor through the kubelet's path, and kube-state-metrics,
-        # as two jobs whose series differ in `job` and `instance`, which the rule's join ignores.
-        "scrape_configs": [
-            {
-                "job_name": "kubelet",
-                "metrics_path": "/metrics/cadvisor",
-                "static_configs": [{"targets": [target]}],
-            },
-            {
-                "job_name": "kube-state-metrics",
-                "metrics_path": "/metrics",
-                "static_configs": [{"targets": [target]}],
-            },
-        ],
+        "alerting": {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]},
+        "scrape_configs": scrape_configs(target),
     }
     return json.dumps(config, indent=1)  # JSON is YAML
+
+
+def _job(name: str, job: str, path: str, target: str, *, instance: str | None = None) -> dict:
+    """One scrape of `path` whose series carry kube-prometheus' labels: `job`, and `metrics_path`
+    as its kubelet ServiceMonitor adds it (from __metrics_path__)."""
+    relabel = [{"target_label": "job", "replacement": job},
+               {"source_labels": ["__metrics_path__"], "target_label": "metrics_path"}]
+    if instance:
+        relabel.append({"target_label": "instance", "replacement": instance})
+    return {"job_name": name, "metrics_path": path, "honor_labels": True,
+            "static_configs": [{"targets": [target]}], "relabel_configs": relabel}
+
+
+def scrape_configs(target: str) -> list[dict]:
+    """The stand-in scraped as kube-prometheus scrapes a cluster, with the traps the rule must avoid.
+
+    The kubelet job scrapes both /metrics/cadvisor and /metrics/resource (same metric name:
+    counted twice without the rule's `metrics_path` matcher), and kube-state-metrics is
+    scraped as two replicas (each limit twice: halved without the rule's `max by`).
+    `honor_labels` as kube-prometheus sets it for both: the exporters' own `namespace`
+    and `pod` labels are the ones that count.
+    """
+    return [
+        _job("kubelet-cadvisor", "kubelet", "/metrics/cadvisor", target),
+        _job("kubelet-resource", "kubelet", "/metrics/resource", target),
+        _job("kube-state-metrics-0", "kube-state-metrics", "/metrics", target, instance="ksm-0"),
+        _job("kube-state-metrics-1", "kube-state-metrics", "/metrics", target, instance="ksm-1"),
+    ]
 
 
 def alertmanager(*, url: str, token_file: Path) -> str:
@@ -91,3 +109,80 @@ def alertmanager(*, url: str, token_file: Path) -> str:
     text = substitute(text, r"^(\s+group_wait: )\S+$", rf"\g<1>{GROUP_WAIT}", 1, ALERTMANAGER)
     text = substitute(text, r"^(\s+group_interval: )\S+$", rf"\g<1>{GROUP_INTERVAL}", 1, ALERTMANAGER)
     return substitute(text, r"^(\s+repeat_interval: )\S+$", rf"\g<1>{REPEAT_INTERVAL}", 1, ALERTMANAGER)
+
+
+def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path) -> str:
+    """kube-prometheus-stack's default configuration with the shipped route and receiver merged in.
+
+    As README tells users: the route goes first among the default routes (the first
+    matching route wins and ours does not `continue`), the receiver joins the others;
+    everything else, the inhibit rules above all, stays the chart's.  The shipped
+    parts are taken from alertmanager(), so they carry the same test-only rewrites.
+    """
+    shipped = yaml.safe_load(alertmanager(url=url, token_file=token_file))
+    (route,) = [r for r in shipped["route"]["routes"] if r["receiver"] == RECEIVER]
+    (receiver,) = [r for r in shipped["receivers"] if r["name"] == RECEIVER]
+    config = yaml.safe_load(KUBE_PROMETHEUS_STACK.read_text())
+    config["route"]["routes"].insert(0, route)
+    config["receivers"].append(receiver)
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def kubernetes_scrape_configs(*, api_server: str, ca_file: Path, token_file: Path, kube_state_metrics: str,
+                              function_namespace: str, kubelet_scheme: str = "https") -> list[dict]:
+    """Scrape jobs for a cluster, with kube-prometheus' job names and relabelling, found through
+    Prometheus' Kubernetes service discovery against `api_server`.
+
+    - `kubelet`: every Node's kubelet (its address and kubeletEndpoint port, as the API
+      reports them), twice: /metrics/cadvisor and /metrics/resource, each series labelled
+      with its `metrics_path` and `node`, as kube-prometheus-stack's kubelet ServiceMonitor does;
+    - `kube-state-metrics`: the given address, `honor_labels` so its own namespace/pod
+      labels stand (kube-prometheus-stack finds it through its Service; one address here);
+    - the function's pods, as monitoring/podmonitor.yaml asks the prometheus-operator to:
+      pods of `function_namespace` labelled app.kubernetes.io/name=cpu-alert-labeler, their
+      container port named http1, /metrics, with the operator's `job` (namespace/name),
+      `namespace`, `pod` and `container` target labels.
+    """
+    sd_auth = {"api_server": api_server, "authorization": {"credentials_file": str(token_file)},
+               "tls_config": {"ca_file": str(ca_file)}}
+    kubelet_auth = ({"authorization": {"credentials_file": str(token_file)}, "tls_config": {"ca_file": str(ca_file)}}
+                    if kubelet_scheme == "https" else {})
+
+    def kubelet(path: str) -> dict:
+        return {"job_name": f"kubelet{path.replace('/', '-')}", "metrics_path": path, "scheme": kubelet_scheme,
+                "honor_labels": True, **kubelet_auth,
+                "kubernetes_sd_configs": [{"role": "node", **sd_auth}],
+                "relabel_configs": [
+                    {"target_label": "job", "replacement": "kubelet"},
+                    {"source_labels": ["__metrics_path__"], "target_label": "metrics_path"},
+                    {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]}
+
+    function = {
+        "job_name": "podMonitor/cpu-alert-labeler", "metrics_path": "/metrics",
+        "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [function_namespace]}, **sd_auth}],
+        "relabel_configs": [
+            {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "regex": "cpu-alert-labeler",
+             "action": "keep"},
+            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "http1", "action": "keep"},
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
+            {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
+            {"target_label": "job", "replacement": "cpu-alert-labeler/cpu-alert-labeler"}]}
+    return [
+        kubelet("/metrics/cadvisor"),
+        kubelet("/metrics/resource"),
+        {"job_name": "kube-state-metrics", "honor_labels": True, "static_configs": [{"targets": [kube_state_metrics]}]},
+        function,
+    ]
+
+
+def cluster_prometheus(*, rules_file: Path, alertmanager: str | None, scrape_configs: list[dict]) -> str:
+    """A Prometheus configuration for a cluster: these scrape jobs, the rules, an Alertmanager if any."""
+    config: dict = {
+        "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
+        "rule_files": [str(rules_file)],
+        "scrape_configs": scrape_configs,
+    }
+    if alertmanager:
+        config["alerting"] = {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]}
+    return json.dumps(config, indent=1)

@@ -2,9 +2,12 @@
 
 It serves what the shipped recording rule reads, in the shapes those exporters use:
 
-- `/metrics/cadvisor`: `container_cpu_usage_seconds_total{namespace,pod,container,cpu}`,
+- `/metrics/cadvisor`: `container_cpu_usage_seconds_total{namespace,pod,container,cpu,image}`,
   a counter of CPU seconds per container, plus the pause container (`container="POD"`,
   which the rule must leave out);
+- `/metrics/resource`: the kubelet's resource endpoint, which exports the same counters
+  under the same name without an `image` label; Prometheus scrapes it too, as
+  kube-prometheus does, and the rule must not count it a second time;
 - `/metrics`: `kube_pod_container_resource_limits{namespace,pod,container,node,resource,unit}`,
   the CPU limit in cores (and a memory limit in bytes, which the rule must ignore).
 
@@ -25,6 +28,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 PAUSE_CORES = 0.001  # the pause container's usage: tiny, unlimited, never counted
+PAUSE_IMAGE = "registry.k8s.io/pause:3.9"
 MEMORY_LIMIT = 536_870_912  # bytes; any value: the rule must not read it as CPU
 
 
@@ -116,10 +120,21 @@ class MetricsTarget:
         with self._lock:
             for (namespace, pod), entry in sorted(self._pods.items()):
                 for container, counter in sorted(entry.counters.items()):
-                    lines.append(
-                        f'container_cpu_usage_seconds_total{{container="{container}",cpu="total",'
-                        f'namespace="{namespace}",pod="{pod}"}} {counter.read(now):.6f}'
-                    )
+                    image = PAUSE_IMAGE if container == "POD" else f"registry.example/{container}:1"
+                    lines.append(f'container_cpu_usage_seconds_total{{container="{container}",cpu="total",'
+                                 f'image="{image}",namespace="{namespace}",pod="{pod}"}} {counter.read(now):.6f}')
+        return "\n".join(lines) + "\n"
+
+    def resource(self) -> str:
+        """The kubelet's /metrics/resource: the containers' counters again, without `image`."""
+        now = time.monotonic()
+        lines = ["# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds",
+                 "# TYPE container_cpu_usage_seconds_total counter"]
+        with self._lock:
+            for (namespace, pod), entry in sorted(self._pods.items()):
+                for container in sorted(entry.limits):
+                    lines.append(f'container_cpu_usage_seconds_total{{container="{container}",namespace="{namespace}",'
+                                 f'pod="{pod}"}} {entry.counters[container].read(now):.6f}')
         return "\n".join(lines) + "\n"
 
     def kube_state_metrics(self) -> str:
@@ -145,7 +160,8 @@ class MetricsTarget:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                pages = {"/metrics/cadvisor": target.cadvisor, "/metrics": target.kube_state_metrics}
+                pages = {"/metrics/cadvisor": target.cadvisor, "/metrics/resource": target.resource,
+                         "/metrics": target.kube_state_metrics}
                 page = pages.get(self.path.split("?")[0])
                 body = page().encode() if page else b"not found\n"
                 self.send_response(200 if page else 404)

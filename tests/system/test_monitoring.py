@@ -9,7 +9,17 @@
 - the PrometheusRule carries exactly the rules of the plain rule file;
 - the rules and the Alertmanager route agree with the function's defaults:
   alert names, thresholds, the CPU annotation, the pod and namespace labels;
-- each alert keeps firing exactly as long as the next level waits (`for:`).
+- each alert keeps firing exactly as long as the next level waits (`for:`);
+- no alert has a severity that kube-prometheus-stack's default inhibit rules mute
+  (`info`), each uses one its routes expect, and an optional `cluster` label is
+  carried through every aggregation and the route's grouping;
+- merged into kube-prometheus-stack's default configuration, the shipped route
+  takes our three alerts (amtool check-config and `amtool config routes test`),
+  and leaves Watchdog and InfoInhibitor to the chart's `null` receiver;
+- the AlertmanagerConfig variant carries the same route and receiver, and, as
+  the operator generates it, reaches pods of every namespace only without the
+  injected `namespace` matcher (the strategy its comment asks for);
+- the PodMonitor scrapes the function's /metrics on its named container port.
 """
 
 import re
@@ -20,6 +30,7 @@ import pytest
 import yaml
 
 from function.config import Settings
+from testbed.monitoring import configs
 from testbed.paths import ROOT
 from testbed.tools import require_tool
 
@@ -27,6 +38,10 @@ MONITORING = ROOT / "monitoring"
 RULES = MONITORING / "prometheus-rules.yml"
 RULES_TEST = MONITORING / "rules_test.yml"
 OPERATOR_RULE = MONITORING / "prometheusrule.yaml"
+ALERTMANAGER_CONFIG = MONITORING / "alertmanagerconfig.yaml"
+POD_MONITOR = MONITORING / "podmonitor.yaml"
+# Severities kube-prometheus-stack's routes and rules use; `info` is muted by InfoInhibitor.
+SEVERITIES = {"critical", "warning", "none"}
 RECORD = "namespace_pod:cpu_usage_percent_of_limit:rate5m"
 WEBHOOK_URLS = {
     "alertmanager.yml": "http://cpu-alert-labeler.cpu-alert-labeler.svc.cluster.local/",
@@ -127,18 +142,38 @@ def test_thresholds_are_the_functions_defaults():
     assert found == expected
 
 
+def groupings(expr: str, operator: str) -> list[set[str]]:
+    """The label sets of every `OPERATOR by (...)` (and `on (...)`) in a PromQL expression."""
+    return [{label.strip() for label in g.split(",")} for g in re.findall(rf"{operator} \(([^)]*)\)", expr)]
+
+
 def test_alerts_carry_what_the_function_reads():
-    """Alerts carry the pod and namespace labels and the CPU annotation the function reads."""
+    """Alerts carry the pod and namespace labels (and the cluster, if any) and the CPU annotation."""
     settings = Settings()
     (record,) = [rule for rule in rules() if rule.get("record") == RECORD]
-    groupings = re.findall(r"by \(([^)]*)\)", record["expr"])
-    assert groupings and all(
-        {label.strip() for label in g.split(",")} == {settings.namespace_label, settings.pod_label}
-        for g in groupings
-    ), record["expr"]
+    pod = {"cluster", settings.namespace_label, settings.pod_label}
+    assert groupings(record["expr"], "sum by") == [pod, pod], record["expr"]
+    # Limits are de-duplicated per container, and the usage joined per container.
+    assert groupings(record["expr"], "max by") == [pod | {"container"}] * 2, record["expr"]
+    assert groupings(record["expr"], "on") == [pod | {"container"}], record["expr"]
     for name, alert in alerts().items():
         assert alert["annotations"][settings.cpu_annotation] == '{{ printf "%.1f" $value }}', name
-        assert alert["labels"]["severity"], name
+
+
+def test_no_alert_has_a_severity_the_default_inhibit_rules_mute():
+    """Each alert's severity is one routes expect and never `info`; PodCpuNormal, firing for
+    every pod, is `none`; the levels' severities rise with the level."""
+    by_level = {level: alerts()[name]["labels"]["severity"] for name, level in Settings().alert_levels}
+    assert set(by_level.values()) <= SEVERITIES, by_level
+    assert by_level == {"normal": "none", "moderate": "warning", "critical": "critical"}
+
+
+def test_usage_comes_from_cadvisor_only():
+    """The usage selector names kube-prometheus' kubelet job and cAdvisor path, and containers with an image."""
+    (record,) = [rule for rule in rules() if rule.get("record") == RECORD]
+    (selector,) = re.findall(r"container_cpu_usage_seconds_total\{([^}]*)\}", record["expr"])
+    matchers = {m.strip() for m in selector.split(",")}
+    assert {'job="kubelet"', 'metrics_path="/metrics/cadvisor"', 'image!=""', 'container!=""'} <= matchers
 
 
 def test_each_alert_keeps_firing_as_long_as_the_next_waits():
@@ -158,7 +193,7 @@ def test_alertmanager_sends_each_pods_alerts_with_resolutions(name):
     match = re.fullmatch(r'alertname\s*=~\s*"([^"]*)"', matcher)
     assert match, matcher
     assert set(match.group(1).split("|")) == {n for n, _ in Settings().alert_levels}
-    assert route["group_by"] == ["namespace", "pod"]
+    assert route["group_by"] == ["cluster", "namespace", "pod"]
     (receiver,) = [r for r in config["receivers"] if r["name"] == "cpu-alert-labeler"]
     (webhook,) = receiver["webhook_configs"]
     assert webhook["send_resolved"] is True
@@ -166,3 +201,157 @@ def test_alertmanager_sends_each_pods_alerts_with_resolutions(name):
         "type": "Bearer",
         "credentials_file": "/etc/alertmanager/secrets/cpu-alert-labeler/token",
     }
+
+
+def amtool_route(amtool: str, config: Path, labels: dict[str, str]) -> str:
+    """The receiver(s) `amtool config routes test` picks for an alert with these labels."""
+    result = run(amtool, "config", "routes", "test", f"--config.file={config}",
+                 *(f"{k}={v}" for k, v in labels.items()))
+    assert result.returncode == 0, output(result)
+    return result.stdout.strip()
+
+
+@pytest.fixture
+def kube_prometheus_stack(tmp_path) -> Path:
+    """kube-prometheus-stack's default Alertmanager configuration with the shipped route merged in."""
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(configs.kube_prometheus_stack_alertmanager(url=WEBHOOK_URLS["alertmanager.yml"],
+                                                               token_file=tmp_path / "token"))
+    return path
+
+
+def test_the_route_merged_into_kube_prometheus_stacks_defaults_is_valid(kube_prometheus_stack):
+    """amtool accepts the chart's defaults with our route and receiver merged in, inhibit rules kept."""
+    amtool = require_tool("amtool")
+    result = run(amtool, "check-config", str(kube_prometheus_stack))
+    assert result.returncode == 0, output(result)
+    assert "4 inhibit rules" in result.stdout, output(result)
+
+
+@pytest.mark.parametrize("alertname,severity", [("PodCpuNormal", "none"), ("PodHighCpuUsage", "warning"),
+                                                ("PodCpuFailure", "critical")])
+def test_kube_prometheus_stacks_routes_send_our_alerts_to_the_function(kube_prometheus_stack, alertname, severity):
+    """Under the chart's routes each of our alerts goes to the function's receiver only."""
+    amtool = require_tool("amtool")
+    labels = {"alertname": alertname, "severity": severity, "namespace": "shop", "pod": "api", "cluster": "eu"}
+    assert amtool_route(amtool, kube_prometheus_stack, labels) == configs.RECEIVER
+
+
+@pytest.mark.parametrize("alertname", ["Watchdog", "InfoInhibitor", "KubePodCrashLooping"])
+def test_kube_prometheus_stacks_own_alerts_keep_their_routes(kube_prometheus_stack, alertname):
+    """The chart's own alerts still go where its defaults send them (`null`), not to the function."""
+    amtool = require_tool("amtool")
+    labels = {"alertname": alertname, "severity": "none", "namespace": "shop", "pod": "api"}
+    assert amtool_route(amtool, kube_prometheus_stack, labels) == "null"
+
+
+def test_the_alertmanagerconfig_carries_the_shipped_route_and_receiver():
+    """The AlertmanagerConfig's route and webhook say what alertmanager.yml says, in the operator's fields."""
+    resource = load(ALERTMANAGER_CONFIG)
+    assert (resource["apiVersion"], resource["kind"]) == ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")
+    shipped = load(MONITORING / "alertmanager.yml")
+    route, spec_route = labeler_route(shipped), resource["spec"]["route"]
+    (matcher,) = spec_route["matchers"]
+    assert f'{matcher["name"]} {matcher["matchType"]} "{matcher["value"]}"' == route["matchers"][0]
+    assert spec_route["receiver"] == route["receiver"] == configs.RECEIVER
+    assert (spec_route["groupBy"], spec_route["groupWait"], spec_route["groupInterval"],
+            spec_route["repeatInterval"]) == (route["group_by"], route["group_wait"], route["group_interval"],
+                                              route["repeat_interval"])
+    (receiver,) = resource["spec"]["receivers"]
+    (webhook,) = receiver["webhookConfigs"]
+    (shipped_webhook,) = [r for r in shipped["receivers"] if r["name"] == configs.RECEIVER][0]["webhook_configs"]
+    assert (webhook["url"], webhook["sendResolved"], webhook["maxAlerts"]) == (
+        shipped_webhook["url"], shipped_webhook["send_resolved"], shipped_webhook["max_alerts"])
+    assert webhook["httpConfig"]["authorization"] == {
+        "type": "Bearer", "credentials": {"name": "cpu-alert-labeler", "key": "token"}}
+
+
+def operator_generated(resource: dict, *, namespace_matcher: bool, token_file: Path) -> dict:
+    """kube-prometheus-stack's defaults plus the AlertmanagerConfig as the prometheus-operator renders
+    it: receiver named `<namespace>/<name>/<receiver>`, the route first with `continue: true`, and
+    with the OnNamespace strategy a `namespace="<its namespace>"` matcher added."""
+    meta, spec = resource["metadata"], resource["spec"]
+    prefix = f'{meta["namespace"]}/{meta["name"]}/'
+    matchers = [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in spec["route"]["matchers"]]
+    if namespace_matcher:
+        matchers.append(f'namespace="{meta["namespace"]}"')
+    (receiver,) = spec["receivers"]
+    (webhook,) = receiver["webhookConfigs"]
+    config = yaml.safe_load(configs.KUBE_PROMETHEUS_STACK.read_text())
+    config["route"]["routes"].insert(0, {
+        "receiver": prefix + spec["route"]["receiver"], "matchers": matchers, "continue": True,
+        "group_by": spec["route"]["groupBy"], "group_wait": spec["route"]["groupWait"],
+        "group_interval": spec["route"]["groupInterval"], "repeat_interval": spec["route"]["repeatInterval"]})
+    config["receivers"].append({"name": prefix + receiver["name"], "webhook_configs": [{
+        "url": webhook["url"], "send_resolved": webhook["sendResolved"], "max_alerts": webhook["maxAlerts"],
+        "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}}]})
+    return config
+
+
+@pytest.mark.parametrize("strategy,reaches", [("OnNamespace", False),
+                                              ("OnNamespaceExceptForAlertmanagerNamespace", True)])
+def test_the_alertmanagerconfig_reaches_other_namespaces_only_without_the_namespace_matcher(
+        tmp_path, strategy, reaches):
+    """As generated under OnNamespace, the route takes only alerts of its own namespace (`monitoring`),
+    so a pod in `shop` is never labeled; in the Alertmanager's namespace under
+    OnNamespaceExceptForAlertmanagerNamespace (or None) it takes every namespace's alerts."""
+    amtool = require_tool("amtool")
+    resource = load(ALERTMANAGER_CONFIG)
+    config = tmp_path / "generated.yml"
+    config.write_text(yaml.safe_dump(operator_generated(
+        resource, namespace_matcher=strategy == "OnNamespace", token_file=tmp_path / "token")))
+    result = run(amtool, "check-config", str(config))
+    assert result.returncode == 0, output(result)
+    ours = "monitoring/cpu-alert-labeler/cpu-alert-labeler"
+    labels = {"alertname": "PodCpuFailure", "severity": "critical", "pod": "api"}
+    # Past ours (`continue: true`) no other route of the chart matches, so only ours; an alert
+    # that ours does not take falls to the root's `null`.
+    assert amtool_route(amtool, config, {**labels, "namespace": "monitoring"}) == ours
+    assert amtool_route(amtool, config, {**labels, "namespace": "shop"}) == (ours if reaches else "null")
+
+
+def test_the_podmonitor_scrapes_the_functions_metrics_port():
+    """The PodMonitor selects the function's pods in its namespace and scrapes /metrics on port http1."""
+    monitor = load(POD_MONITOR)
+    assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "PodMonitor")
+    assert monitor["metadata"]["namespace"] == "cpu-alert-labeler"
+    assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "cpu-alert-labeler"}}
+    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
+    assert (endpoint["port"], endpoint["path"]) == ("http1", "/metrics")
+
+
+def helm_merge(defaults: dict, values: dict) -> dict:
+    """Helm's merge of user values over a chart's: maps merge key by key, anything else replaces."""
+    merged = dict(defaults)
+    for key, value in values.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = helm_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def test_the_readmes_kube_prometheus_stack_values_give_the_shipped_route(tmp_path):
+    """The README's values snippet, merged over the chart's defaults as Helm merges, is valid,
+    keeps the chart's inhibit rules and Watchdog route, and carries alertmanager.yml's route and receiver."""
+    amtool = require_tool("amtool")
+    readme = (MONITORING.parent / "README.md").read_text()
+    (snippet,) = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+                  if block.startswith("alertmanager:\n")]
+    values = yaml.safe_load(snippet)["alertmanager"]
+    assert values["alertmanagerSpec"]["secrets"] == ["cpu-alert-labeler"]
+    defaults = yaml.safe_load(configs.KUBE_PROMETHEUS_STACK.read_text())
+    merged = helm_merge(defaults, values["config"])
+    path = tmp_path / "alertmanager.yml"
+    path.write_text(yaml.safe_dump(merged))
+    result = run(amtool, "check-config", str(path))
+    assert result.returncode == 0, output(result)
+    assert merged["inhibit_rules"] == defaults["inhibit_rules"]
+    shipped = load(MONITORING / "alertmanager.yml")
+    first, *others = merged["route"]["routes"]
+    assert first == labeler_route(shipped)
+    assert others == defaults["route"]["routes"]
+    assert merged["receivers"] == shipped["receivers"]
+    for alertname in ("PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"):
+        assert amtool_route(amtool, path, {"alertname": alertname, "namespace": "shop", "pod": "api"}) \
+            == configs.RECEIVER

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Build a monitoring program from the Go module proxy into the cache outside the clone:
+#   scripts/build-go-tool.sh kube-state-metrics | prometheus
+#   -> $CPU_ALERT_LABELER_CACHE/<name>-<version>/bin/<name>
+# Nothing to do when that binary exists.
+#
+# Each program is pinned by a small Go module of ours, testbed/monitoring/<name>/ (go.mod
+# names the release, go.sum every dependency, each checked against the checksum database
+# when first downloaded), and built from inside it.  `go install pkg@version` cannot be
+# used: it asks the proxy for the module's version list, which is refused here.
+# - kube-state-metrics v2.15.0: the newest release the proxy and checksum database serve
+#   here (2.16 and 2.17 are refused); client-go 0.32 lists pods on 1.20 and 1.34 alike.
+# - prometheus 2.53.4 (module v0.53.4, the 2.53 LTS line): Debian's prometheus (2.42) is
+#   built without Kubernetes service discovery, which finding the kubelet and the function
+#   through the API server needs.  Its web UI's assets are not in the module (they are built
+#   with npm); the API, which is all the tests use, does not need them.
+set -euo pipefail
+
+NAME=${1:?usage: $0 kube-state-metrics|prometheus}
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MODULE=$ROOT/testbed/monitoring/$NAME
+case $NAME in
+  kube-state-metrics)
+    GOMODULE=k8s.io/kube-state-metrics/v2; PACKAGES=(k8s.io/kube-state-metrics/v2) ;;
+  prometheus)  # and its promtool: Debian's cannot check a configuration with kubernetes_sd_configs
+    GOMODULE=github.com/prometheus/prometheus
+    PACKAGES=(github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool) ;;
+  *) echo "$0: unknown program $NAME" >&2; exit 2 ;;
+esac
+VERSION=$(awk -v m="$GOMODULE" '$1 == "require" && $2 == m {print $3}' "$MODULE/go.mod")
+# Prometheus tags its releases v2.x.y, its Go module v0.x.y.
+[[ $NAME == prometheus ]] && VERSION=v2.${VERSION#v0.}
+CACHE=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-labeler}
+BIN=$CACHE/$NAME-$VERSION/bin
+GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+
+PROGRAMS=("${PACKAGES[@]##*/}")
+PROGRAMS=("${PROGRAMS[@]/#v2/$NAME}")  # kube-state-metrics' main package is its module root
+missing=()
+for i in "${!PACKAGES[@]}"; do
+  [[ -x $BIN/${PROGRAMS[$i]} ]] || missing+=("$i")
+done
+if (( ${#missing[@]} == 0 )); then
+  exit 0
+fi
+mkdir -p "$BIN"
+# The version the binary reports, as each project's own Makefile sets it.
+LDFLAGS="-s -w -X github.com/prometheus/common/version.Version=${VERSION#v}"
+LDFLAGS+=" -X github.com/prometheus/common/version.Revision=$VERSION -X github.com/prometheus/common/version.Branch=release"
+for i in "${missing[@]}"; do
+  program=${PROGRAMS[$i]}
+  echo "building $program $VERSION into $BIN (several minutes cold on 2 cores)"
+  # -mod=readonly: go.mod and go.sum are the pins; a build that would change them fails.
+  (cd "$MODULE" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
+    "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BIN/$program.tmp" "${PACKAGES[$i]}")
+  mv "$BIN/$program.tmp" "$BIN/$program"
+  "$BIN/$program" --version 2>/dev/null || "$BIN/$program" version
+done

@@ -1,0 +1,116 @@
+"""We test these aspects: the shipped route under kube-prometheus-stack's default Alertmanager
+configuration (tests/fixtures/, with monitoring/alertmanager.yml's route and receiver merged
+in as README says), on Debian's real Alertmanager fed alerts through its API.
+
+- with InfoInhibitor firing in a namespace (as it does wherever info alerts fire and no
+  warning or critical does), PodCpuNormal, PodHighCpuUsage and PodCpuFailure, with the
+  severities of the shipped rules, all reach the function's receiver, one notification per
+  pod, with the bearer token; a pod with both a warning and a critical alert of ours gets
+  both in one notification (the chart's critical-mutes-warning rule needs the same alertname);
+- the chart's inhibit rules are in force (positive controls): an `info` alert of that
+  namespace is suppressed, inhibited by InfoInhibitor, and so is PodCpuNormal carrying the
+  old `severity: info`, which therefore never reaches the receiver: the defect the shipped
+  severities avoid;
+- the chart's own Watchdog goes to its `null` receiver, not to the function;
+- Alertmanager counts no failed notification.
+
+A recording receiver stands for the function: the claim is about delivery, not labels
+(tests/test_e2e.py drives the function behind the shipped configuration).
+"""
+
+import secrets
+import time
+from datetime import datetime, timezone
+
+import pytest
+import yaml
+
+from testbed.monitoring import configs
+from testbed.monitoring.chain import Alertmanager, wait_for
+from testbed.monitoring.receiver import Receiver
+from testbed.tools import require_tool
+
+DELIVERY_TIMEOUT = 30.0  # group_wait is 1s here; generous for a loaded machine
+
+
+def shipped_severity(alertname: str) -> str:
+    rules = yaml.safe_load(configs.RULES.read_text())
+    (rule,) = [r for g in rules["groups"] for r in g["rules"] if r.get("alert") == alertname]
+    return rule["labels"]["severity"]
+
+
+def alert(alertname: str, namespace: str, severity: str, pod: str | None = None) -> dict:
+    labels = {"alertname": alertname, "namespace": namespace, "severity": severity}
+    if pod:
+        labels["pod"] = pod
+    return {"labels": labels, "annotations": {"cpu_usage": "50.0"},
+            "startsAt": datetime.now(timezone.utc).isoformat(), "generatorURL": "http://test.invalid/"}
+
+
+@pytest.fixture
+def alertmanager(tmp_path):
+    tools = {name: require_tool(name) for name in ("prometheus-alertmanager", "amtool")}
+    token = secrets.token_hex(16)
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    with Receiver() as receiver:
+        am = Alertmanager("alertmanager-kps", tmp_path, tools["prometheus-alertmanager"], tools["amtool"],
+                          receiver.url, token_file, build=configs.kube_prometheus_stack_alertmanager)
+        try:
+            yield am, receiver, token
+        finally:
+            am.process.stop()
+
+
+def states(am: Alertmanager, namespace: str) -> dict[tuple[str, str], dict]:
+    """(alertname, pod) -> Alertmanager's status of that alert (state, inhibitedBy)."""
+    return {(a["labels"]["alertname"], a["labels"].get("pod", "")): a["status"]
+            for a in am.alerts_where(f'namespace="{namespace}"')}
+
+
+def test_our_alerts_reach_the_function_under_kube_prometheus_stacks_inhibit_rules(alertmanager):
+    """InfoInhibitor firing mutes info alerts, not ours: normal, moderate and critical all arrive."""
+    am, receiver, token = alertmanager
+    normal, moderate, critical = (shipped_severity(n) for n in ("PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"))
+    am.post_alerts([
+        alert("InfoInhibitor", "shop", "none"),
+        alert("InfoInhibitor", "quiet", "none"),
+        alert("Watchdog", "monitoring", "none"),
+        alert("KubeQuotaAlmostFull", "shop", "info"),  # a user's info alert: muted (control)
+        alert("PodCpuNormal", "shop", normal, "idle"),
+        alert("PodHighCpuUsage", "shop", moderate, "busy"),
+        alert("PodCpuFailure", "shop", critical, "burner"),
+        alert("PodHighCpuUsage", "shop", moderate, "handover"),
+        alert("PodCpuFailure", "shop", critical, "handover"),
+        alert("PodCpuNormal", "quiet", normal, "idle"),
+        alert("PodCpuNormal", "shop", "info", "legacy"),  # the old severity: muted (control)
+    ])
+    wanted = {("shop", "idle"): {"PodCpuNormal"}, ("shop", "busy"): {"PodHighCpuUsage"},
+              ("shop", "burner"): {"PodCpuFailure"}, ("shop", "handover"): {"PodHighCpuUsage", "PodCpuFailure"},
+              ("quiet", "idle"): {"PodCpuNormal"}}
+
+    def delivered() -> dict[tuple[str, str], set[str]]:
+        return {n.group(): n.alertnames() for n in receiver.notifications()}
+
+    def explain() -> str:
+        return (f"received {delivered()}\nAlertmanager's view of shop: {states(am, 'shop')}\n"
+                + am.process.tail())
+
+    took = wait_for(lambda: all(delivered().get(g) == names for g, names in wanted.items()),
+                    DELIVERY_TIMEOUT, explain)
+    shop = states(am, "shop")
+    # The controls: the chart's inhibit rules are really in force.
+    for muted in (("KubeQuotaAlmostFull", ""), ("PodCpuNormal", "legacy")):
+        assert shop[muted]["state"] == "suppressed" and shop[muted]["inhibitedBy"], explain()
+    for ours in (("PodCpuNormal", "idle"), ("PodHighCpuUsage", "busy"), ("PodCpuFailure", "burner"),
+                 ("PodHighCpuUsage", "handover"), ("PodCpuFailure", "handover")):
+        assert shop[ours]["state"] == "active" and not shop[ours]["inhibitedBy"], explain()
+    # Every group of ours has been flushed (group_wait 1s) by now, the muted one included.
+    time.sleep(2 * float(configs.GROUP_WAIT.rstrip("s")))
+    got = delivered()
+    assert set(got) == set(wanted), f"notified groups {sorted(got)}; only ours, never ('shop', 'legacy')"
+    assert {n.authorization for n in receiver.notifications()} == {f"Bearer {token}"}
+    assert am.failed() == 0
+    suppressed = sorted(f"{name}/{pod or '-'}" for (name, pod), s in shop.items() if s["state"] == "suppressed")
+    print(f"\nkube-prometheus-stack defaults: {len(wanted)} pods' alerts delivered in {took:.1f}s "
+          f"with InfoInhibitor firing; suppressed in shop: {suppressed}")
