@@ -14,10 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 from testbed.apiserver import APISERVER, ApiServer
-from testbed.reliability import concurrency, faults, fuzz, load
+from testbed.reliability import concurrency, faults, fuzz, load, slowclients
 from testbed.reliability.figures import Result, table
 
-CAMPAIGNS: list[ModuleType] = [fuzz, faults, concurrency, load]
+CAMPAIGNS: list[ModuleType] = [fuzz, faults, concurrency, load, slowclients]
 NAMES = [campaign.NAME for campaign in CAMPAIGNS]
 
 

@@ -19,7 +19,7 @@ import pytest
 
 from testbed.apiserver import ADMIN
 from testbed.faultproxy import KINDS, FaultProxy
-from testbed.reliability import concurrency, faults, fuzz, load
+from testbed.reliability import concurrency, faults, fuzz, load, slowclients
 from testbed.reliability.figures import table
 
 SEED = 20261124
@@ -193,3 +193,16 @@ def test_load_is_answered_in_full(apiserver, tmp_path):
     show(result)
     assert result.requests == size.senders * size.requests
     assert result.errors == 0, result.error_kinds
+
+
+def test_slow_clients_never_starve_health_checks(apiserver, tmp_path):
+    """Idle and trickling connections never starve /healthz; an oversized body is refused
+    before it is read whole, and the server's memory does not grow by its size."""
+    size = slowclients.SIZES["small"]
+    result = slowclients.run(apiserver, size, SEED, tmp_path)
+    show(result)
+    assert [count for count, *_ in result.health] == list(size.hostile_counts)
+    assert all(failed == 0 for *_, failed in result.health), result.details()
+    for _, sent, peak in result.body:
+        assert sent < size.body_mib  # the server closed before taking it all
+        assert peak - result.baseline_mib < size.body_mib / 2

@@ -1,10 +1,10 @@
 """We test these aspects: the pure helpers of the hostile campaign
-(scripts/reliability_hostile.py): what each hostile connection sends, chunk framing,
+(testbed/reliability/slowclients.py): what each hostile connection sends, chunk framing,
 percentiles, and the /proc parsing behind the CPU and memory figures."""
 
 import pytest
 
-from scripts.reliability_hostile import chunk_frame, cpu_seconds, hostile_opening, peak_rss_mib, percentile
+from testbed.reliability.slowclients import chunk_frame, cpu_seconds, hostile_opening, peak_rss_mib, percentile
 
 
 def test_hostile_openings_cycle_through_three_kinds():
