@@ -28,7 +28,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CPU_ALERT_LABELER_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler")
-APISERVER = CACHE / "kubernetes-v1.20.2" / "bin" / "kube-apiserver"
+DEFAULT_VERSION = "1.20.2"
+
+
+def binary(version: str = DEFAULT_VERSION) -> Path:
+    """Where the Makefile caches kube-apiserver `version` (1.20.2; 1.34.4 for the deploy tests)."""
+    return CACHE / f"kubernetes-v{version}" / "bin" / "kube-apiserver"
+
+
+APISERVER = binary()
 ADMIN = "admin"
 
 
@@ -45,8 +53,9 @@ def _run(*cmd: str, cwd: Path) -> None:
 class ApiServer:
     """etcd + kube-apiserver in a temporary directory; `users` maps name -> token."""
 
-    def __init__(self, workdir: Path | None = None):
+    def __init__(self, workdir: Path | None = None, *, version: str = DEFAULT_VERSION):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kube-"))
+        self.binary = binary(version)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.users: dict[str, tuple[str, list[str]]] = {}
@@ -80,8 +89,8 @@ class ApiServer:
         return path
 
     def start(self) -> "ApiServer":
-        if not APISERVER.exists():
-            raise RuntimeError(f"{APISERVER} is missing: run scripts/build-apiserver.sh (make apiserver)")
+        if not self.binary.exists():
+            raise RuntimeError(f"{self.binary} is missing: run scripts/build-apiserver.sh (make apiserver)")
         for tool in ("etcd", "openssl"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not installed (make deps)")
@@ -98,7 +107,7 @@ class ApiServer:
         ])
         d = self.dir
         self._spawn("kube-apiserver", [
-            str(APISERVER), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+            str(self.binary), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
             "--advertise-address", "127.0.0.1", "--secure-port", str(self.port),
             "--cert-dir", str(d / "certs"), "--tls-cert-file", str(d / "server.crt"),
             "--tls-private-key-file", str(d / "server.key"), "--client-ca-file", str(d / "ca.crt"),
@@ -107,7 +116,7 @@ class ApiServer:
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-account-key-file", str(d / "sa.key"),
             "--service-account-signing-key-file", str(d / "sa.key"),
-            "--service-cluster-ip-range", "10.0.0.0/24", "--logtostderr", "--v", "0",
+            "--service-cluster-ip-range", "10.0.0.0/24", "--v", "0",
         ])
         self._wait_ready()
         self._wait_for_default_namespace()
