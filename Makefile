@@ -7,11 +7,17 @@ PORT ?= 8080
 APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
+# The Go toolchain of this machine kind (PATH may not have it).
+GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
+# Knative Serving's CRDs, read from its pinned Go module (Serving 1.20 = module v0.51.0;
+# keep equal to testbed/manifests.py).
+KNATIVE_SERVING := v0.51.0
+KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver test pytest run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver knative-crds test pytest run e2e reliability bench clean
 
 all: native
 
@@ -47,9 +53,13 @@ apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
 	scripts/build-apiserver.sh
 
-test: deps venv native apiserver native-test pytest
+knative-crds: $(KNATIVE_CRDS)
+$(KNATIVE_CRDS):
+	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
 
-pytest: native apiserver
+test: deps venv native apiserver knative-crds native-test pytest
+
+pytest: native apiserver knative-crds
 	$(PY) -m pytest
 
 # Serve the function; with no cluster configured, start a development cluster first.
