@@ -9,8 +9,9 @@ CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 # The Go toolchain of this machine kind (PATH may not have it).
 GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
-# Knative Serving's CRDs, read from its pinned Go module (Serving 1.20 = module v0.51.0;
-# keep equal to testbed/manifests.py).
+# Knative Serving's CRDs, read from its pinned Go module: v0.51.0 (2026-10-26) is the newest
+# the Go module proxy serves here; the API tests show its CRDs at work on Kubernetes 1.34.
+# Keep equal to testbed/manifests.py.
 KNATIVE_SERVING := v0.51.0
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 export CPU_ALERT_LABELER_CACHE := $(CACHE)

@@ -4,7 +4,7 @@
 # (config/core/300-resources/, the files Knative's release YAML is made from), fetched
 # through the Go module proxy like any module, and copied into the cache outside the
 # clone, keyed by version.  Nothing third-party is kept in the repository.
-#   usage: scripts/knative-crds.sh VERSION      (e.g. v0.51.0, Knative Serving 1.20's module)
+#   usage: scripts/knative-crds.sh VERSION      (the module version, e.g. v0.51.0)
 set -eu
 version=$1
 go=${GO:-go}

@@ -19,7 +19,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.34.4"
-# Knative Serving 1.20's Go module; keep equal to KNATIVE_SERVING in the Makefile.
+# knative.dev/serving's module version; keep equal to KNATIVE_SERVING in the Makefile.
 KNATIVE_SERVING_VERSION = "v0.51.0"
 OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}
 
