@@ -34,7 +34,7 @@ def kubectl(tmp_path_factory) -> Iterator[Kubectl]:
     require(bool(manifests.knative_crds()), "Knative Serving CRDs (make knative-crds)")
     require_tool("etcd")
     workdir = tmp_path_factory.mktemp("kube-1.34")
-    server = ApiServer(workdir, version=VERSION).start()
+    server = ApiServer(workdir, version=VERSION)
 
     def run(*args: str, stdin: object = None) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -43,6 +43,7 @@ def kubectl(tmp_path_factory) -> Iterator[Kubectl]:
             input=None if stdin is None else json.dumps(stdin), capture_output=True, text=True, timeout=120)
 
     try:
+        server.start()
         for crd in manifests.knative_crds():
             ok(run("apply", "--server-side", "-f", str(crd)))
         ok(run("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"))
