@@ -11,7 +11,7 @@ import subprocess
 import time
 import urllib.request
 
-from apiserver import APISERVER, free_port
+from apiserver import APISERVER, CACHE, free_port
 from conftest import ROOT, require, require_tool
 
 
@@ -35,7 +35,9 @@ def test_run_without_a_cluster_serves_against_a_dev_cluster(tmp_path):
     require_tool("etcd")
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "KUBERNETES_SERVICE_HOST")}
-    env.update(HOME=str(tmp_path), PORT=str(port), PYTHON=str(ROOT / ".venv" / "bin" / "python"))
+    # HOME moves to scratch, so name the build cache: `make apiserver` must find the built binary.
+    env.update(HOME=str(tmp_path), PORT=str(port), PYTHON=str(ROOT / ".venv" / "bin" / "python"),
+               CPU_ALERT_LABELER_CACHE=str(CACHE))
     log = open(tmp_path / "run.log", "w+")
     proc = subprocess.Popen(["bash", str(ROOT / "scripts" / "run.sh")], cwd=ROOT, env=env,
                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
