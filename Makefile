@@ -15,11 +15,15 @@ GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
 # Keep equal to testbed/manifests.py.
 KNATIVE_SERVING := v0.51.0
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
+# The platforms' own CLIs, built from pinned Go modules (scripts/build-go-tool.sh says why
+# these versions); keep equal to that script and testbed/tools.py.
+KN := $(CACHE)/kn-v0.40.0/bin/kn
+FAAS_CLI := $(CACHE)/faas-cli-v0.0.0-20211012083206-08e3e965c831/bin/faas-cli
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver knative-crds test pytest run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver knative-crds tools test pytest run e2e reliability bench clean
 
 all: native
 
@@ -59,9 +63,15 @@ knative-crds: $(KNATIVE_CRDS)
 $(KNATIVE_CRDS):
 	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
 
-test: deps venv native apiserver knative-crds native-test pytest
+tools: $(KN) $(FAAS_CLI)
+$(KN): testbed/tools/kn/go.mod testbed/tools/kn/go.sum
+	GO=$(GO) scripts/build-go-tool.sh kn
+$(FAAS_CLI): testbed/tools/faas-cli/go.mod testbed/tools/faas-cli/go.sum
+	GO=$(GO) scripts/build-go-tool.sh faas-cli
 
-pytest: native apiserver knative-crds
+test: deps venv native apiserver knative-crds tools native-test pytest
+
+pytest: native apiserver knative-crds tools
 	$(PY) -m pytest
 
 # Serve the function; with no cluster configured, start a development cluster first.
