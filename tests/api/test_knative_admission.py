@@ -1,7 +1,8 @@
 """We test these aspects: on a Kubernetes 1.34 kube-apiserver with Knative Serving's own CRDs
 installed (read from the pinned knative.dev/serving module), `kubectl apply --server-side
 --validate=strict -k` accepts each overlay whole, and the API keeps every field of the
-Knative Service unchanged (the schema prunes nothing); a field Knative's schema does not know is
+Knative Service unchanged (the schema prunes nothing); the Service the README's `kn service
+create` makes (the pinned kn, offline with `--target`) is accepted and kept the same way; a field Knative's schema does not know is
 refused under the same validation (so the acceptance means something).  In the overlays'
 namespace, which enforces the restricted Pod Security profile, a Pod with the rendered pod
 spec passes admission (server-side dry run), and removing any one of its hardening settings
@@ -17,7 +18,7 @@ import pytest
 
 from apiserver import ApiServer, binary
 from conftest import require, require_tool
-from testbed import manifests
+from testbed import manifests, tools
 from testbed.manifests import find
 
 VERSION = manifests.KUBERNETES_VERSION
@@ -91,6 +92,20 @@ def test_knative_service_is_kept_field_for_field(kubectl):
                                    "-n", NAMESPACE, "-o", "json")))
     assert not_kept(stored["spec"], rendered["spec"]) == []
     assert stored["metadata"]["labels"] == rendered["metadata"]["labels"]
+
+
+def test_kn_service_is_accepted_and_kept(kubectl, tmp_path):
+    """The Service kn makes from the README's command passes strict validation whole and is
+    stored as sent."""
+    require(tools.kn().exists(), str(tools.kn()))
+    ok(kubectl("apply", "--server-side", "-k", str(manifests.ROOT / "deploy" / "base")))
+    made = tools.kn_service(tmp_path, tools.readme_kn_command()[1:])
+    made["metadata"]["name"] = "cpu-alert-labeler-kn"
+    ok(kubectl("create", "--validate=strict", "-f", "-", stdin=made))
+    stored = json.loads(ok(kubectl("get", "services.serving.knative.dev", "cpu-alert-labeler-kn",
+                                   "-n", NAMESPACE, "-o", "json")))
+    assert not_kept(stored["spec"], made["spec"]) == []
+    assert stored["metadata"]["labels"] == made["metadata"]["labels"]
 
 
 def test_unknown_knative_field_is_refused(kubectl):

@@ -8,7 +8,6 @@ namespace is restricted; and a user's overlay sets image and namespace the kusto
 (`images:`, `namespace:`), reaching every object that names them.
 """
 
-import shlex
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -131,69 +130,3 @@ def test_user_overlay_sets_image_and_namespace(user_overlay, overlay):
     assert find(objects, "ClusterRoleBinding")["subjects"][0]["namespace"] == "monitoring-fns"
     namespaced = [o for o in objects if not o["kind"].startswith(("Namespace", "Cluster"))]
     assert {o["metadata"]["namespace"] for o in namespaced} == {"monitoring-fns"}
-
-
-def readme_kn_command() -> list[str]:
-    """The README's `kn service create` command, split as a shell would."""
-    text = (manifests.ROOT / "README.md").read_text()
-    start = text.index("kn service create ")
-    end = text.index("```", start)
-    return shlex.split(text[start:end].replace("\\\n", " "))
-
-
-def flag_pairs(argv: list[str]) -> list[tuple[str, str | None]]:
-    """(flag, value) pairs of a kn command line; value None for a boolean flag."""
-    booleans = {"--cluster-local"}
-    pairs, args = [], iter(argv)
-    for arg in args:
-        pairs.append((arg, None if arg in booleans else next(args)))
-    return pairs
-
-
-def test_readme_kn_command_says_what_the_overlay_says():
-    """Every flag of the README's kn command matches the rendered Knative Service (kn cannot be
-    built here, so this keeps the documented command from drifting, not proof of kn's output)."""
-    argv = readme_kn_command()
-    assert argv[:4] == ["kn", "service", "create", "cpu-alert-labeler"]
-    service = find(manifests.render("knative"), "Service", "serving.knative.dev/v1")
-    template = service["spec"]["template"]
-    spec, annotations = template["spec"], template["metadata"]["annotations"]
-    (container,) = spec["containers"]
-    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
-    volumes = {v["name"]: v for v in spec["volumes"]}
-    port = container["ports"][0]
-    seen = set()
-    for flag, value in flag_pairs(argv[4:]):
-        seen.add(flag)
-        if flag == "--env":
-            name, _, val = value.partition("=")
-            assert env(spec)[name] == val, flag
-        elif flag == "--mount":
-            path, _, source = value.partition("=")
-            volume = volumes[mounts[path]]
-            kind, _, name = source.partition(":")
-            assert (volume["secret"]["secretName"] == name) if kind == "sc" else ("emptyDir" in volume), value
-        elif flag in ("--request", "--limit"):
-            wanted = dict(item.split("=") for item in value.split(","))
-            assert container["resources"][flag[2:] + "s"] == wanted, flag
-        else:
-            expected = {
-                "-n": service["metadata"]["namespace"],
-                "--image": container["image"],
-                "--port": f"{port['name']}:{port['containerPort']}",
-                "--service-account": spec["serviceAccountName"],
-                "--user": str(container["securityContext"]["runAsUser"]),
-                "--security-context": "strict",
-                "--concurrency-limit": str(spec["containerConcurrency"]),
-                "--scale-target": annotations["autoscaling.knative.dev/target"],
-                "--scale-min": annotations["autoscaling.knative.dev/min-scale"],
-                "--scale-max": annotations["autoscaling.knative.dev/max-scale"],
-                "--timeout": str(spec["timeoutSeconds"]),
-                "--cluster-local": None,
-                "--probe-readiness": "http::{port}:{path}".format(**container["readinessProbe"]["httpGet"]),
-            }
-            assert flag in expected, f"{flag}: not checked against the overlay"
-            assert value == expected[flag], flag
-    assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
-    # The settings the deployment depends on are all there.
-    assert {"--image", "--service-account", "--concurrency-limit", "--timeout", "--mount", "--cluster-local"} <= seen
