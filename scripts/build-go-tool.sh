@@ -43,6 +43,6 @@ cp "$here/testbed/tools/$name/go.mod" "$here/testbed/tools/$name/go.sum" \
    "$here/testbed/tools/$name/tools.go" "$work/"
 mkdir -p "$(dirname "$out")"
 (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
-   "$go" build -trimpath -ldflags "-s -w $ldflags" -o "$out.tmp" "$package")
+   "$go" build -ldflags "-s -w $ldflags" -o "$out.tmp" "$package")
 mv "$out.tmp" "$out"
 echo "$name $version in $out"

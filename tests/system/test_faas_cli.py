@@ -132,3 +132,11 @@ def test_generate_turns_stack_yml_into_a_function(faas_cli, tmp_path):
     # This faas-cli drops readonly_root_filesystem (the README tells operator users to add
     # it); should a newer pin carry it, the README's note must go.
     assert stack["readonly_root_filesystem"] is True and "readOnlyRootFilesystem" not in spec
+
+
+def test_faas_cli_names_its_pinned_version(faas_cli, tmp_path):
+    """The build sets faas-cli's version (it would say "dev"); --warn-update=false keeps the
+    command off the internet."""
+    result = run_faas_cli(faas_cli, tmp_path, "version", "--short-version", "--warn-update=false")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.decode().strip() == tools.FAAS_CLI_VERSION
