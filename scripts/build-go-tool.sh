@@ -23,7 +23,7 @@ case $name in
     version=v0.40.0
     package=knative.dev/client/cmd/kn
     vpkg=knative.dev/client/pkg/kn/commands/version
-    ldflags="-X $vpkg.Version=$version -X $vpkg.GitRevision=$version"
+    ldflags="-X $vpkg.Version=$version"
     ;;
   faas-cli)
     version=v0.0.0-20211012083206-08e3e965c831
