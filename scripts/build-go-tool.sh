@@ -7,12 +7,12 @@
 #   usage: scripts/build-go-tool.sh kn|faas-cli
 #
 # Why these versions: the proxy refuses the version LISTS of knative.dev/client and
-# github.com/openfaas/*, so only exact versions resolve.  kn v0.40.0 (Knative 1.13) is the
-# newest whose command is one module (v0.46+ need knative.dev/client/pkg, not served).
+# github.com/openfaas/*, so only exact versions resolve.  kn v0.46 and v0.50 need the separate
+# module knative.dev/client/pkg, which is not served; v0.40.0 (Knative 1.13) has no split.
 # faas-cli tags lack the "v" prefix, so only pseudo-versions exist; 08e3e965c831 (2021-10-12)
 # is one the proxy serves.  kn's dependency knative.dev/client-pkg is a pseudo-version the
 # checksum database does not know: go.sum pins it, and regenerating go.sum needs
-# GONOSUMDB=knative.dev/client-pkg (never needed to build).
+# GONOSUMDB=knative.dev/client-pkg (a build with this go.sum does not ask).
 set -eu
 name=$1
 go=${GO:-go}
