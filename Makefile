@@ -5,20 +5,31 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
 APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
-# An exported CPU_ALERT_LABELER_CACHE wins, so a nested make (scripts/run.sh) finds the same cache.
+# A caller's CPU_ALERT_LABELER_CACHE wins (a nested make, or a test that moves HOME).
 CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
+# The Go toolchain of this machine kind (PATH may not have it).
+GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
 # Monitoring programs built from the Go module proxy, pinned by testbed/monitoring/<name>/go.mod.
 go_pin = $(shell awk '$$1 == "require" && $$2 == "$(2)" {print $$3}' testbed/monitoring/$(1)/go.mod)
 KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
 # Prometheus' Go module v0.X.Y is its release v2.X.Y.
 PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
+# Knative Serving's CRDs, read from its pinned Go module: v0.51.0 (2026-10-26) is the newest
+# the Go module proxy serves here; the API tests show its CRDs at work on Kubernetes 1.34.
+# Keep equal to testbed/manifests.py.
+KNATIVE_SERVING := v0.51.0
+KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
+# The platforms' own CLIs, built from pinned Go modules (scripts/build-cli.sh says why
+# these versions); keep equal to that script and testbed/clis.py.
+KN := $(CACHE)/kn-v0.40.0/bin/kn
+FAAS_CLI := $(CACHE)/faas-cli-v0.0.0-20211012083206-08e3e965c831/bin/faas-cli
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus tools test pytest \
-        test-unit test-api test-system lint run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis \
+        tools test pytest test-unit test-api test-system lint run e2e reliability bench clean
 
 all: native
 
@@ -59,14 +70,24 @@ $(APISERVER): | .cache/apt.stamp
 # named by the pinned version, so a new pin builds anew.
 kube-state-metrics: $(KUBE_STATE_METRICS)
 $(KUBE_STATE_METRICS):
-	scripts/build-go-tool.sh kube-state-metrics
+	GO=$(GO) scripts/build-go-tool.sh kube-state-metrics
 
 prometheus: $(PROMETHEUS)
 $(PROMETHEUS):
-	scripts/build-go-tool.sh prometheus
+	GO=$(GO) scripts/build-go-tool.sh prometheus
+
+knative-crds: $(KNATIVE_CRDS)
+$(KNATIVE_CRDS):
+	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
+
+clis: $(KN) $(FAAS_CLI)
+$(KN): testbed/tools/kn/go.mod testbed/tools/kn/go.sum
+	GO=$(GO) scripts/build-cli.sh kn
+$(FAAS_CLI): testbed/tools/faas-cli/go.mod testbed/tools/faas-cli/go.sum
+	GO=$(GO) scripts/build-cli.sh faas-cli
 
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver kube-state-metrics prometheus
+tools: deps venv native apiserver kube-state-metrics prometheus knative-crds clis
 
 test: tools native-test lint pytest
 
