@@ -9,6 +9,8 @@ variable set is one the function reads, with a value it accepts.
 """
 
 
+from pathlib import Path
+
 import pytest
 import yaml
 
