@@ -1,4 +1,5 @@
-"""A real kube-apiserver (Debian's 1.20 source, built by scripts/build-apiserver.sh) on loopback.
+"""A real kube-apiserver on loopback: 1.20 (Debian's source, scripts/build-apiserver.sh) or
+1.34 (the Go module proxy, testbed/node/build/build.sh), chosen by KUBE_VERSION.
 
 Used by the test suite and by `make run`'s development cluster.  It starts
 Debian's etcd and the apiserver with a self-made CA, token authentication and
@@ -28,7 +29,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CPU_ALERT_LABELER_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler")
-APISERVER = CACHE / "kubernetes-v1.20.2" / "bin" / "kube-apiserver"
+# The API tier runs against the oldest supported API (1.20, the default) and a current
+# one (1.34): `make test` runs it once per version. Each version has the etcd it supports
+# (Debian's 3.4 for 1.20; 1.34 needs 3.5+, so etcd 3.6 built with it).
+VERSIONS = {
+    "1.20": (CACHE / "kubernetes-v1.20.2" / "bin" / "kube-apiserver", "etcd"),
+    "1.34": (CACHE / "kubernetes-v1.34.4" / "bin" / "kube-apiserver",
+             str(CACHE / "etcd-v3.6.4" / "bin" / "etcd")),
+}
+KUBE_VERSION = os.environ.get("KUBE_VERSION", "1.20")
+if KUBE_VERSION not in VERSIONS:
+    raise SystemExit(f"KUBE_VERSION={KUBE_VERSION!r}: expected one of {', '.join(VERSIONS)}")
+APISERVER, ETCD = VERSIONS[KUBE_VERSION][0], VERSIONS[KUBE_VERSION][1]
 ADMIN = "admin"
 
 
@@ -81,8 +93,8 @@ class ApiServer:
 
     def start(self) -> "ApiServer":
         if not APISERVER.exists():
-            raise RuntimeError(f"{APISERVER} is missing: run scripts/build-apiserver.sh (make apiserver)")
-        for tool in ("etcd", "openssl"):
+            raise RuntimeError(f"{APISERVER} is missing: run `make apiserver` (KUBE_VERSION={KUBE_VERSION})")
+        for tool in (ETCD, "openssl"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not installed (make deps)")
         self.add_user(ADMIN, ["system:masters"])
@@ -90,7 +102,7 @@ class ApiServer:
         etcd_port, peer_port = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._spawn("etcd", [
-            "etcd", "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd_url,
+            ETCD, "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd_url,
             "--advertise-client-urls", etcd_url, "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
             "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",

@@ -15,7 +15,7 @@ from pathlib import Path
 import functions_framework
 import pytest
 
-from apiserver import APISERVER, ApiServer
+from apiserver import APISERVER, ETCD, ApiServer
 
 ROOT = Path(__file__).resolve().parent.parent
 PAYLOADS = Path(__file__).resolve().parent / "payloads"
@@ -45,7 +45,7 @@ def payload(name: str) -> dict:
 def apiserver(tmp_path_factory):
     """One real kube-apiserver (with etcd) for the whole session."""
     require(APISERVER.exists(), str(APISERVER))
-    require_tool("etcd")
+    require_tool(ETCD)
     server = ApiServer(tmp_path_factory.mktemp("kube"))
     server.start()
     yield server
@@ -89,3 +89,18 @@ def kubectl(apiserver: ApiServer, tmp_path: Path, *args: str) -> str:
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     return result.stdout
+
+
+def pytest_addoption(parser):
+    parser.addoption("--api-tier", action="store_true",
+                     help="run only the tests that use the real apiserver (KUBE_VERSION picks it)")
+
+
+def pytest_collection_modifyitems(config, items):
+    # The API tier is every test that uses the `apiserver` fixture; `make test` runs it
+    # once more against 1.34 with this option.
+    if not config.getoption("--api-tier"):
+        return
+    keep = [item for item in items if "apiserver" in getattr(item, "fixturenames", ())]
+    config.hook.pytest_deselected(items=[i for i in items if i not in keep])
+    items[:] = keep
