@@ -4,22 +4,25 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
-APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
+APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager curl
+# The test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
+# debootstrap for the images; nftables to record and restore the host's firewall.
+NODE_PACKAGES := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver test pytest run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver node-binaries test pytest pytest-1.34 cluster cluster-down run e2e reliability bench clean
 
 all: native
 
 deps: .cache/apt.stamp
 .cache/apt.stamp: Makefile
 	@mkdir -p .cache
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	@if ! dpkg -s $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES); \
 	fi
 	@touch $@
 
@@ -47,10 +50,31 @@ apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
 	scripts/build-apiserver.sh
 
-test: deps venv native apiserver native-test pytest
+# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
+# binary, from the Go module proxy; cached outside the clone, built only when missing
+# (cold: about 20 minutes on 2 cores).
+node-binaries: .cache/apt.stamp
+	testbed/node/build/build.sh
 
-pytest: native apiserver
+test: deps venv native apiserver node-binaries native-test pytest pytest-1.34
+
+# Every tier on the 1.20 API (the oldest supported), the node tier included
+# (tests/system/test_node.py brings the node up and restores the host, even on failure).
+pytest: native apiserver node-binaries
 	$(PY) -m pytest
+
+# The API tier again, on the current API (1.34).
+pytest-1.34: native node-binaries
+	KUBE_VERSION=1.34 $(PY) -m pytest --api-tier --ignore=tests/system
+
+# A real v1.34 node on this machine with the function deployed (image built from the
+# Dockerfile); prints KUBECONFIG=<path> last. It changes the host: see README.
+cluster: deps venv native node-binaries
+	$(PY) -m testbed.node up
+
+# Stop the node and restore the host exactly (also after a crashed run).
+cluster-down: venv
+	$(PY) -m testbed.node down
 
 # Serve the function; with no cluster configured, start a development cluster first.
 run: deps venv native
