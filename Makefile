@@ -89,8 +89,12 @@ reliability: deps venv native apiserver
 	$(PY) scripts/reliability.py
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
-bench: deps venv native apiserver
+# Then the throughput and floor again on the 1.34 apiserver, and the node figures
+# (bench/node.py: cold start on a real node, container memory after 10k alerts).
+bench: deps venv native apiserver node-binaries
 	$(PY) bench/run.py
+	KUBE_VERSION=1.34 $(PY) bench/run.py --only "throughput and floor"
+	$(PY) bench/node.py
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info

@@ -1,6 +1,8 @@
 """Benchmarks: the function against the old design and against the API server's floor.
 
-Usage: `make bench` (or `.venv/bin/python bench/run.py [--smoke] [--keep]`).
+Usage: `make bench` (or `.venv/bin/python bench/run.py [--smoke] [--keep] [--only SECTION]`);
+KUBE_VERSION=1.34 runs it against kube-apiserver 1.34 instead of 1.20 (`make bench` runs the
+throughput and floor section on both, then bench/node.py on a real node).
 
 One kube-apiserver (tests/apiserver.py) serves every measurement of the run,
 so the figures compare like with like; the table is printed at the end, with
@@ -44,7 +46,7 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(ROOT / "tests")]
 
-from apiserver import ApiServer, free_port  # noqa: E402
+from apiserver import APISERVER, KUBE_VERSION, ApiServer, free_port  # noqa: E402
 from floor import Floor  # noqa: E402
 from harness import (Admin, BenchError, Clock, Fleet, Proc, Series, Table, Webhook,  # noqa: E402
                      median, ms, server_env, vm_hwm_mb)
@@ -422,6 +424,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the tooling only")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs)")
+    parser.add_argument("--only", action="append", metavar="SECTION",
+                        help="run only this section (repeatable), e.g. 'throughput and floor'")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     work = Path(tempfile.mkdtemp(prefix="cal-bench-"))
@@ -429,11 +433,11 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(sizes, work)
     try:
         bench.start()
-        bench.section("classification", lambda: classification(bench))
-        bench.section("cold start", lambda: cold_start(bench))
-        bench.section("throughput and floor", lambda: throughput(bench))
-        bench.section("old design", lambda: old_design(bench))
-        bench.section("memory", lambda: memory(bench))
+        sections = {"classification": classification, "cold start": cold_start,
+                    "throughput and floor": throughput, "old design": old_design, "memory": memory}
+        for name, fn in sections.items():
+            if not args.only or name in args.only:
+                bench.section(name, lambda fn=fn: fn(bench))
     finally:
         bench.stop()
         if args.keep or bench.failed:
@@ -442,6 +446,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
     print(machine())
+    print(f"kube-apiserver {KUBE_VERSION} ({APISERVER})")
     print(f"load average (1 min): {load_before[0]:.2f} at start, {load_after[0]:.2f} at end; "
           f"run took {time.monotonic() - _STARTED:.0f} s"
           + ("; SMOKE RUN: sizes shrunk, figures meaningless" if args.smoke else ""))

@@ -119,7 +119,9 @@ class ApiServer:
             "--service-account-issuer", "https://kubernetes.default.svc",
             "--service-account-key-file", str(d / "sa.key"),
             "--service-account-signing-key-file", str(d / "sa.key"),
-            "--service-cluster-ip-range", "10.0.0.0/24", "--logtostderr", "--v", "0",
+            "--service-cluster-ip-range", "10.0.0.0/24", "--v", "0",
+            # 1.20 needs it said; 1.34 logs to stderr only and no longer knows the flag.
+            *(["--logtostderr"] if KUBE_VERSION == "1.20" else []),
         ])
         self._wait_ready()
         self._wait_for_default_namespace()
