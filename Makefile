@@ -10,11 +10,18 @@ APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev 
 NODE_PACKAGES := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
 CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
+# The Go toolchain of this machine kind (PATH may not have it).
+GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
+# Knative Serving's CRDs, read from its pinned Go module: v0.51.0 (2026-10-26) is the newest
+# the Go module proxy serves here; the API tests show its CRDs at work on Kubernetes 1.34.
+# Keep equal to testbed/manifests.py.
+KNATIVE_SERVING := v0.51.0
+KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver node-binaries test pytest pytest-1.34 cluster cluster-down run e2e reliability bench clean
+.PHONY: all deps venv native native-test apiserver knative-crds node-binaries test pytest pytest-1.34 cluster cluster-down run e2e reliability bench clean
 
 all: native
 
@@ -50,17 +57,21 @@ apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
 	scripts/build-apiserver.sh
 
+knative-crds: $(KNATIVE_CRDS)
+$(KNATIVE_CRDS):
+	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
+
 # Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
 # binary, from the Go module proxy; cached outside the clone, built only when missing
 # (cold: about 20 minutes on 2 cores).
 node-binaries: .cache/apt.stamp
-	testbed/node/build/build.sh
+	GO=$(GO) testbed/node/build/build.sh
 
-test: deps venv native apiserver node-binaries native-test pytest pytest-1.34
+test: deps venv native apiserver knative-crds node-binaries native-test pytest pytest-1.34
 
 # Every tier on the 1.20 API (the oldest supported), the node tier included
 # (tests/system/test_node.py brings the node up and restores the host, even on failure).
-pytest: native apiserver node-binaries
+pytest: native apiserver knative-crds node-binaries
 	$(PY) -m pytest
 
 # The API tier again, on the current API (1.34).

@@ -30,17 +30,26 @@ ROOT = Path(__file__).resolve().parent.parent
 CACHE = Path(os.environ.get("CPU_ALERT_LABELER_CACHE")
              or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler")
 # The API tier runs against the oldest supported API (1.20, the default) and a current
-# one (1.34): `make test` runs it once per version. Each version has the etcd it supports
-# (Debian's 3.4 for 1.20; 1.34 needs 3.5+, so etcd 3.6 built with it).
-VERSIONS = {
-    "1.20": (CACHE / "kubernetes-v1.20.2" / "bin" / "kube-apiserver", "etcd"),
-    "1.34": (CACHE / "kubernetes-v1.34.4" / "bin" / "kube-apiserver",
-             str(CACHE / "etcd-v3.6.4" / "bin" / "etcd")),
-}
+# one (1.34): `make test` runs it once per version, KUBE_VERSION choosing. Each version
+# has the etcd it supports (Debian's 3.4 for 1.20; 1.34 wants 3.5+: etcd 3.6 built with it).
+RELEASES = {"1.20": "1.20.2", "1.34": "1.34.4"}
 KUBE_VERSION = os.environ.get("KUBE_VERSION", "1.20")
-if KUBE_VERSION not in VERSIONS:
-    raise SystemExit(f"KUBE_VERSION={KUBE_VERSION!r}: expected one of {', '.join(VERSIONS)}")
-APISERVER, ETCD = VERSIONS[KUBE_VERSION][0], VERSIONS[KUBE_VERSION][1]
+if KUBE_VERSION not in RELEASES:
+    raise SystemExit(f"KUBE_VERSION={KUBE_VERSION!r}: expected one of {', '.join(RELEASES)}")
+DEFAULT_VERSION = RELEASES[KUBE_VERSION]
+
+
+def binary(version: str = DEFAULT_VERSION) -> Path:
+    """Where the Makefile caches kube-apiserver `version` (1.20.2 or 1.34.4)."""
+    return CACHE / f"kubernetes-v{version}" / "bin" / "kube-apiserver"
+
+
+def etcd_for(version: str = DEFAULT_VERSION) -> str:
+    """Debian's etcd 3.4 for 1.20; for 1.34 the etcd 3.6 testbed/node/build/build.sh makes."""
+    return "etcd" if version.startswith("1.20.") else str(CACHE / "etcd-v3.6.4" / "bin" / "etcd")
+
+
+APISERVER, ETCD = binary(), etcd_for()
 ADMIN = "admin"
 
 
@@ -57,8 +66,10 @@ def _run(*cmd: str, cwd: Path) -> None:
 class ApiServer:
     """etcd + kube-apiserver in a temporary directory; `users` maps name -> token."""
 
-    def __init__(self, workdir: Path | None = None):
+    def __init__(self, workdir: Path | None = None, *, version: str = DEFAULT_VERSION):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kube-"))
+        self.binary = binary(version)
+        self.etcd = etcd_for(version)
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.users: dict[str, tuple[str, list[str]]] = {}
@@ -92,9 +103,9 @@ class ApiServer:
         return path
 
     def start(self) -> "ApiServer":
-        if not APISERVER.exists():
-            raise RuntimeError(f"{APISERVER} is missing: run `make apiserver` (KUBE_VERSION={KUBE_VERSION})")
-        for tool in (ETCD, "openssl"):
+        if not self.binary.exists():
+            raise RuntimeError(f"{self.binary} is missing: run `make apiserver node-binaries`")
+        for tool in (self.etcd, "openssl"):
             if shutil.which(tool) is None:
                 raise RuntimeError(f"{tool} is not installed (make deps)")
         self.add_user(ADMIN, ["system:masters"])
@@ -102,7 +113,7 @@ class ApiServer:
         etcd_port, peer_port = free_port(), free_port()
         etcd_url = f"http://127.0.0.1:{etcd_port}"
         self._spawn("etcd", [
-            ETCD, "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd_url,
+            self.etcd, "--data-dir", str(self.dir / "etcd"), "--listen-client-urls", etcd_url,
             "--advertise-client-urls", etcd_url, "--listen-peer-urls", f"http://127.0.0.1:{peer_port}",
             "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer_port}",
             "--initial-cluster", f"default=http://127.0.0.1:{peer_port}",
@@ -110,7 +121,7 @@ class ApiServer:
         ])
         d = self.dir
         self._spawn("kube-apiserver", [
-            str(APISERVER), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
+            str(self.binary), "--etcd-servers", etcd_url, "--bind-address", "127.0.0.1",
             "--advertise-address", "127.0.0.1", "--secure-port", str(self.port),
             "--cert-dir", str(d / "certs"), "--tls-cert-file", str(d / "server.crt"),
             "--tls-private-key-file", str(d / "server.key"), "--client-ca-file", str(d / "ca.crt"),
@@ -120,8 +131,6 @@ class ApiServer:
             "--service-account-key-file", str(d / "sa.key"),
             "--service-account-signing-key-file", str(d / "sa.key"),
             "--service-cluster-ip-range", "10.0.0.0/24", "--v", "0",
-            # 1.20 needs it said; 1.34 logs to stderr only and no longer knows the flag.
-            *(["--logtostderr"] if KUBE_VERSION == "1.20" else []),
         ])
         self._wait_ready()
         self._wait_for_default_namespace()

@@ -1,11 +1,11 @@
-"""We test these aspects: every deployment manifest parses; the Knative Service scales to
-zero, stays cluster-local, serves 8080 with a /healthz readiness probe, runs locked down as
-the ServiceAccount that knative/rbac.yaml binds; stack.yml is a Community Edition
-deployable OpenFaaS stack (no scale-to-zero label) with the same image and settings and the
-webhook token read from its OpenFaaS secret; both
-RBAC files grant exactly `get` and `patch` on pods and `create` on events to the identity each
-  platform runs as;
-every environment variable set is one the function reads, with a value it accepts.
+"""We test these aspects: every deployment manifest parses, and the Knative overlay, as
+`kubectl kustomize knative/` renders it, gives a Service that scales to zero, stays
+cluster-local, serves 8080 with a /healthz readiness probe, runs locked down as the
+ServiceAccount that the base's RBAC binds; stack.yml is a Community Edition deployable
+OpenFaaS stack (no scale-to-zero label) with the same image and settings and the webhook
+token read from its OpenFaaS secret; both RBAC definitions grant exactly `get` and `patch`
+on pods and `create` on events to the identity each platform runs as; every environment
+variable set is one the function reads, with a value it accepts.
 """
 
 from pathlib import Path
@@ -13,15 +13,23 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import require
 from function.config import Settings, documented
+from testbed import manifests
 
 # functions-framework's own server variables, documented in the README beside the table.
 SERVER_VARIABLES = {"PORT", "WORKERS", "THREADS"}
 
 ROOT = Path(__file__).resolve().parent.parent
-MANIFESTS = sorted([*ROOT.glob("knative/*.yaml"), *ROOT.glob("openfaas/*.yaml"), ROOT / "stack.yml"])
+MANIFESTS = sorted([*ROOT.glob("knative/**/*.yaml"), *ROOT.glob("deploy/**/*.yaml"),
+                    *ROOT.glob("openfaas/*.yaml"), ROOT / "stack.yml"])
 POD_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]},
              {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
+# The files `kubectl apply -k knative/` reads, and what each holds.
+KUSTOMIZE_FILES = {"deploy/base/kustomization.yaml", "deploy/base/namespace.yaml", "deploy/base/rbac.yaml",
+                   "deploy/pod/kustomization.yaml", "deploy/pod/pod.yaml",
+                   "deploy/plain/kustomization.yaml", "deploy/plain/deployment.yaml",
+                   "deploy/plain/service.yaml", "knative/kustomization.yaml", "knative/service.yaml"}
 
 
 def load(relative: str) -> list[dict]:
@@ -35,8 +43,15 @@ def one(docs: list[dict], kind: str) -> dict:
 
 
 @pytest.fixture(scope="module")
-def service() -> dict:
-    return one(load("knative/service.yaml"), "Service")
+def knative() -> list[dict]:
+    """The Knative overlay as `kubectl apply -k knative/` sends it."""
+    require(manifests.kubectl().exists(), str(manifests.kubectl()))
+    return manifests.render("knative")
+
+
+@pytest.fixture(scope="module")
+def service(knative) -> dict:
+    return one(knative, "Service")
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +69,9 @@ def function() -> dict:
 
 
 def test_manifest_set_is_complete():
-    """The knative/ and openfaas/ folders and stack.yml hold the four expected files."""
-    assert [p.relative_to(ROOT).as_posix() for p in MANIFESTS] == [
-        "knative/rbac.yaml", "knative/service.yaml", "openfaas/rbac.yaml", "stack.yml"]
+    """The kustomize tree, the spec guard, the OpenFaaS RBAC and stack.yml: nothing else, nothing missing."""
+    assert {p.relative_to(ROOT).as_posix() for p in MANIFESTS} == KUSTOMIZE_FILES | {
+        "knative/hardening/pod-spec-guard.yaml", "openfaas/rbac.yaml", "stack.yml"}
 
 
 @pytest.mark.parametrize("path", MANIFESTS, ids=lambda p: p.relative_to(ROOT).as_posix())
@@ -74,6 +89,8 @@ def test_knative_service_identity_and_image(service, container):
     assert service["metadata"]["namespace"] == "cpu-alert-labeler"
     assert container["image"] == "ghcr.io/example/cpu-alert-labeler:0.1.0"
     assert [p["containerPort"] for p in container["ports"]] == [8080]
+    # Knative accepts only these port names (they select the protocol).
+    assert all(p.get("name", "http1") in ("http1", "h2c") for p in container["ports"])
 
 
 def test_knative_scales_to_zero_and_stays_cluster_local(service):
@@ -87,9 +104,9 @@ def test_knative_scales_to_zero_and_stays_cluster_local(service):
     assert service["metadata"]["labels"]["networking.knative.dev/visibility"] == "cluster-local"
 
 
-def test_knative_runs_as_the_bound_service_account(service):
-    """serviceAccountName is the ServiceAccount that knative/rbac.yaml binds to the ClusterRole."""
-    docs = load("knative/rbac.yaml")
+def test_knative_runs_as_the_bound_service_account(knative, service):
+    """serviceAccountName is the ServiceAccount that the rendered RBAC binds to the ClusterRole."""
+    docs = knative
     account = one(docs, "ServiceAccount")["metadata"]
     assert service["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
     assert account["namespace"] == service["metadata"]["namespace"]
@@ -98,10 +115,15 @@ def test_knative_runs_as_the_bound_service_account(service):
 
 
 def test_knative_container_is_probed_and_locked_down(service, container):
-    """Readiness is GET /healthz; non-root, read-only root, no escalation, no capabilities, /tmp writable."""
+    """Readiness is GET /healthz; non-root 10001, read-only root, no escalation, no capabilities,
+    the runtime's seccomp profile, /tmp writable."""
     assert container["readinessProbe"]["httpGet"]["path"] == "/healthz"
     ctx = container["securityContext"]
     assert ctx["runAsNonRoot"] is True
+    assert ctx["runAsUser"] == 10001  # the Dockerfile's USER
+    assert ctx["seccompProfile"] == {"type": "RuntimeDefault"}
+    # Knative refuses a pod-level securityContext unless an operator turned its flag on.
+    assert "securityContext" not in service["spec"]["template"]["spec"]
     assert ctx["readOnlyRootFilesystem"] is True
     assert ctx["allowPrivilegeEscalation"] is False
     assert ctx["capabilities"]["drop"] == ["ALL"]
@@ -116,13 +138,28 @@ def knative_env(container: dict) -> dict:
     return {item["name"]: item["value"] for item in container["env"]}
 
 
-def test_knative_env_is_read_by_the_function(container):
+def test_knative_env_is_read_by_the_function(container, tmp_path):
     """Every variable set is one function.config documents, with a string value it accepts."""
     env = knative_env(container)
     assert env, "the Service sets no settings"
     assert set(env) <= {name for name, _, _ in documented()} | SERVER_VARIABLES
     assert all(isinstance(v, str) for v in env.values())
-    Settings.from_env(env)  # raises ConfigError on a value the function would refuse
+    secret = tmp_path / "token"
+    secret.write_text("s3cret\n")
+    # raises ConfigError on a value the function would refuse
+    Settings.from_env({**env, "WEBHOOK_TOKEN_FILE": str(secret)})
+
+
+def test_knative_reads_the_token_from_the_mounted_secret(service, container):
+    """WEBHOOK_TOKEN_FILE names key `token` of Secret cpu-alert-labeler-token, mounted read-only."""
+    path = Path(knative_env(container)["WEBHOOK_TOKEN_FILE"])
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    mount = mounts[str(path.parent)]
+    assert mount["readOnly"] is True
+    volumes = {v["name"]: v for v in service["spec"]["template"]["spec"]["volumes"]}
+    secret = volumes[mount["name"]]["secret"]
+    assert secret["secretName"] == "cpu-alert-labeler-token"
+    assert {"key": "token", "path": path.name} in secret["items"]
 
 
 def test_stack_is_a_community_edition_dockerfile_stack(function):
@@ -145,11 +182,13 @@ def test_stack_has_no_scale_to_zero_label(function):
 
 
 def test_stack_matches_the_knative_service(function, container):
-    """Same image and settings as the Knative Service, plus the webhook token from the secret."""
+    """Same image and settings as the Knative Service, the webhook token from OpenFaaS' secret."""
     assert function["image"] == container["image"]
     env = dict(function["environment"])
     token_file = env.pop("WEBHOOK_TOKEN_FILE")
-    assert env == knative_env(container)
+    knative = knative_env(container)
+    knative.pop("WEBHOOK_TOKEN_FILE")
+    assert env == knative
     assert function["secrets"] == ["cpu-alert-labeler-token"]
     # OpenFaaS mounts each secret as /var/openfaas/secrets/<name>.
     assert token_file == "/var/openfaas/secrets/cpu-alert-labeler-token"
@@ -166,10 +205,10 @@ def test_stack_env_is_read_by_the_function(function, tmp_path):
     assert settings.webhook_token.value == "s3cret"
 
 
-@pytest.mark.parametrize("relative", ["knative/rbac.yaml", "openfaas/rbac.yaml"])
-def test_cluster_role_grants_only_what_the_function_calls(relative):
+@pytest.mark.parametrize("platform", ["knative", "openfaas"])
+def test_cluster_role_grants_only_what_the_function_calls(request, platform):
     """The ClusterRole's rules are exactly get and patch on pods and create on events, and the binding uses it."""
-    docs = load(relative)
+    docs = request.getfixturevalue("knative") if platform == "knative" else load("openfaas/rbac.yaml")
     role = one(docs, "ClusterRole")
     rules = [{**rule, "verbs": sorted(rule["verbs"])} for rule in role["rules"]]
     assert rules == POD_RULES
@@ -178,17 +217,17 @@ def test_cluster_role_grants_only_what_the_function_calls(relative):
                    "name": role["metadata"]["name"]}
 
 
-def test_openfaas_binds_the_default_account_of_openfaas_fn():
+def test_openfaas_binds_the_default_account_of_openfaas_fn(knative):
     """Community Edition functions run as default in openfaas-fn, so that is the only subject."""
     binding = one(load("openfaas/rbac.yaml"), "ClusterRoleBinding")
     assert binding["subjects"] == [{"kind": "ServiceAccount", "name": "default", "namespace": "openfaas-fn"}]
-    knative_binding = one(load("knative/rbac.yaml"), "ClusterRoleBinding")
+    knative_binding = one(knative, "ClusterRoleBinding")
     # Distinct names, so applying both files on one cluster keeps both bindings.
     assert binding["metadata"]["name"] != knative_binding["metadata"]["name"]
 
 
-def test_spec_guard_names_the_identities_the_rbac_binds():
-    """The optional admission policy guards exactly the identities both RBAC files bind."""
+def test_spec_guard_names_the_identities_the_rbac_binds(knative):
+    """The optional admission policy guards exactly the identities both RBAC definitions bind."""
     docs = load("knative/hardening/pod-spec-guard.yaml")
     policy = one(docs, "ValidatingAdmissionPolicy")
     binding = one(docs, "ValidatingAdmissionPolicyBinding")
@@ -196,6 +235,6 @@ def test_spec_guard_names_the_identities_the_rbac_binds():
     assert binding["spec"]["validationActions"] == ["Deny"]
     assert policy["spec"]["validations"][0]["expression"] == "object.spec == oldObject.spec"
     condition = policy["spec"]["matchConditions"][0]["expression"]
-    for relative in ("knative/rbac.yaml", "openfaas/rbac.yaml"):
-        for subject in one(load(relative), "ClusterRoleBinding")["subjects"]:
+    for docs in (knative, load("openfaas/rbac.yaml")):
+        for subject in one(docs, "ClusterRoleBinding")["subjects"]:
             assert f"'system:serviceaccount:{subject['namespace']}:{subject['name']}'" in condition

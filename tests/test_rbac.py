@@ -1,4 +1,5 @@
-"""We test these aspects: knative/rbac.yaml and openfaas/rbac.yaml, applied to a real
+"""We test these aspects: the RBAC of the Knative overlay (as `kubectl kustomize knative/`
+renders it) and openfaas/rbac.yaml, applied to a real
 apiserver that authorizes with RBAC, let the identity each platform runs the function as
 (a ServiceAccount token from the TokenRequest API, with the apiserver's default audience)
 label a pod through the function, and refuse that identity everything else we tried:
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from conftest import require
+from testbed import manifests
 
 ROOT = Path(__file__).resolve().parent.parent
 ISSUER = "https://kubernetes.default.svc"  # the test apiserver's --service-account-issuer
@@ -87,9 +91,17 @@ class Identity:
         return f"system:serviceaccount:{self.namespace}:{self.account}"
 
 
+def rbac_objects(source: str) -> list[dict]:
+    """The identity objects of `source`: a shipped overlay as kubectl renders it, or a YAML file."""
+    if source in manifests.OVERLAYS:
+        require(manifests.kubectl().exists(), str(manifests.kubectl()))
+        return [obj for obj in manifests.render(source) if obj["kind"] in COLLECTIONS]
+    return [obj for obj in yaml.safe_load_all((ROOT / source).read_text()) if obj]
+
+
 PLATFORMS = {
     # manifest, the namespace and ServiceAccount the platform runs the function as
-    "knative": ("knative/rbac.yaml", "cpu-alert-labeler", "cpu-alert-labeler"),
+    "knative": ("knative", "cpu-alert-labeler", "cpu-alert-labeler"),
     # OpenFaaS CE: its installer creates openfaas-fn; the controller-manager (absent here)
     # would create `default` in it, so the test creates both.
     "openfaas": ("openfaas/rbac.yaml", "openfaas-fn", "default"),
@@ -102,7 +114,7 @@ def identity(request, apiserver) -> Identity:
     apply(apiserver, {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
     apply(apiserver, {"apiVersion": "v1", "kind": "ServiceAccount",
                       "metadata": {"name": account, "namespace": namespace}})
-    for obj in yaml.safe_load_all((ROOT / manifest).read_text()):
+    for obj in rbac_objects(manifest):
         apply(apiserver, obj)
     token = request_token(apiserver, namespace, account, [ISSUER])
     kubeconfig = apiserver.kubeconfig_for_token(f"{request.param}-{account}", token)

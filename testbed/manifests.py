@@ -1,0 +1,69 @@
+"""The shipped manifests as a user's tools see them: kustomize overlays rendered by kubectl.
+
+Tests read what `kubectl kustomize` (and so `kubectl apply -k`) produces, never the source
+files, so that a patch that silently misses its target, or a replacement that turns an
+integer into a string, shows up.  The kubectl is the pinned 1.34.4 build in the cache (its
+kustomize is the one a current cluster's users have), and Knative Serving's CRDs come
+from the pinned knative.dev/serving module (scripts/knative-crds.sh).  Both are cached
+outside the clone by the Makefile; `available()` says whether they are there.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+KUBERNETES_VERSION = "1.34.4"
+# knative.dev/serving's module version; keep equal to KNATIVE_SERVING in the Makefile.
+KNATIVE_SERVING_VERSION = "v0.51.0"
+OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}
+
+
+def cache_root() -> Path:
+    """The Makefile's CPU_ALERT_LABELER_CACHE, else $XDG_CACHE_HOME (or ~/.cache)/cpu-alert-labeler."""
+    explicit = os.environ.get("CPU_ALERT_LABELER_CACHE")
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler"
+    return Path(explicit) if explicit else base
+
+
+def kubectl() -> Path:
+    """The pinned kubectl (built with the 1.34.4 control plane)."""
+    return cache_root() / f"kubernetes-v{KUBERNETES_VERSION}" / "bin" / "kubectl"
+
+
+def knative_crds() -> list[Path]:
+    """Knative Serving's CRD files, as its pinned Go module ships them (empty if not fetched)."""
+    return sorted((cache_root() / f"knative-serving-{KNATIVE_SERVING_VERSION}" / "crds").glob("*.yaml"))
+
+
+def render_dir(directory: Path) -> list[dict]:
+    """`kubectl kustomize DIRECTORY`, parsed: the objects `kubectl apply -k` would send."""
+    result = subprocess.run([str(kubectl()), "kustomize", str(directory)],
+                            capture_output=True, text=True, timeout=60)
+    if result.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {directory}: {result.stderr.strip()}")
+    return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
+
+
+@cache
+def _rendered(name: str) -> str:
+    return yaml.safe_dump_all(render_dir(OVERLAYS[name]))
+
+
+def render(name: str) -> list[dict]:
+    """A shipped overlay ("knative" or "plain") rendered; a fresh copy each call, rendered once."""
+    return list(yaml.safe_load_all(_rendered(name)))
+
+
+def find(objects: list[dict], kind: str, api_version: str | None = None) -> dict:
+    """The one object of `kind` (and `api_version`, when given) among `objects`."""
+    found = [o for o in objects if o.get("kind") == kind
+             and (api_version is None or o.get("apiVersion") == api_version)]
+    if len(found) != 1:
+        raise LookupError(f"expected one {kind} {api_version or ''}, found {len(found)}")
+    return found[0]
