@@ -133,6 +133,8 @@ def function_image() -> None:
     podman("build", "--network", "host", "--pull=never", "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
            "--label", f"cpu-alert-labeler.inputs={wanted}", "-t", FUNCTION_IMAGE,
            "-f", str(ROOT / "Dockerfile"), str(ROOT))
+    # The image this one replaced, and the build stage, would otherwise pile up in the cache.
+    podman("image", "prune", "--force", check=False)
 
 
 def pause_image() -> None:
