@@ -3,9 +3,9 @@ deploy helper's kustomize overlay, the one source of the pod spec), with the ima
 the kustomize way, the webhook token Secret, and knative/hardening's spec guard.
 
 A kustomization generated in the state directory layers what only a test node knows on
-top of the shipped overlay: the local image, the Secret `cpu-alert-labeler-token` (key
-`token`) from a generated token, and a patch wiring that Secret to WEBHOOK_TOKEN_FILE
-(the shipped pod spec has the wiring commented out, as the token is the user's choice).
+top of the shipped overlay: the local image, and the Secret `cpu-alert-labeler-token`
+(key `token`, which the shipped pod spec mounts for WEBHOOK_TOKEN_FILE) from a
+generated token. Nothing else of the pod spec is changed here.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ NAMESPACE = "cpu-alert-labeler"
 NAME = "cpu-alert-labeler"
 OVERLAY = ROOT / "deploy" / "plain"
 GUARD = ROOT / "knative" / "hardening" / "pod-spec-guard.yaml"
-TOKEN_DIR = "/var/run/secrets/cpu-alert-labeler"
 
 
 def kubectl(layout: Layout, *args: str, check: bool = True, timeout: float = 180, **kw):
@@ -39,17 +38,6 @@ def _shipped_image_name() -> str:
     entry = doc["images"][0]
     return entry.get("newName", entry["name"])
 
-
-def _token_patch() -> list[dict]:
-    base = "/spec/template/spec"
-    return [
-        {"op": "add", "path": f"{base}/containers/0/env/-",
-         "value": {"name": "WEBHOOK_TOKEN_FILE", "value": f"{TOKEN_DIR}/token"}},
-        {"op": "add", "path": f"{base}/containers/0/volumeMounts/-",
-         "value": {"name": "webhook-token", "mountPath": TOKEN_DIR, "readOnly": True}},
-        {"op": "add", "path": f"{base}/volumes/-",
-         "value": {"name": "webhook-token", "secret": {"secretName": f"{NAME}-token"}}},
-    ]
 
 
 def kustomization(layout: Layout) -> Path:
@@ -68,8 +56,6 @@ def kustomization(layout: Layout) -> Path:
         "images": [{"name": _shipped_image_name(), "newName": name, "newTag": tag}],
         "secretGenerator": [{"name": f"{NAME}-token", "namespace": NAMESPACE, "files": ["token"],
                              "options": {"disableNameSuffixHash": True}}],
-        "patches": [{"target": {"kind": "Deployment", "name": NAME},
-                     "patch": json.dumps(_token_patch())}],
     }
     (folder / "kustomization.yaml").write_text(json.dumps(doc, indent=1))
     return folder
