@@ -8,7 +8,8 @@ APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev 
 # The test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
 # debootstrap for the images; nftables to record and restore the host's firewall.
 NODE_PACKAGES := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
-CACHE ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler
+# The cache a calling make or test already chose wins (tests run make with another HOME).
+CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 # The Go toolchain of this machine kind (PATH may not have it).
 GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
