@@ -1,8 +1,12 @@
 # The function's image: one build stage with the C++ toolchain, one slim runtime stage.
 # Both stages use the same scripts the tests run (scripts/install.sh, scripts/start.sh).
 #   docker build -t ghcr.io/example/cpu-alert-labeler:0.1.0 .
+# PYTHON_IMAGE picks the base of both stages: the official slim image by default; the
+# node tests pass a local Debian 12 base (no registry there), see testbed/node/images.py.
 
-FROM python:3.11-slim-bookworm AS build
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS build
 RUN apt-get update \
  && apt-get install -y --no-install-recommends g++ \
  && rm -rf /var/lib/apt/lists/*
@@ -17,7 +21,7 @@ RUN scripts/install.sh /opt/cpu-alert-labeler \
 
 # Same base image, so the venv's interpreter path and libstdc++ match the build stage.
 # Everything stays root-owned: the non-root user can read the app, never change it.
-FROM python:3.11-slim-bookworm
+FROM ${PYTHON_IMAGE}
 COPY --from=build /opt/cpu-alert-labeler /opt/cpu-alert-labeler
 ENV APP_PREFIX=/opt/cpu-alert-labeler PORT=8080
 # Numeric, so Kubernetes can check runAsNonRoot without reading /etc/passwd.

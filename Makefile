@@ -4,8 +4,11 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
-APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager
-# A caller's CPU_ALERT_LABELER_CACHE wins (a nested make, or a test that moves HOME).
+APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager curl
+# The test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
+# debootstrap for the images; nftables to record and restore the host's firewall.
+NODE_PACKAGES := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
+# The cache a calling make or test already chose wins (tests run make with another HOME).
 CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 # The Go toolchain of this machine kind (PATH may not have it).
@@ -29,15 +32,16 @@ NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef n
 NATIVE_STAMP := .cache/native.stamp
 
 .PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis \
-        tools test pytest test-unit test-api test-system lint run e2e reliability bench clean
+        node-binaries tools test pytest pytest-1.34 test-unit test-api test-system lint cluster cluster-down \
+        run e2e reliability bench clean
 
 all: native
 
 deps: .cache/apt.stamp
 .cache/apt.stamp: Makefile
 	@mkdir -p .cache
-	@if ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES); \
+	@if ! dpkg -s $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES); \
 	fi
 	@touch $@
 
@@ -86,20 +90,33 @@ $(KN): testbed/tools/kn/go.mod testbed/tools/kn/go.sum
 $(FAAS_CLI): testbed/tools/faas-cli/go.mod testbed/tools/faas-cli/go.sum
 	GO=$(GO) scripts/build-cli.sh faas-cli
 
+# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
+# binary, from the Go module proxy; cached outside the clone, built only when missing
+# (cold: about 20 minutes on 2 cores).
+node-binaries: .cache/apt.stamp
+	GO=$(GO) testbed/node/build/build.sh
+
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver kube-state-metrics prometheus knative-crds clis
+tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds clis
 
-test: tools native-test lint pytest
+test: tools native-test lint pytest pytest-1.34
 
+# Every tier on the 1.20 API (the oldest supported), the node tier included
+# (tests/system/test_node.py brings the node up and restores the host, even on failure).
 pytest: tools
 	$(PY) -m pytest
+
+# The API tier again, on the current API (1.34).
+pytest-1.34: tools
+	KUBE_VERSION=1.34 $(PY) -m pytest tests/api
 
 # One tier alone (tests/<tier>/, also selectable with `pytest -m <tier>`); unit needs no apiserver.
 test-unit: venv native
 	$(PY) -m pytest tests/unit
 
-test-api: deps venv native apiserver
+test-api: deps venv native apiserver node-binaries
 	$(PY) -m pytest tests/api
+	KUBE_VERSION=1.34 $(PY) -m pytest tests/api
 
 test-system: tools
 	$(PY) -m pytest tests/system
@@ -109,6 +126,15 @@ lint: venv
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+
+# A real v1.34 node on this machine with the function deployed (image built from the
+# Dockerfile); prints KUBECONFIG=<path> last. It changes the host: see README.
+cluster: deps venv native node-binaries
+	$(PY) -m testbed.node up
+
+# Stop the node and restore the host exactly (also after a crashed run).
+cluster-down: venv
+	$(PY) -m testbed.node down
 
 # Serve the function; with no cluster configured, start a development cluster first.
 run: deps venv native
@@ -123,8 +149,12 @@ reliability: deps venv native apiserver
 	$(PY) -m testbed.reliability
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
-bench: deps venv native apiserver
+# Then the throughput and floor again on the 1.34 apiserver, and the node figures
+# (bench/node.py: cold start on a real node, container memory after 10k alerts).
+bench: deps venv native apiserver node-binaries
 	$(PY) -m bench.run
+	KUBE_VERSION=1.34 $(PY) -m bench.run --only "throughput and floor"
+	$(PY) -m bench.node
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info

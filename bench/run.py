@@ -1,6 +1,8 @@
 """Benchmarks: the function against the old design and against the API server's floor.
 
-Usage: `make bench` (or `.venv/bin/python -m bench.run [--smoke] [--keep]`).
+Usage: `make bench` (or `.venv/bin/python -m bench.run [--smoke] [--keep] [--only SECTION]`);
+KUBE_VERSION=1.34 runs it against kube-apiserver 1.34 instead of 1.20 (`make bench` runs the
+throughput and floor section on both, then bench/node.py on a real node).
 
 One kube-apiserver (testbed.apiserver) serves every measurement of the run,
 so the figures compare like with like; the table is printed at the end, with
@@ -38,6 +40,7 @@ from pathlib import Path
 
 from bench.sections import classification, cold_start, memory, old_design, throughput
 from bench.session import FULL, SMOKE, STARTED, Bench, note
+from testbed.apiserver import APISERVER, KUBE_VERSION
 
 
 def machine() -> str:
@@ -59,6 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the tooling only")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs)")
+    parser.add_argument("--only", action="append", metavar="SECTION",
+                        help="run only this section (repeatable), e.g. 'throughput and floor'")
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     work = Path(tempfile.mkdtemp(prefix="cal-bench-"))
@@ -66,11 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(sizes, work)
     try:
         bench.start()
-        bench.section("classification", lambda: classification(bench))
-        bench.section("cold start", lambda: cold_start(bench))
-        bench.section("throughput and floor", lambda: throughput(bench))
-        bench.section("old design", lambda: old_design(bench))
-        bench.section("memory", lambda: memory(bench))
+        sections = {"classification": classification, "cold start": cold_start,
+                    "throughput and floor": throughput, "old design": old_design, "memory": memory}
+        for name, fn in sections.items():
+            if not args.only or name in args.only:
+                bench.section(name, lambda fn=fn: fn(bench))
     finally:
         bench.stop()
         if args.keep or bench.failed:
@@ -79,6 +84,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work, ignore_errors=True)
     load_after = os.getloadavg()
     print(machine())
+    print(f"kube-apiserver {KUBE_VERSION} ({APISERVER})")
     print(
         f"load average (1 min): {load_before[0]:.2f} at start, {load_after[0]:.2f} at end; "
         f"run took {time.monotonic() - STARTED:.0f} s"

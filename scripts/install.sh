@@ -33,6 +33,8 @@ mkdir -p "$prefix/app"
 cp -R "$stage/function" "$prefix/app/"
 # Bytecode now, so that a read-only root filesystem costs nothing at start-up.
 "$py" -m compileall -q "$prefix/app"
-# Fail here, not on the first request, if the module does not load.
-PYTHONPATH="$prefix/app" PYTHONDONTWRITEBYTECODE=1 "$py" -c 'import function.classifier'
+# Fail here, not on the first request, if the module does not load.  From $prefix, so
+# that a `function/` in the current directory (the image's WORKDIR /src holds the
+# sources, without the .so) cannot shadow the installed one.
+(cd "$prefix" && PYTHONPATH="$prefix/app" PYTHONDONTWRITEBYTECODE=1 "$py" -c 'import function.classifier')
 echo "installed cpu-alert-labeler in $prefix"

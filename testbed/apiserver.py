@@ -2,7 +2,8 @@
 
 Used by the test suite, the benchmarks, the reliability campaigns and `make run`'s
 development cluster (testbed.devcluster).  The version is a parameter: 1.20.2 is
-Debian's source built with Debian's Go; a newer build in the cache works the same.  It starts
+Debian's source built with Debian's Go; 1.34.4 comes from the Go module proxy
+(testbed/node/build/build.sh), and KUBE_VERSION=1.34 makes it the default.  It starts
 Debian's etcd and the apiserver with a self-made CA, token authentication and
 RBAC, writes a kubeconfig per identity, and stops the apiserver before etcd
 (the other order hangs).  Pods stay Pending (no scheduler, no kubelet), but
@@ -12,6 +13,7 @@ labels and annotations behave as on any cluster.
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import ssl
@@ -26,7 +28,13 @@ from testbed.net import free_port
 from testbed.paths import cache_root
 from testbed.process import Process
 
-DEFAULT_VERSION = "1.20.2"
+# The API tier runs against the oldest supported API (1.20, the default) and a current one
+# (1.34): `make test` runs it once per version, KUBE_VERSION choosing.
+RELEASES = {"1.20": "1.20.2", "1.34": "1.34.4"}
+KUBE_VERSION = os.environ.get("KUBE_VERSION", "1.20")
+if KUBE_VERSION not in RELEASES:
+    raise SystemExit(f"KUBE_VERSION={KUBE_VERSION!r}: expected one of {', '.join(RELEASES)}")
+DEFAULT_VERSION = RELEASES[KUBE_VERSION]
 ADMIN = "admin"
 
 
@@ -43,7 +51,7 @@ def etcd_binary(version: str = DEFAULT_VERSION) -> str:
     return str(cache_root() / "etcd-v3.6.4" / "bin" / "etcd")
 
 
-APISERVER = binary()
+APISERVER, ETCD = binary(), etcd_binary()
 
 
 def flags(options: dict[str, str]) -> list[str]:

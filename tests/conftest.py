@@ -16,7 +16,7 @@ from typing import Any
 import functions_framework
 import pytest
 
-from testbed.apiserver import APISERVER, ApiServer
+from testbed.apiserver import APISERVER, ETCD, ApiServer
 from testbed.paths import SOURCE
 from testbed.tools import require, require_tool
 
@@ -37,7 +37,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def apiserver(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ApiServer]:
     """One real kube-apiserver (with etcd) for the whole session."""
     require(APISERVER.exists(), str(APISERVER))
-    require_tool("etcd")
+    require_tool(ETCD)
     server = ApiServer(tmp_path_factory.mktemp("kube"))
     server.start()
     yield server

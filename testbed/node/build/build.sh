@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Build the test node's Go binaries from the Go module proxy, once, into the cache.
+#
+# Kubernetes v1.34.4 (kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy, kubectl), etcd v3.6.4 and the pod sandbox's pause, from this folder's module: it requires
+# k8s.io/kubernetes and replaces every k8s.io staging module by the matching v0.34.4,
+# the usual way to depend on it (go.mod and go.sum are committed, so the graph is fixed).
+# Output goes outside the clone, keyed by version, so CI's fresh clone reuses it:
+#   $CACHE/kubernetes-v1.34.4/bin/   $CACHE/etcd-v3.6.4/bin/etcd   $CACHE/pause-1/bin/pause
+# Only missing binaries are built. CGO_ENABLED=0 and -trimpath give static, path-free
+# binaries; the version ldflags are what Kubernetes' own build sets, so `kubectl version`
+# and /version report v1.34.4 instead of v0.0.0.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+cache=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-labeler}
+k8s_version=v1.34.4
+etcd_version=v3.6.4
+k8s_bin="$cache/kubernetes-$k8s_version/bin"
+etcd_bin="$cache/etcd-$etcd_version/bin"
+commands=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
+
+export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
+go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+[ -x "$go" ] || { echo "build.sh: no Go toolchain (expected /usr/local/go/bin/go)" >&2; exit 1; }
+
+pkg=k8s.io/component-base/version
+ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=34"
+ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=2026-01-01T00:00:00Z"
+ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
+
+# build NAME PACKAGE DIR: build one command unless it is already there.
+build() {
+  local name=$1 package=$2 dir=$3
+  [ -x "$dir/$name" ] && return 0
+  mkdir -p "$dir"
+  echo "build.sh: building $name ($package)" >&2
+  (cd "$here" && "$go" build -trimpath -ldflags "$ldflags" -o "$dir/$name.tmp" "$package")
+  mv "$dir/$name.tmp" "$dir/$name"
+}
+
+for name in "${commands[@]}"; do
+  build "$name" "k8s.io/kubernetes/cmd/$name" "$k8s_bin"
+done
+build etcd ./cmd/etcd "$etcd_bin"
+build pause ./cmd/pause "$cache/pause-1/bin"
+echo "build.sh: $k8s_bin, $etcd_bin and the pause binary are complete" >&2

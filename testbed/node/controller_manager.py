@@ -1,0 +1,39 @@
+"""kube-controller-manager: Deployments become ReplicaSets and pods, Services get
+EndpointSlices, namespaces get their `kube-root-ca.crt` ConfigMap (which every projected
+token volume needs) and their `default` ServiceAccount.
+
+Each controller uses its own ServiceAccount's credentials, as on any kubeadm cluster,
+so the RBAC bootstrap roles apply unchanged.
+"""
+
+from __future__ import annotations
+
+from .health import ok
+from .layout import Layout
+from .pki import kubeconfig_for
+from .proc import Daemon
+
+PORT = 10357
+
+
+def daemon(layout: Layout) -> Daemon:
+    return Daemon("kube-controller-manager", [
+        str(layout.bin / "kube-controller-manager"),
+        "--kubeconfig", str(kubeconfig_for(layout, "controller-manager")),
+        "--bind-address", "127.0.0.1", "--secure-port", str(PORT), "--leader-elect=false",
+        "--use-service-account-credentials", "--root-ca-file", str(layout.pki / "ca.crt"),
+        "--service-account-private-key-file", str(layout.pki / "sa.key"),
+        "--service-cluster-ip-range", layout.service_cidr,
+        "--profiling=false", "--v", "1",
+    ], layout.logs, layout.pids)
+
+
+def ready(layout: Layout) -> bool:
+    return ok(f"https://127.0.0.1:{PORT}/healthz")
+
+
+def start(layout: Layout) -> Daemon:
+    d = daemon(layout)
+    d.start()
+    d.wait(lambda: ready(layout), 60, "/healthz")
+    return d

@@ -1,0 +1,61 @@
+"""The kubelet v1.34: runs the node's pods through containerd's CRI.
+
+Its root directory is under the state directory; the settings are this machine's
+(PLATFORM.md): cgroupfs driver and cgroup v1 allowed (1.35 would refuse it), swap
+tolerated, eviction thresholds low enough that a busy shared disk does not taint the
+node. It serves on the bridge address (the apiserver reaches it there for logs and
+exec) with webhook authorization; the read-only port 10255 exposes /metrics/cadvisor
+for the CPU figures, on the bridge only.
+"""
+
+from __future__ import annotations
+
+import json
+
+from .health import ok
+from .layout import Layout
+from .pki import kubeconfig_for
+from .proc import Daemon
+
+HEALTHZ = "http://127.0.0.1:10248/healthz"
+
+
+def _config(layout: Layout) -> dict:
+    return {
+        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
+        "address": layout.node_ip, "port": 10250, "readOnlyPort": 10255,
+        "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
+        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
+                           "x509": {"clientCAFile": str(layout.pki / "ca.crt")}},
+        "authorization": {"mode": "Webhook"},
+        "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
+        "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
+        "podCIDR": layout.pod_cidr, "resolvConf": "/etc/resolv.conf",
+        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
+                         "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
+        "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
+        "serializeImagePulls": False, "registerNode": True,
+    }
+
+
+def daemon(layout: Layout) -> Daemon:
+    root = layout.state / "kubelet"
+    return Daemon("kubelet", [
+        str(layout.bin / "kubelet"), "--config", str(root / "config.json"),
+        "--kubeconfig", str(kubeconfig_for(layout, "kubelet")), "--root-dir", str(root),
+        "--hostname-override", layout.node_name, "--node-ip", layout.node_ip, "--v", "1",
+    ], layout.logs, layout.pids)
+
+
+def ready(layout: Layout) -> bool:
+    return ok(HEALTHZ)
+
+
+def start(layout: Layout) -> Daemon:
+    root = layout.state / "kubelet"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "config.json").write_text(json.dumps(_config(layout), indent=1))
+    d = daemon(layout)
+    d.start()
+    d.wait(lambda: ready(layout), 60, "/healthz")
+    return d

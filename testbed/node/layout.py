@@ -1,0 +1,83 @@
+"""Where the node lives and how it is addressed: one frozen record every module reads.
+
+Everything the node writes goes under one state directory (default
+/run/cpu-alert-labeler-node; `down` removes it), except what
+the kubelet and the kernel insist on (/var/log/pods, cgroups, iptables, the bridge),
+which `hoststate` records and restores. Addresses are fixed and private to this
+machine: the control plane listens on the node's own bridge, never on eth0.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+K8S_VERSION = "v1.34.4"
+"""The Kubernetes release built by testbed/node/build/build.sh."""
+ETCD_VERSION = "v3.6.4"
+"""etcd's server, the version Kubernetes v1.34.4's go.mod names."""
+
+
+def cache_root() -> Path:
+    """The build cache shared by every clone (the Makefile exports CPU_ALERT_LABELER_CACHE)."""
+    root = os.environ.get("CPU_ALERT_LABELER_CACHE")
+    if root:
+        return Path(root)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Paths and addresses of one node; every field has a fixed default."""
+
+    state: Path = Path(os.environ.get("NODE_STATE_DIR", "/run/cpu-alert-labeler-node"))
+    """Working directory: configs, certificates, logs, pid files, containerd's and kubelet's roots."""
+    bridge: str = "calb0"
+    """Linux bridge the pods attach to; the node's address lives on it."""
+    node_ip: str = "10.244.0.1"
+    """The node's (and the apiserver's) address, the bridge's gateway address."""
+    pod_cidr: str = "10.244.0.0/24"
+    """Pod addresses, handed out by CNI host-local on the bridge."""
+    service_cidr: str = "10.96.0.0/24"
+    """ClusterIPs; 10.96.0.1 is the `kubernetes` Service."""
+    node_name: str = "calb-node"
+    """The Node object's name."""
+    apiserver_port: int = 6443
+
+    @property
+    def bin(self) -> Path:
+        """The Kubernetes binaries; NODE_K8S_BIN points elsewhere (a build in progress)."""
+        override = os.environ.get("NODE_K8S_BIN")
+        return Path(override) if override else cache_root() / f"kubernetes-{K8S_VERSION}" / "bin"
+
+    @property
+    def etcd_bin(self) -> Path:
+        return cache_root() / f"etcd-{ETCD_VERSION}" / "bin" / "etcd"
+
+    @property
+    def url(self) -> str:
+        return f"https://{self.node_ip}:{self.apiserver_port}"
+
+    @property
+    def logs(self) -> Path:
+        return self.state / "logs"
+
+    @property
+    def pids(self) -> Path:
+        return self.state / "pids"
+
+    @property
+    def pki(self) -> Path:
+        return self.state / "pki"
+
+    @property
+    def containerd_socket(self) -> Path:
+        return self.state / "containerd" / "containerd.sock"
+
+    @property
+    def admin_kubeconfig(self) -> Path:
+        return self.state / "kubeconfig"
+
+    def kubectl(self) -> Path:
+        return self.bin / "kubectl"

@@ -1,0 +1,29 @@
+"""kube-scheduler: binds the node's pods to its one Node."""
+
+from __future__ import annotations
+
+from .health import ok
+from .layout import Layout
+from .pki import kubeconfig_for
+from .proc import Daemon
+
+PORT = 10359
+
+
+def daemon(layout: Layout) -> Daemon:
+    return Daemon("kube-scheduler", [
+        str(layout.bin / "kube-scheduler"), "--kubeconfig", str(kubeconfig_for(layout, "scheduler")),
+        "--bind-address", "127.0.0.1", "--secure-port", str(PORT), "--leader-elect=false",
+        "--profiling=false", "--v", "1",
+    ], layout.logs, layout.pids)
+
+
+def ready(layout: Layout) -> bool:
+    return ok(f"https://127.0.0.1:{PORT}/healthz")
+
+
+def start(layout: Layout) -> Daemon:
+    d = daemon(layout)
+    d.start()
+    d.wait(lambda: ready(layout), 60, "/healthz")
+    return d

@@ -1,0 +1,213 @@
+"""The function as a pod on a real Kubernetes v1.34 node (testbed.node), from what ships.
+
+We test these aspects:
+- the function's pod is Running in its namespace under the restricted Pod Security
+  profile, from the image built from the shipped Dockerfile, and the profile is enforced;
+- a webhook POSTed to the Service's ClusterIP (with the token from its Secret) labels a
+  pod this test created, as `kubectl get pods -L status` shows; without the token, 401;
+- the pod calls the API with its projected, bound, expiring ServiceAccount token;
+- the spec guard lets the function's identity write its label and annotations and
+  denies it a spec change, another label, owner references, and another object;
+- `down` restores the host as it was recorded before the node changed it.
+
+The node is brought up once for the module (reused if `make cluster` left one up) and
+taken down at the end, also when tests fail.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import subprocess
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+
+from conftest import payload, require, require_tool
+from testbed.node import cluster, deploy, hoststate, pki
+from testbed.node.containerd import PAUSE_IMAGE
+from testbed.node.images import FUNCTION_IMAGE
+from testbed.node.layout import Layout
+
+NS = deploy.NAMESPACE
+
+
+@pytest.fixture(scope="module")
+def node():
+    """A running node with the function deployed; down (and the host restored) afterwards."""
+    require(os.geteuid() == 0, "root (the node changes the host)")
+    for tool in ("containerd", "runc", "ctr", "podman", "debootstrap", "nft", "openssl"):
+        require_tool(tool)
+    layout = Layout()
+    missing = cluster.binaries_missing(layout)
+    require(not missing, ", ".join(missing))
+    reused = layout.state.exists() and cluster.healthy(layout)
+    try:
+        cluster.up(layout)
+    except Exception as err:
+        pytest.fail(f"node bring-up failed: {err}")
+    yield layout
+    if layout.state.exists() and not reused:
+        cluster.down(layout)
+    elif reused and not layout.state.exists():
+        cluster.up(layout)  # test_down took down the node `make cluster` had left: bring it back
+
+
+def kubectl(layout: Layout, *args: str, check: bool = True) -> str:
+    res = deploy.kubectl(layout, *args, check=False)
+    if check:
+        assert res.returncode == 0, res.stderr
+    return res.stdout if check else res.stdout + res.stderr
+
+
+def wait_for(check, what: str, timeout: float = 90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def function_pod(layout: Layout) -> dict:
+    pods = json.loads(kubectl(layout, "-n", NS, "get", "pods", "-l",
+                              "app.kubernetes.io/name=cpu-alert-labeler", "-o", "json"))["items"]
+    running = [p for p in pods if p["status"].get("phase") == "Running"]
+    assert running, f"no Running function pod: {[p['status'] for p in pods]}"
+    return running[0]
+
+
+@pytest.fixture
+def workload(node):
+    """A namespace with a running pod of our own (the pause image), removed afterwards."""
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    kubectl(node, "create", "namespace", name)
+    kubectl(node, "-n", name, "run", "app", f"--image={PAUSE_IMAGE}", "--image-pull-policy=Never",
+            "--labels=app=demo")
+    wait_for(lambda: kubectl(node, "-n", name, "get", "pod", "app", "-o",
+                             "jsonpath={.status.phase}") == "Running", "the workload pod Running")
+    yield name
+    kubectl(node, "delete", "namespace", name, "--wait=false")
+
+
+def post(url: str, body: dict, token: str | None) -> tuple[int, dict]:
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read() or b"{}")
+
+
+def alert_for(namespace: str, pod: str) -> dict:
+    body = payload("alertmanager-v4.json")
+    first = dict(body["alerts"][0])
+    first["labels"] = {**first["labels"], "namespace": namespace, "pod": pod,
+                       "alertname": "PodCpuFailure"}
+    first["status"] = "firing"
+    return {**body, "alerts": [first]}
+
+
+def test_function_pod_runs_under_the_restricted_profile(node):
+    """The pod is Running from the local image in a namespace that enforces `restricted`."""
+    labels = json.loads(kubectl(node, "get", "namespace", NS, "-o", "json"))["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    pod = function_pod(node)
+    container = pod["spec"]["containers"][0]
+    assert container["image"] == FUNCTION_IMAGE
+    assert container["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert pod["spec"]["serviceAccountName"] == "cpu-alert-labeler"
+    refused = kubectl(node, "-n", NS, "run", "root-pod", f"--image={PAUSE_IMAGE}", check=False)
+    assert "violates PodSecurity \"restricted" in refused
+
+
+def test_webhook_to_the_cluster_ip_labels_our_pod(node, workload):
+    """An alert for our pod, sent to the Service's ClusterIP, sets status=panne on it."""
+    url = f"http://{deploy.service_ip(node)}/"
+    alert = alert_for(workload, "app")
+    assert post(url, alert, token=None)[0] == 401
+    status, summary = post(url, alert, token=deploy.webhook_token(node))
+    assert status == 200, summary
+    listing = kubectl(node, "-n", workload, "get", "pods", "-L", "status")
+    print(listing)
+    header, row = listing.splitlines()[:2]
+    assert header.split()[-1] == "STATUS" and row.split()[0] == "app" and row.split()[-1] == "panne"
+
+
+def test_the_pod_uses_its_projected_bound_token(node):
+    """The token the function reads is the kubelet's projected one: bound to its pod, expiring."""
+    pod = function_pod(node)
+    projected = [v for v in pod["spec"]["volumes"] if v["name"].startswith("kube-api-access-")]
+    assert projected and any("serviceAccountToken" in s for s in projected[0]["projected"]["sources"])
+    token = kubectl(node, "-n", NS, "exec", pod["metadata"]["name"], "--",
+                    "cat", "/var/run/secrets/kubernetes.io/serviceaccount/token")
+    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
+    assert claims["sub"] == "system:serviceaccount:cpu-alert-labeler:cpu-alert-labeler"
+    assert claims["kubernetes.io"]["pod"]["name"] == pod["metadata"]["name"]
+    assert claims["exp"] > time.time()
+
+
+@pytest.fixture
+def as_function(node, tmp_path):
+    """kubectl as the function's ServiceAccount (a fresh token from the TokenRequest API)."""
+    token = kubectl(node, "-n", NS, "create", "token", "cpu-alert-labeler").strip()
+    config = pki.kubeconfig(node, "function", tmp_path / "kubeconfig", token=token)
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([str(node.kubectl()), "--kubeconfig", str(config), *args],
+                              capture_output=True, text=True, timeout=60)
+
+    return run
+
+
+def test_spec_guard_allows_the_label_and_denies_the_rest(node, workload, as_function):
+    """Label and annotations pass; spec, other labels, owners and other objects are denied."""
+    allowed = [
+        ["label", "pod", "app", "status=moderate", "--overwrite"],
+        ["annotate", "pod", "app", "cpu-alert-labeler/level=moderate", "--overwrite"],
+    ]
+    for args in allowed:
+        res = as_function("-n", workload, *args)
+        assert res.returncode == 0, (args, res.stderr)
+    denied = {
+        "spec": ["patch", "pod", "app", "--type=merge", "-p", '{"spec":{"activeDeadlineSeconds":5}}'],
+        "label": ["label", "pod", "app", "app=hijacked", "--overwrite"],
+        "annotation": ["annotate", "pod", "app", "other/key=x"],
+        "owner": ["patch", "pod", "app", "--type=merge", "-p",
+                  '{"metadata":{"ownerReferences":[{"apiVersion":"v1","kind":"ConfigMap",'
+                  '"name":"gone","uid":"00000000-0000-0000-0000-000000000000"}]}}'],
+        "other object": ["label", "namespace", workload, "status=panne", "--overwrite"],
+        "deployment": ["-n", NS, "scale", "deployment", "cpu-alert-labeler", "--replicas=0"],
+    }
+    for what, args in denied.items():
+        full = args if args[0] == "-n" else ["-n", workload, *args]
+        res = as_function(*full)
+        assert res.returncode != 0, f"{what} was allowed"
+        assert "denied" in res.stderr or "forbidden" in res.stderr.lower(), (what, res.stderr)
+    labels = json.loads(kubectl(node, "-n", workload, "get", "pod", "app", "-o", "json"))["metadata"]["labels"]
+    assert labels == {"app": "demo", "status": "moderate"}
+
+
+def test_down_restores_the_host(node):
+    """After down, sysctls, nftables, links, mounts, cgroups and folders are as recorded."""
+    snapshot = json.loads((node.state / "host-state.json").read_text())
+    cluster.down(node)
+    assert not node.state.exists()
+    assert hoststate._ruleset() == snapshot["ruleset"]
+    assert hoststate._links() == snapshot["links"]
+    assert hoststate._mounts() == snapshot["mounts"]
+    assert hoststate._cgroups() == snapshot["cgroups"]
+    now = hoststate._sysctls()
+    changed = {k for k, v in snapshot["sysctls"].items() if k in now and now[k] != v}
+    assert not changed
+    assert [p for p in hoststate.CREATED_PATHS if p.exists()] == \
+        [p for p in hoststate.CREATED_PATHS if str(p) in snapshot["paths"]]
+
