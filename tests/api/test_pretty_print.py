@@ -11,7 +11,7 @@ import json
 import subprocess
 
 from testbed.apiserver import ADMIN, KUBE_VERSION
-from conftest import require_tool
+from testbed.tools import require_tool
 
 
 def test_curl_gets_a_pretty_printed_pod_list(apiserver, namespace):

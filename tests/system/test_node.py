@@ -27,7 +27,8 @@ import uuid
 
 import pytest
 
-from conftest import payload, require, require_tool
+from testbed.paths import PAYLOADS
+from testbed.tools import require, require_tool
 from testbed.node import cluster, deploy, hoststate, pki
 from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
@@ -108,7 +109,7 @@ def post(url: str, body: dict, token: str | None) -> tuple[int, dict]:
 
 
 def alert_for(namespace: str, pod: str) -> dict:
-    body = payload("alertmanager-v4.json")
+    body = json.loads((PAYLOADS / "alertmanager-v4.json").read_text())
     first = dict(body["alerts"][0])
     first["labels"] = {**first["labels"], "namespace": namespace, "pod": pod,
                        "alertname": "PodCpuFailure"}
