@@ -26,7 +26,7 @@ from . import logs
 from .classifier import Classifier, Level
 from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
-from .kube import Kube, PodMeta, load_api_client
+from .kube import Kube, PodMeta, connect
 from .metrics import ALERTS, CHANGES
 from .podcache import PodCache
 from .plan import Item, Keys, PodKey, Scope, Target, cpu_text, decide, decides, plan
@@ -243,5 +243,8 @@ class Labeler:
 
 
 def _default_kube(settings: Settings) -> Kube:
-    api_client = load_api_client(kubeconfig=settings.kubeconfig, pool_size=settings.patch_concurrency)
-    return Kube(api_client, timeout=settings.api_timeout)
+    connection = connect(service_host=settings.kubernetes_service_host,
+                         service_port=settings.kubernetes_service_port,
+                         service_account_dir=settings.service_account_dir,
+                         kubeconfig=settings.kubeconfig, pool_size=settings.patch_concurrency)
+    return Kube(connection, timeout=settings.api_timeout)

@@ -33,7 +33,9 @@ def test_every_variable_is_read():
            "PATCH_CONCURRENCY": "3", "KUBECONFIG": "/etc/kube/config", "NAMESPACE_ALLOW": "a, b",
            "NAMESPACE_DENY": "kube-system", "WEBHOOK_TOKEN": "t0k", "WEBHOOK_USERNAME": "am",
            "WEBHOOK_PASSWORD": "pw", "API_ATTEMPTS": "2", "REQUEST_DEADLINE_SECONDS": "3",
-           "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m"}
+           "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m",
+           "KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443",
+           "SERVICE_ACCOUNT_DIR": "/run/sa"}
     assert set(env) == {row[0] for row in documented() if not row[0].endswith("_FILE")}
     s = Settings.from_env(env)
     assert (s.label_key, s.label_values) == ("example.com/cpu", ("ok", "warm", "hot"))
@@ -46,6 +48,8 @@ def test_every_variable_is_read():
     assert (s.webhook_token.value, s.webhook_username, s.webhook_password.value) == ("t0k", "am", "pw")
     assert (s.api_attempts, s.request_deadline, s.dry_run, s.emit_events) == (2, 3.0, True, False)
     assert (s.log_level, s.metrics_dir) == ("DEBUG", "/tmp/m")
+    assert (s.kubernetes_service_host, s.kubernetes_service_port) == ("10.0.0.1", "443")
+    assert s.service_account_dir == "/run/sa"
 
 
 def test_secrets_from_files_and_hidden(tmp_path):
@@ -104,6 +108,8 @@ def test_bad_secrets(env, message):
     ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
     ({"REQUEST_DEADLINE_SECONDS": "-1"}, "REQUEST_DEADLINE_SECONDS"),
     ({"API_ATTEMPTS": "0"}, "API_ATTEMPTS"),
+    ({"KUBERNETES_SERVICE_PORT": "https"}, "KUBERNETES_SERVICE_PORT='https': must be a port number"),
+    ({"KUBERNETES_SERVICE_PORT": "70000"}, "KUBERNETES_SERVICE_PORT"),
 ])
 def test_bad_values_name_the_variable(env, message):
     """A value the function cannot run with is a ConfigError naming the variable."""

@@ -1,0 +1,14 @@
+"""The Kubernetes API: the only package that imports kubernetes or urllib3.
+
+api.py         pod metadata reads, conditional patches and Events; errors mapped
+connection.py  what a request needs: base URL, TLS pool, credentials
+connect.py     chooses the source: in-cluster first, then the kubeconfig
+incluster.py   a pod's service account, read without the kubernetes package
+kubeconfig.py  the kubernetes client's kubeconfig loader, imported only on that path
+"""
+
+from .api import FIELD_MANAGER, Kube, PodMeta
+from .connect import connect
+from .connection import Connection
+
+__all__ = ["FIELD_MANAGER", "Connection", "Kube", "PodMeta", "connect"]
