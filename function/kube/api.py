@@ -2,11 +2,11 @@
 
 Why a wrapper: the rest of the function sees a tiny surface (PodMeta in,
 merge patch out) and our own errors (errors.ApiError and kinds) instead of
-the API's Status answers and urllib3's transport errors, so the retry policy
+the API's Status answers and the transport's errors, so the retry policy
 is decided on one vocabulary.  Reads and patches ask the API for
 PartialObjectMetadata: the function never looks at a pod's spec or status, so
 neither is sent, decoded or turned into model objects.  Every call carries a
-timeout (the client's default is none) and urllib3's own retries are off:
+timeout (the client's default is none) and no transport retries by itself:
 retrying is the caller's decision, made against its deadline.
 """
 
@@ -18,11 +18,9 @@ from datetime import datetime, timezone
 
 from urllib.parse import quote
 
-import urllib3
-
 from ..errors import ApiError, Conflict, NotFound, Rejected, Unavailable
 from ..metrics import API_LATENCY
-from .connection import Connection
+from .connection import Connection, TransportError
 
 FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit logs and Events
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
@@ -43,7 +41,7 @@ class PodMeta:
 class Kube:
     """Pod operations with per-call timeouts and errors mapped to errors.ApiError kinds.
 
-    Requests go straight to the connection's urllib3 pool, which carries the TLS, client
+    Requests go straight to the connection's transport, which carries the TLS, client
     certificate and proxy settings, with the connection's bearer credentials (a rotated
     token is followed: see connection.Credentials).  The kubernetes client's generated
     CoreV1Api is not used: importing it builds pydantic validators for every method,
@@ -52,9 +50,9 @@ class Kube:
     """
 
     def __init__(self, connection: Connection, *, timeout: float):
-        self._pool = connection.pool
+        self._transport = connection.transport
         self._credentials = connection.credentials
-        self._base = connection.base + "/api/v1/namespaces/"
+        self._base = "/api/v1/namespaces/"
         self._timeout = timeout
         self._instance = socket.gethostname()
 
@@ -104,12 +102,11 @@ class Kube:
             headers["Content-Type"] = content_type
         started = time.perf_counter()
         try:
-            response = self._pool.request(
-                method, url, headers=headers, body=None if body is None else json.dumps(body),
-                timeout=urllib3.Timeout(total=timeout if timeout is not None else self._timeout),
-                retries=False)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            error: ApiError = Unavailable(f"API unreachable: {type(exc).__name__}")
+            response = self._transport.request(
+                method, url, headers=headers, body=None if body is None else json.dumps(body).encode(),
+                timeout=timeout if timeout is not None else self._timeout)
+        except TransportError as exc:
+            error: ApiError = Unavailable(f"API unreachable: {exc}")
         else:
             if 200 <= response.status < 300:
                 API_LATENCY.labels(call, "ok").observe(time.perf_counter() - started)

@@ -23,11 +23,10 @@ import threading
 import time
 from pathlib import Path
 
-import urllib3
-
 from .. import logs
 from ..errors import ConfigError
 from .connection import Connection
+from .httpspool import HttpsPool
 
 TOKEN_PERIOD = 10.0  # seconds a token read from the file is used before the file is read again
 _TOKEN_MAX = 64 * 1024  # bytes; a service-account token is about 1 KB
@@ -88,14 +87,13 @@ def connect(*, host: str, port: str, directory: Path, pool_size: int) -> Connect
     for path in (token, ca):
         if not path.is_file():
             raise NotInCluster(f"{path} does not exist")
-    # retries=False: retrying is the caller's decision, against its deadline.
-    pool = urllib3.PoolManager(maxsize=pool_size, ssl_context=_tls(ca), retries=False)
-    return Connection(base=f"https://{_join(host, port)}", pool=pool,
+    pool = HttpsPool(host, int(port), context=_tls(ca), size=pool_size)
+    return Connection(base=f"https://{_join(host, port)}", transport=pool,
                       credentials=TokenFile(token), source="in-cluster")
 
 
 def _tls(ca: Path) -> ssl.SSLContext:
-    # Built once: urllib3 would otherwise load the CA file again for every new connection.
+    # Built once and shared by every connection; verifies the chain and the host name.
     try:
         return ssl.create_default_context(cafile=str(ca))
     except (OSError, ValueError) as exc:  # ssl.SSLError is an OSError

@@ -12,11 +12,12 @@ import os
 import threading
 import time
 
+import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from ..errors import ConfigError
-from .connection import Connection
+from .connection import Answer, Connection, TransportError
 
 HOOK_PERIOD = 10.0  # seconds between calls to the configuration's refresh hook
 
@@ -46,6 +47,23 @@ class HookCredentials:
         self._next = 0.0
 
 
+class PoolTransport:
+    """The client's urllib3 pool (TLS, client certificate, proxy as the kubeconfig says)."""
+
+    def __init__(self, pool: urllib3.PoolManager, base: str):
+        self._pool, self._base = pool, base
+
+    def request(self, method: str, path: str, *, headers: dict[str, str], body: bytes | None,
+                timeout: float) -> Answer:
+        try:
+            # retries=False: retrying is the caller's decision, made against its deadline.
+            response = self._pool.request(method, self._base + path, headers=headers, body=body,
+                                          timeout=urllib3.Timeout(total=timeout), retries=False)
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise TransportError(type(exc).__name__) from None
+        return Answer(response.status, response.reason or "", response.data)
+
+
 def connect(*, path: str, pool_size: int) -> Connection:
     """A connection as the current context of the kubeconfig file(s) at `path`."""
     configuration = client.Configuration()
@@ -58,5 +76,6 @@ def connect(*, path: str, pool_size: int) -> Connection:
     configuration.retries = False
     configuration.connection_pool_maxsize = pool_size
     pool = client.rest.RESTClientObject(configuration).pool_manager
-    return Connection(base=configuration.host.rstrip("/"), pool=pool,
+    base = configuration.host.rstrip("/")
+    return Connection(base=base, transport=PoolTransport(pool, base),
                       credentials=HookCredentials(configuration), source="kubeconfig")
