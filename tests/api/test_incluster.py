@@ -11,8 +11,8 @@ and the cluster CA):
   401 makes the very next request look at once;
 - the whole function (the app as functions-framework serves it) labels a pod in-cluster
   before and after a rotation;
-- a process with the in-cluster variables set never imports `kubernetes`, neither when
-  loading the function nor when serving a webhook;
+- a process with the in-cluster variables set never imports `kubernetes` (nor urllib3),
+  neither when loading the function nor when serving a webhook;
 - with the variables set but no service account mounted, the kubeconfig is used, as the
   kubernetes client and client-go do.
 """
@@ -234,10 +234,12 @@ def test_serving_in_a_pod_does_not_import_kubernetes(apiserver, namespace, accou
             f"app = functions_framework.create_app('handle', {str(SOURCE)!r}).test_client()\n"
             f"answer = app.post('/', data={body!r}, content_type='application/json')\n"
             "print(json.dumps([answer.status_code, answer.get_json()['counts'],"
-            " 'kubernetes' in sys.modules]))")
+            " 'kubernetes' in sys.modules, 'urllib3' in sys.modules]))")
     result = run_python(code, account.env())
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout.splitlines()[-1]) == [200, {"labeled": 1}, False], result.stderr[-2000:]
+    # urllib3 neither: the in-cluster transport is http.client (kube/httpspool.py).
+    assert json.loads(result.stdout.splitlines()[-1]) == [200, {"labeled": 1}, False, False], \
+        result.stderr[-2000:]
     # The positive control: on the kubeconfig path the same probe does import it.
     result = run_python(code, {"KUBECONFIG": str(apiserver.kubeconfig())})
     assert result.returncode == 0, result.stderr
