@@ -4,7 +4,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
-APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager curl
+APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager curl \
+                clang libclang-rt-14-dev
 # The test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
 # debootstrap for the images; nftables to record and restore the host's firewall.
 NODE_PACKAGES := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
@@ -33,7 +34,7 @@ NATIVE_STAMP := .cache/native.stamp
 
 .PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis \
         node-binaries tools test pytest pytest-1.34 test-unit test-api test-system lint cluster cluster-down \
-        run e2e reliability bench clean
+        fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
 all: native
 
@@ -64,6 +65,32 @@ native-test: .cache/apt.stamp
 	g++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -o .cache/test_classifier native/classifier.cpp native/test_classifier.cpp
 	.cache/test_classifier
+
+# Coverage-guided fuzzing: libFuzzer on the C API (clang, ASan + UBSan) and atheris on the
+# body parser.  `make test` replays the seed corpora and fuzzes briefly (tests/system/
+# test_fuzz.py); `make fuzz` (part of `make reliability`) fuzzes FUZZ_SECONDS each.  What a
+# run finds stays in .cache/fuzz/; a crash is saved there as crash-*: copy it into
+# native/fuzz/regressions/ or tests/fuzz/regressions/ and it is replayed by every test run.
+FUZZ_NATIVE := .cache/fuzz/fuzz_classifier
+FUZZ_SECONDS ?= 120
+fuzz-build: $(FUZZ_NATIVE)
+$(FUZZ_NATIVE): native/classifier.cpp native/classifier.h native/fuzz/fuzz_classifier.cpp | .cache/apt.stamp
+	@mkdir -p .cache/fuzz
+	clang++ -std=c++17 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all -o $@ native/classifier.cpp native/fuzz/fuzz_classifier.cpp
+
+fuzz: fuzz-native fuzz-python
+
+fuzz-native: $(FUZZ_NATIVE)
+	@mkdir -p .cache/fuzz/corpus-native
+	$(FUZZ_NATIVE) -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 -artifact_prefix=.cache/fuzz/ \
+	  .cache/fuzz/corpus-native native/fuzz/corpus native/fuzz/regressions
+
+fuzz-python: venv native
+	@mkdir -p .cache/fuzz/corpus-body
+	PYTHONPATH=$(CURDIR) $(PY) tests/fuzz/fuzz_body.py -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  -dict=tests/fuzz/body.dict -artifact_prefix=.cache/fuzz/ .cache/fuzz/corpus-body tests/fuzz/corpus \
+	  tests/fuzz/regressions
 
 apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt.stamp
@@ -97,7 +124,7 @@ node-binaries: .cache/apt.stamp
 	GO=$(GO) testbed/node/build/build.sh
 
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds clis
+tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds clis fuzz-build
 
 test: tools native-test lint pytest pytest-1.34
 
@@ -144,9 +171,11 @@ run: deps venv native
 e2e: deps venv native apiserver
 	$(PY) -m pytest tests/system/test_e2e.py -v -s
 
-# Fault, concurrency, fuzz, load and hostile-client campaigns at full size; prints the figures.
-reliability: deps venv native apiserver
+# Fault, concurrency, fuzz, load and slow-client campaigns at full size, the 100,000-request
+# fuzz campaign, and the long coverage-guided fuzz runs; prints the figures.
+reliability: deps venv native apiserver fuzz
 	$(PY) -m testbed.reliability
+	$(PY) -m testbed.reliability.fuzz100k
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures

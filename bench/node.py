@@ -21,15 +21,15 @@ import json
 import ssl
 import sys
 import time
-from datetime import datetime, timedelta
 import urllib.error
 import urllib.request
+from datetime import datetime, timedelta
 from pathlib import Path
-
-ROOT = Path(__file__).resolve().parent.parent
 
 from testbed.node import cluster, deploy
 from testbed.node.layout import Layout
+
+ROOT = Path(__file__).resolve().parent.parent
 
 NS = "bench-node"
 PODS = 100

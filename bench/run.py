@@ -11,8 +11,10 @@ the machine it ran on.  Sections, in the order they run:
 - classification: in process, the native batch call, its wrapper, and the
   Python work per alert before any API call (bench/micro.py);
 - cold start: process start to the first webhook answered with its pod
-  labeled (production server), against a bare functions-framework function
-  (bench/hello.py) started the same way, runs interleaved;
+  labeled (production server), in-cluster and from a kubeconfig, against a
+  bare functions-framework function (bench/hello.py) started the same way,
+  runs interleaved; peak RSS at that answer; an import profile
+  (bench/coldstart.py);
 - throughput and latency: payloads of N alerts over N pods, each payload
   flipping every pod, through the production server (gunicorn as
   functions-framework configures it: 1 worker, cpu*4 threads);

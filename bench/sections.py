@@ -5,12 +5,10 @@ See bench.run for what each measures and why the runs are interleaved.
 
 from __future__ import annotations
 
-import http.client
-import json
 import shutil
 import subprocess
-import time
 
+from bench import coldstart
 from bench.floor import Floor
 from bench.harness import (
     BenchError,
@@ -38,6 +36,7 @@ from bench.session import (
     post_checked,
 )
 from testbed.net import free_port
+from testbed.paths import ROOT, SOURCE
 
 
 def classification(bench: Bench) -> None:
@@ -63,74 +62,46 @@ def classification(bench: Bench) -> None:
 
 
 def cold_start(bench: Bench) -> None:
-    """Interleaved: ours (start -> pod labeled), then hello-world (start -> answer)."""
-    fleet = bench.fleet("cold", 1)
-    ours, hello = [], []
+    """Interleaved rounds: hello-world, ours in-cluster, ours from a kubeconfig (bench/coldstart.py)."""
+    account = coldstart.service_account(bench.apiserver, bench.work / "serviceaccount")
+    envs = {
+        "in-cluster": coldstart.in_cluster_env(bench.env, bench.apiserver, account),
+        "from a kubeconfig": bench.env,
+    }
+    fleets = {path: bench.fleet(f"cold-{i}", 1) for i, path in enumerate(envs)}
+    hello, ours = coldstart.Runs(), {path: coldstart.Runs() for path in envs}
     for i in range(bench.sizes.cold_runs):
-        ours.append(_cold_once(bench.function(f"cold-ours-{i}"), fleet.next_payload(), labeled=1))
-        port = free_port()
-        proc = Proc(
-            f"cold-hello-{i}",
-            [
-                PY,
-                "-m",
-                "functions_framework",
-                "--target",
-                "hello",
-                "--source",
-                "bench/hello.py",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
-            bench.env,
-            bench.work,
-            port,
+        proc = coldstart.server(f"cold-hello-{i}", "bench/hello.py", "hello", bench.env, bench.work, free_port())
+        coldstart.cold_once(proc, b"{}", hello, labeled=None)
+        for k, (path, env) in enumerate(envs.items()):
+            proc = coldstart.server(f"cold-{k}-{i}", SOURCE, "handle", env, bench.work, free_port())
+            coldstart.cold_once(proc, fleets[path].next_payload(), ours[path], labeled=1)
+    for fleet in fleets.values():
+        bench.admin.check_labels(fleet)
+    table, hello_s = bench.table, median(hello.seconds)
+    table.add("cold start: hello-world functions-framework, process start -> answer", hello.describe())
+    for path, runs in ours.items():
+        seconds = median(runs.seconds)
+        table.judge(
+            f"cold start: ours {path}, process start -> webhook answered, pod labeled",
+            runs.describe(),
+            f"<= {COLD_START * 1000:.0f} ms",
+            seconds <= COLD_START,
         )
-        hello.append(_cold_once(proc, b"{}", labeled=None))
-    bench.admin.check_labels(fleet)
-    ours_s, hello_s = median(ours), median(hello)
-    runs = f"median of {len(ours)}; min {ms(min(ours))}, max {ms(max(ours))}"
-    bench.table.judge(
-        "cold start: ours, process start -> webhook answered, pod labeled",
-        f"{ms(ours_s)} ({runs})",
-        f"<= {COLD_START * 1000:.0f} ms",
-        ours_s <= COLD_START,
+    for path, runs in ours.items():
+        ratio = median(runs.seconds) / hello_s
+        if path == "in-cluster":
+            limit = coldstart.INCLUSTER_RATIO
+            table.judge(f"cold start: ours {path} / hello-world", f"{ratio:.2f}x", f"<= {limit}x", ratio <= limit)
+        else:
+            table.add(f"cold start: ours {path} / hello-world", f"{ratio:.2f}x")
+    for name, runs in [("hello-world", hello), *((f"ours {p}", r) for p, r in ours.items())]:
+        table.add(f"cold start: peak RSS at the first answer, {name}", runs.rss())
+    total, top = coldstart.import_profile(envs["in-cluster"], ROOT)
+    table.add(
+        "cold start: import of function.main beyond hello-world's, in-cluster (-X importtime)",
+        f"{total:.0f} ms: " + ", ".join(f"{name} {t:.0f}" for name, t in top),
     )
-    bench.table.add(
-        "cold start: hello-world functions-framework, process start -> answer",
-        f"{ms(hello_s)} (median of {len(hello)}; min {ms(min(hello))}, max {ms(max(hello))})",
-    )
-    bench.table.add("cold start: ours / hello-world", f"{ours_s / hello_s:.2f}x")
-
-
-def _cold_once(proc: Proc, body: bytes, *, labeled: int | None) -> float:
-    """Seconds from spawning `proc` to the full answer of its first POST (retried until it listens)."""
-    proc.start()
-    try:
-        deadline = proc.running.started + 60
-        while True:
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", proc.port, timeout=60)
-                conn.request("POST", "/", body=body, headers={"Content-Type": "application/json"})
-                resp = conn.getresponse()
-                data = resp.read()
-                seconds = time.perf_counter() - proc.running.started
-                conn.close()
-                break
-            except (ConnectionRefusedError, ConnectionResetError):
-                proc.running.check_alive()
-                if time.perf_counter() > deadline:
-                    raise BenchError(f"{proc.name}: no answer within 60 s") from None
-                time.sleep(0.002)
-        if resp.status != 200:
-            raise BenchError(f"{proc.name}: {resp.status} {data[:200]!r}")
-        if labeled is not None and json.loads(data)["counts"].get("labeled") != labeled:
-            raise BenchError(f"{proc.name}: pod not labeled: {data[:300]!r}")
-        return seconds
-    finally:
-        proc.stop()
 
 
 def throughput(bench: Bench) -> None:

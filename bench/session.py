@@ -23,7 +23,9 @@ from bench.harness import (
     server_env,
 )
 from testbed.apiserver import ApiServer
+from testbed.functionserver import server_argv
 from testbed.net import free_port
+from testbed.paths import SOURCE
 
 BENCH = Path(__file__).resolve().parent
 
@@ -133,19 +135,7 @@ class Bench:
         port = free_port()
         return Proc(
             name,
-            [
-                PY,
-                "-m",
-                "functions_framework",
-                "--target",
-                "handle",
-                "--source",
-                "function/main.py",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-            ],
+            server_argv("handle", SOURCE, port),
             self.env,
             self.work,
             port,

@@ -155,6 +155,18 @@ class Settings:
     kubeconfig: str = _setting(
         "KUBECONFIG", "~/.kube/config", "Kubeconfig used when not running in a pod (in-cluster config comes first)."
     )
+    # Set by Kubernetes in every pod; read here because this module is the only reader of
+    # the environment.  Both set (and a service account mounted) means in-cluster config.
+    kubernetes_service_host: str = _setting(
+        "KUBERNETES_SERVICE_HOST", "", "Set by Kubernetes in a pod: the API server's address, for in-cluster config."
+    )
+    kubernetes_service_port: str = _setting(
+        "KUBERNETES_SERVICE_PORT", "", "Set by Kubernetes in a pod: the API server's port, for in-cluster config."
+    )
+    service_account_dir: str = _setting(
+        "SERVICE_ACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount",
+        "Where the pod's service account `token` (re-read as it rotates) and `ca.crt` are mounted.",
+    )
 
     def __post_init__(self):
         for name, ok, what in self._checks():
@@ -198,6 +210,10 @@ class Settings:
         # visible ASCII could never compare equal to what Alertmanager sends.
         yield "webhook_token", all("!" <= c <= "~" for c in token), "must be visible ASCII characters"
         yield "log_level", self.log_level in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"
+        port = self.kubernetes_service_port
+        yield "kubernetes_service_port", port == "" or (port.isdigit() and 0 < int(port) < 65536), (
+            "must be a port number"
+        )
 
     @property
     def label_values(self) -> tuple[str, str, str]:

@@ -2,7 +2,7 @@
 
 Each kind carries the HTTP status that tells Alertmanager what to do next
 (it retries 5xx only), and main.py maps them to responses in one place.
-Kubernetes API failures are wrapped by kube.py so that no module above it
+Kubernetes API failures are wrapped by the kube package so that no module above it
 sees the client's own exception types.
 """
 

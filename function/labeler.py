@@ -26,7 +26,7 @@ from . import logs
 from .classifier import Classifier, Level
 from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
-from .kube import Kube, load_api_client
+from .kube import Kube, connect
 from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, TRUNCATED
 from .model import OutcomeKind, PodKey, PodMeta
 from .plan import Decision, Keys, Scope, Target, cpu_text, decide, plan
@@ -221,5 +221,8 @@ class Labeler:
 
 
 def _default_kube(settings: Settings) -> Kube:
-    api_client = load_api_client(kubeconfig=settings.kubeconfig, pool_size=settings.patch_concurrency)
-    return Kube(api_client, timeout=settings.api_timeout)
+    connection = connect(service_host=settings.kubernetes_service_host,
+                         service_port=settings.kubernetes_service_port,
+                         service_account_dir=settings.service_account_dir,
+                         kubeconfig=settings.kubeconfig, pool_size=settings.patch_concurrency)
+    return Kube(connection, timeout=settings.api_timeout)

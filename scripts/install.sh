@@ -23,8 +23,9 @@ trap 'rm -rf "$stage"' EXIT
 py="$prefix/venv/bin/python"
 "$py" -m pip install --disable-pip-version-check --no-input --quiet --requirement "$src/requirements.txt"
 
-mkdir -p "$stage/function" "$stage/native"
-cp "$src"/function/*.py "$stage/function/"
+mkdir -p "$stage/native"
+# The Python sources of the package and its subpackages (function/kube/), nothing built.
+tar -C "$src" --exclude='*.so' --exclude=__pycache__ -cf - function | tar -C "$stage" -xf -
 cp "$src"/native/classifier.{h,cpp,cdef} "$src/native/build_classifier.py" "$stage/native/"
 "$py" "$stage/native/build_classifier.py"
 

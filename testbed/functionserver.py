@@ -56,7 +56,7 @@ class FunctionServer:
         self.url = f"http://127.0.0.1:{self.port}/"
         self.process = Process(
             name,
-            _argv(target, source, self.port),
+            server_argv(target, source, self.port),
             self.dir,
             env=clean_env(self.dir, **env),
             cwd=ROOT,
@@ -70,7 +70,9 @@ class FunctionServer:
         return self.process.stop(15)  # both servers answer the requests in hand on SIGTERM
 
 
-def _argv(target: str, source: Path, port: int) -> list[str]:
+def server_argv(target: str, source: Path | str, port: int) -> list[str]:
+    """The command line serving `target` of `source` on 127.0.0.1:`port`: the production
+    server for the function, functions-framework's own for anything else."""
     where = ["--host", "127.0.0.1", "--port", str(port)]
     if (target, Path(source)) == ("handle", Path(SOURCE)):
         return [sys.executable, "-m", "function.server", *where]

@@ -24,7 +24,7 @@ def test_wheel_carries_the_compiled_classifier(tmp_path):
     (wheel,) = (tmp_path / "dist").glob("cpu_alert_labeler-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert any(n.startswith("function/_classifier") and n.endswith(".so") for n in names)
-    assert "function/main.py" in names
+    assert "function/main.py" in names and "function/kube/incluster.py" in names
     zipfile.ZipFile(wheel).extractall(tmp_path / "site")
     probe = ("from function.classifier import Classifier;"
              "print(Classifier(moderate=33, critical=66, by_name=[]).classify([('x', '70')]))")

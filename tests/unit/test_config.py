@@ -36,7 +36,9 @@ def test_every_variable_is_read():
            "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m",
            "PATCH_CONCURRENCY_PER_REQUEST": "2", "FUTURE_TIME_ALLOWANCE_SECONDS": "30", "PORT": "9000",
            "WORKERS": "2", "THREADS": "5", "MAX_CONNECTIONS": "50", "MAX_HEADER_BYTES": "4096",
-           "READ_TIMEOUT_SECONDS": "3", "KEEPALIVE_TIMEOUT_SECONDS": "4"}
+           "READ_TIMEOUT_SECONDS": "3", "KEEPALIVE_TIMEOUT_SECONDS": "4",
+           "KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443",
+           "SERVICE_ACCOUNT_DIR": "/run/sa"}
     assert set(env) == {row[0] for row in documented() if not row[0].endswith("_FILE")}
     s = Settings.from_env(env)
     assert (s.label_key, s.label_values) == ("example.com/cpu", ("ok", "warm", "hot"))
@@ -52,6 +54,8 @@ def test_every_variable_is_read():
     assert (s.patch_concurrency_per_request, s.future_allowance) == (2, 30.0)
     assert (s.port, s.workers, s.threads, s.max_connections) == (9000, 2, 5, 50)
     assert (s.max_header_bytes, s.read_timeout, s.keepalive_timeout) == (4096, 3.0, 4.0)
+    assert (s.kubernetes_service_host, s.kubernetes_service_port) == ("10.0.0.1", "443")
+    assert s.service_account_dir == "/run/sa"
 
 
 def test_secrets_from_files_and_hidden(tmp_path):
@@ -119,6 +123,8 @@ def test_bad_secrets(env, message):
     ({"READ_TIMEOUT_SECONDS": "0"}, "READ_TIMEOUT_SECONDS"),
     ({"MAX_HEADER_BYTES": "0"}, "MAX_HEADER_BYTES"),
     ({"WORKERS": "0"}, "WORKERS"),
+    ({"KUBERNETES_SERVICE_PORT": "https"}, "KUBERNETES_SERVICE_PORT='https': must be a port number"),
+    ({"KUBERNETES_SERVICE_PORT": "70000"}, "KUBERNETES_SERVICE_PORT"),
 ])
 def test_bad_values_name_the_variable(env, message):
     """A value the function cannot run with is a ConfigError naming the variable."""

@@ -1,54 +1,30 @@
-"""The only importer of `kubernetes`: client set-up, pod metadata reads, patches and Events.
+"""Pod metadata reads, patches and Events, sent on a Connection (see connection.py).
 
 Why a wrapper: the rest of the function sees a tiny surface (PodMeta in,
 merge patch out) and our own errors (errors.ApiError and kinds) instead of
-the API's Status answers and urllib3's transport errors, so the retry policy
+the API's Status answers and the transport's errors, so the retry policy
 is decided on one vocabulary.  Reads and patches ask the API for
 PartialObjectMetadata: the function never looks at a pod's spec or status, so
 neither is sent, decoded or turned into model objects.  Every call carries a
-timeout (the client's default is none) and urllib3's own retries are off:
+timeout (the client's default is none) and no transport retries by itself:
 retrying is the caller's decision, made against its deadline.
 """
 
 import json
-import os
 import socket
 import time
 from datetime import datetime, timezone
 from urllib.parse import quote
 
-import urllib3
-from kubernetes import client, config
-from kubernetes.config.config_exception import ConfigException
-
-from .errors import ApiError, ConfigError, Conflict, NotFound, Rejected, Unavailable
-from .metrics import API_LATENCY
-from .model import PodMeta
+from ..errors import ApiError, Conflict, NotFound, Rejected, Unavailable
+from ..metrics import API_LATENCY
+from ..model import PodMeta
+from .connection import Connection, TransportError
 
 FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit logs and Events
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 _MERGE_PATCH = "application/merge-patch+json"
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
-_AUTH_REFRESH_SECONDS = 10.0
-
-
-def load_api_client(*, kubeconfig: str, pool_size: int) -> client.ApiClient:
-    """In-cluster service account first, then the kubeconfig file(s)."""
-    configuration = client.Configuration()
-    try:
-        config.load_incluster_config(client_configuration=configuration)
-    except ConfigException:
-        try:
-            # Named explicitly: the library reads $KUBECONFIG once, when it is imported.
-            config.load_kube_config(config_file=os.path.expanduser(kubeconfig),
-                                    client_configuration=configuration)
-        except (ConfigException, OSError) as exc:
-            raise ConfigError(f"no in-cluster config and no usable kubeconfig: {exc}") from None
-    configuration.retries = False
-    configuration.connection_pool_maxsize = pool_size
-    api_client = client.ApiClient(configuration)
-    api_client.user_agent = FIELD_MANAGER
-    return api_client
 
 
 def event_body(*, uid: str, namespace: str, name: str, reason: str, message: str, warning: bool,
@@ -68,21 +44,20 @@ def event_body(*, uid: str, namespace: str, name: str, reason: str, message: str
 class Kube:
     """Pod operations with per-call timeouts and errors mapped to errors.ApiError kinds.
 
-    Requests go straight to the client's urllib3 pool, which carries its TLS, client
-    certificate and proxy settings, with its bearer credentials (refreshed through the
-    configuration's hook, so rotated in-cluster tokens are followed).  The generated
+    Requests go straight to the connection's transport, which carries the TLS, client
+    certificate and proxy settings, with the connection's bearer credentials (a rotated
+    token is followed: see connection.Credentials).  The kubernetes client's generated
     CoreV1Api is not used: importing it builds pydantic validators for every method,
     about 0.3 s and 20 MB on the first request after a scale from zero, for three
     requests whose bodies the function writes and reads itself anyway.
     """
 
-    def __init__(self, api_client: client.ApiClient, *, timeout: float):
-        self._configuration = api_client.configuration
-        self._pool = api_client.rest_client.pool_manager
-        self._base = self._configuration.host.rstrip("/") + "/api/v1/namespaces/"
+    def __init__(self, connection: Connection, *, timeout: float):
+        self._transport = connection.transport
+        self._credentials = connection.credentials
+        self._base = "/api/v1/namespaces/"
         self._timeout = timeout
         self._instance = socket.gethostname()
-        self._auth: tuple[float, str | None] = (0.0, None)
 
     def read_pod(self, *, namespace: str, name: str, timeout: float | None = None) -> PodMeta:
         return _pod_meta(self._call("get", "GET", self._pod_url(namespace, name), timeout))
@@ -108,16 +83,6 @@ class Kube:
         # Names were checked against Kubernetes syntax already; quoting is the second lock.
         return f"{self._base}{quote(namespace, safe='')}/pods/{quote(name, safe='')}"
 
-    def _authorization(self) -> str | None:
-        # The refresh hook scans the environment for proxies on every use: once in a while
-        # is enough (an in-cluster token is re-read once a minute at the most).
-        expires, header = self._auth
-        now = time.monotonic()
-        if now >= expires:
-            header = self._configuration.get_api_key_with_prefix("BearerToken", alias="authorization")
-            self._auth = (now + _AUTH_REFRESH_SECONDS, header)
-        return header
-
     def _call(self, call: str, method: str, url: str, timeout: float | None, *,
               body: dict | None = None, content_type: str | None = None,
               accept: str = _METADATA_ONLY) -> bytes:
@@ -125,26 +90,25 @@ class Kube:
         here, so the connection returns to the pool and a connection lost mid-body is
         mapped like any other transport error."""
         headers = {"Accept": accept, "User-Agent": FIELD_MANAGER}
-        authorization = self._authorization()
+        authorization = self._credentials.header()
         if authorization:
             headers["Authorization"] = authorization
         if content_type:
             headers["Content-Type"] = content_type
         started = time.perf_counter()
         try:
-            response = self._pool.request(
-                method, url, headers=headers, body=None if body is None else json.dumps(body),
-                timeout=urllib3.Timeout(total=timeout if timeout is not None else self._timeout),
-                retries=False)
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            error: ApiError = Unavailable(f"API unreachable: {type(exc).__name__}")
+            response = self._transport.request(
+                method, url, headers=headers, body=None if body is None else json.dumps(body).encode(),
+                timeout=timeout if timeout is not None else self._timeout)
+        except TransportError as exc:
+            error: ApiError = Unavailable(f"API unreachable: {exc}")
         else:
             if 200 <= response.status < 300:
                 API_LATENCY.labels(call, "ok").observe(time.perf_counter() - started)
                 return response.data
             error = _api_error(response.status, response.reason, response.data)
             if response.status == 401:
-                self._auth = (0.0, None)  # a rotated token: ask the hook again next time
+                self._credentials.reset()  # a rotated token: read it again before the next call
         API_LATENCY.labels(call, type(error).__name__).observe(time.perf_counter() - started)
         raise error
 

@@ -1,0 +1,57 @@
+"""What every API request needs: a transport to the server, and credentials.
+
+A plain record, so that api.py sends requests the same way whichever source
+built it (incluster.py in a pod, kubeconfig.py elsewhere) and tests can build
+one for any identity.  The transport sends one request and reads its whole
+answer, or raises TransportError: in a pod it is a small pool of http.client
+connections (httpspool.py), from a kubeconfig the kubernetes client's urllib3
+pool.  Credentials are asked for on every request and told about every 401,
+so a rotated token is followed without rebuilding anything.
+"""
+
+from dataclasses import dataclass
+from typing import Protocol
+
+
+class TransportError(Exception):
+    """The request got no answer: refused, reset, timed out, or TLS failed."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """An HTTP answer, read in full."""
+
+    status: int
+    reason: str
+    data: bytes
+
+
+class Transport(Protocol):
+    """Sends requests to one API server."""
+
+    def request(self, method: str, path: str, *, headers: dict[str, str], body: bytes | None,
+                timeout: float) -> Answer:
+        """Send `method path` (path from the server's root, with its query); TransportError
+        if no answer came; `timeout` bounds the connection and each read, in seconds."""
+
+
+class Credentials(Protocol):
+    """The Authorization header of the next request, kept fresh by its source."""
+
+    def header(self) -> str | None:
+        """The header value (`Bearer ...`), or None when the transport authenticates by itself."""
+
+    def reset(self) -> None:
+        """The API answered 401: look at the source again before the next request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One API server, reached through `transport` as the identity `credentials` name."""
+
+    base: str
+    """The server's URL (scheme, host, port), for logs and tests: requests name paths only."""
+    transport: Transport
+    credentials: Credentials
+    source: str
+    """Where the configuration came from: `in-cluster` or `kubeconfig`."""
