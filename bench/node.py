@@ -47,18 +47,27 @@ class Api:
         self.token = (layout.pki / "admin.token").read_text()
         self.ctx = ssl.create_default_context(cafile=str(layout.pki / "ca.crt"))
 
-    def call(self, method: str, path: str, body: object = None,
-             content_type: str = "application/json") -> dict:
+    def call(
+        self, method: str, path: str, body: object = None, content_type: str = "application/json"
+    ) -> dict:
         data = None if body is None else json.dumps(body).encode()
-        req = urllib.request.Request(self.url + path, data=data, method=method, headers={
-            "Authorization": f"Bearer {self.token}", "Content-Type": content_type})
+        req = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Authorization": f"Bearer {self.token}", "Content-Type": content_type},
+        )
         with urllib.request.urlopen(req, context=self.ctx, timeout=30) as resp:
             return json.loads(resp.read() or b"{}")
 
 
 def post(url: str, token: str, body: dict) -> tuple[int, dict]:
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers={
-        "Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"},
+    )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, json.loads(resp.read())
@@ -70,11 +79,17 @@ def post(url: str, token: str, body: dict) -> tuple[int, dict]:
 
 def payload(pods: list[str], round_: int) -> dict:
     name, cpu = LEVELS[round_ % 2]
-    alerts = [{"status": "firing", "labels": {"alertname": name, "namespace": NS, "pod": pod},
-               "annotations": {"cpu_usage": cpu},
-               "startsAt": (START + timedelta(seconds=round_)).strftime("%Y-%m-%dT%H:%M:%SZ"),
-               "endsAt": "0001-01-01T00:00:00Z", "fingerprint": f"{round_:016x}"}
-              for pod in pods]
+    alerts = [
+        {
+            "status": "firing",
+            "labels": {"alertname": name, "namespace": NS, "pod": pod},
+            "annotations": {"cpu_usage": cpu},
+            "startsAt": (START + timedelta(seconds=round_)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "endsAt": "0001-01-01T00:00:00Z",
+            "fingerprint": f"{round_:016x}",
+        }
+        for pod in pods
+    ]
     return {"version": "4", "status": "firing", "receiver": "bench", "alerts": alerts}
 
 
@@ -82,16 +97,28 @@ def make_pods(layout: Layout, api: Api) -> list[str]:
     deploy.kubectl(layout, "create", "namespace", NS)
     names = [f"p{i:03d}" for i in range(PODS)]
     for name in names:
-        api.call("POST", f"/api/v1/namespaces/{NS}/pods", {
-            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"nodeSelector": {"bench": "nowhere"},
-                     "containers": [{"name": "c", "image": "localhost/pause:calb-1"}]}})
+        api.call(
+            "POST",
+            f"/api/v1/namespaces/{NS}/pods",
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name},
+                "spec": {
+                    "nodeSelector": {"bench": "nowhere"},
+                    "containers": [{"name": "c", "image": "localhost/pause:calb-1"}],
+                },
+            },
+        )
     return names
 
 
 def function_pod(api: Api) -> dict | None:
-    pods = api.call("GET", f"/api/v1/namespaces/{deploy.NAMESPACE}/pods"
-                    "?labelSelector=app.kubernetes.io%2Fname%3Dcpu-alert-labeler")["items"]
+    pods = api.call(
+        "GET",
+        f"/api/v1/namespaces/{deploy.NAMESPACE}/pods"
+        "?labelSelector=app.kubernetes.io%2Fname%3Dcpu-alert-labeler",
+    )["items"]
     live = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
     return live[0] if live else None
 
@@ -102,8 +129,12 @@ def is_ready(pod: dict | None) -> bool:
 
 
 def scale(api: Api, replicas: int) -> None:
-    api.call("PATCH", f"/apis/apps/v1/namespaces/{deploy.NAMESPACE}/deployments/{deploy.NAME}/scale",
-             {"spec": {"replicas": replicas}}, "application/merge-patch+json")
+    api.call(
+        "PATCH",
+        f"/apis/apps/v1/namespaces/{deploy.NAMESPACE}/deployments/{deploy.NAME}/scale",
+        {"spec": {"replicas": replicas}},
+        "application/merge-patch+json",
+    )
 
 
 def cold_start(layout: Layout, api: Api, url: str, token: str, target: str) -> tuple[float, float]:
@@ -143,7 +174,10 @@ def memory(api: Api, url: str, token: str, pods: list[str]) -> tuple[float, floa
         sent += len(pods)
         round_ += 1
     rate = sent / (time.monotonic() - began)
-    usage, peak = container_memory(function_pod(api))
+    pod = function_pod(api)
+    if pod is None:
+        raise RuntimeError("the function pod is gone")
+    usage, peak = container_memory(pod)
     return usage, peak, rate
 
 
@@ -163,10 +197,14 @@ def main() -> int:
             cluster.down(layout)
     print("node (Kubernetes v1.34.4, containerd 1.6, runc; the function from the Dockerfile)")
     print(f"  bring-up: {'reused' if reused else f'{up:.0f} s'}")
-    print(f"  cold start: scaled 0 -> 1 -> pod Ready {ready:.2f} s -> first webhook answered, "
-          f"pod labeled {answered:.2f} s")
-    print(f"  container memory after {ALERTS:,} alerts ({PODS} pods per payload): "
-          f"{usage:.1f} MiB now, {peak:.1f} MiB peak (cgroup); {rate:.0f} alerts/s through the ClusterIP")
+    print(
+        f"  cold start: scaled 0 -> 1 -> pod Ready {ready:.2f} s -> first webhook answered, "
+        f"pod labeled {answered:.2f} s"
+    )
+    print(
+        f"  container memory after {ALERTS:,} alerts ({PODS} pods per payload): "
+        f"{usage:.1f} MiB now, {peak:.1f} MiB peak (cgroup); {rate:.0f} alerts/s through the ClusterIP"
+    )
     return 0
 
 

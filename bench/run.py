@@ -64,8 +64,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the tooling only")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs)")
-    parser.add_argument("--only", action="append", metavar="SECTION",
-                        help="run only this section (repeatable), e.g. 'throughput and floor'")
+    parser.add_argument(
+        "--only",
+        action="append",
+        metavar="SECTION",
+        help="run only this section (repeatable), e.g. 'throughput and floor'",
+    )
     args = parser.parse_args(argv)
     sizes = SMOKE if args.smoke else FULL
     work = Path(tempfile.mkdtemp(prefix="cal-bench-"))
@@ -73,8 +77,13 @@ def main(argv: list[str] | None = None) -> int:
     bench = Bench(sizes, work)
     try:
         bench.start()
-        sections = {"classification": classification, "cold start": cold_start,
-                    "throughput and floor": throughput, "old design": old_design, "memory": memory}
+        sections = {
+            "classification": classification,
+            "cold start": cold_start,
+            "throughput and floor": throughput,
+            "old design": old_design,
+            "memory": memory,
+        }
         for name, fn in sections.items():
             if not args.only or name in args.only:
                 bench.section(name, lambda fn=fn: fn(bench))

@@ -71,7 +71,9 @@ def cold_start(bench: Bench) -> None:
     fleets = {path: bench.fleet(f"cold-{i}", 1) for i, path in enumerate(envs)}
     hello, ours = coldstart.Runs(), {path: coldstart.Runs() for path in envs}
     for i in range(bench.sizes.cold_runs):
-        proc = coldstart.server(f"cold-hello-{i}", "bench/hello.py", "hello", bench.env, bench.work, free_port())
+        proc = coldstart.server(
+            f"cold-hello-{i}", "bench/hello.py", "hello", bench.env, bench.work, free_port()
+        )
         coldstart.cold_once(proc, b"{}", hello, labeled=None)
         for k, (path, env) in enumerate(envs.items()):
             proc = coldstart.server(f"cold-{k}-{i}", SOURCE, "handle", env, bench.work, free_port())
@@ -92,7 +94,9 @@ def cold_start(bench: Bench) -> None:
         ratio = median(runs.seconds) / hello_s
         if path == "in-cluster":
             limit = coldstart.INCLUSTER_RATIO
-            table.judge(f"cold start: ours {path} / hello-world", f"{ratio:.2f}x", f"<= {limit}x", ratio <= limit)
+            table.judge(
+                f"cold start: ours {path} / hello-world", f"{ratio:.2f}x", f"<= {limit}x", ratio <= limit
+            )
         else:
             table.add(f"cold start: ours {path} / hello-world", f"{ratio:.2f}x")
     for name, runs in [("hello-world", hello), *((f"ours {p}", r) for p, r in ours.items())]:

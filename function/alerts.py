@@ -18,9 +18,7 @@ from .errors import PayloadError, PayloadTooLarge
 FIRING, RESOLVED = "firing", "resolved"
 # Alertmanager's zero time, sent as endsAt while an alert fires.
 _ZERO_TIME = "0001-01-01T00:00:00Z"
-_RFC3339 = re.compile(
-    r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)", re.IGNORECASE
-)
+_RFC3339 = re.compile(r"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?(Z|[+-]\d\d:\d\d)", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +45,9 @@ class Payload:
     """How many alerts Alertmanager left out (`truncatedAlerts`, set by `max_alerts`)."""
 
 
-def parse_body(body: bytes, *, max_alerts: int, pod_label: str, namespace_label: str,
-               cpu_annotation: str) -> Payload:
+def parse_body(
+    body: bytes, *, max_alerts: int, pod_label: str, namespace_label: str, cpu_annotation: str
+) -> Payload:
     """Decode and read a webhook body (any content type: faas-cli sends text/plain)."""
     try:
         doc = json.loads(body, parse_int=_int)
@@ -67,8 +66,9 @@ def parse_body(body: bytes, *, max_alerts: int, pod_label: str, namespace_label:
         raise PayloadTooLarge(f"{len(raw)} alerts in one request; the limit is {max_alerts}")
     names = (pod_label, namespace_label, cpu_annotation)
     alerts = tuple(_alert(item, f"alerts[{i}]", *names) for i, item in enumerate(raw))
-    return Payload(group_key=_optional_str(doc, "groupKey", "body") or "", alerts=alerts,
-                   truncated=_truncated(doc))
+    return Payload(
+        group_key=_optional_str(doc, "groupKey", "body") or "", alerts=alerts, truncated=_truncated(doc)
+    )
 
 
 def _int(text: str) -> int | float:

@@ -22,7 +22,8 @@ class Authenticator:
         self._user = settings.webhook_username.encode()
         self._password = settings.webhook_password.value.encode() if settings.webhook_password else None
         schemes = (['Bearer realm="cpu-alert-labeler"'] if self._token else []) + (
-            ['Basic realm="cpu-alert-labeler"'] if self._password else [])
+            ['Basic realm="cpu-alert-labeler"'] if self._password else []
+        )
         self.challenge = ", ".join(schemes)
 
     @property

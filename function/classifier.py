@@ -54,4 +54,3 @@ class Classifier:
         levels = ffi.new("int8_t[]", n) if n else ffi.NULL
         _check(lib.cal_classify(self._rules, n, names, cpus, levels))
         return [_LEVELS.get(levels[i]) for i in range(n)]
-

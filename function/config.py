@@ -39,10 +39,10 @@ class Secret:
         return hash(self.value)
 
 
-def _setting(env: str, default, doc: str, parse: Callable[[str], object] | None = None,
-             secret: bool = False):
-    return field(default=default, repr=not secret,
-                 metadata={"env": env, "doc": doc, "parse": parse, "secret": secret})
+def _setting(env: str, default, doc: str, parse: Callable[[str], object] | None = None, secret: bool = False):
+    return field(
+        default=default, repr=not secret, metadata={"env": env, "doc": doc, "parse": parse, "secret": secret}
+    )
 
 
 def _parse_levels(text: str) -> tuple[tuple[str, str], ...]:
@@ -79,7 +79,9 @@ def _parse_secret(text: str) -> Secret | None:
 class Settings:
     """What the function needs to know; built by from_env() or directly in tests."""
 
-    label_key: str = _setting("LABEL_KEY", "status", "Pod label the level is written to; the only label ever written.")
+    label_key: str = _setting(
+        "LABEL_KEY", "status", "Pod label the level is written to; the only label ever written."
+    )
     label_normal: str = _setting("LABEL_NORMAL", "normal", "Label value for the normal level.")
     label_moderate: str = _setting("LABEL_MODERATE", "moderate", "Label value for the moderate level.")
     label_critical: str = _setting("LABEL_CRITICAL", "panne", "Label value for the critical level.")
@@ -89,54 +91,91 @@ class Settings:
         "Alert names classified by name, as `Name=level,...`; other alerts go by CPU.",
         _parse_levels,
     )
-    moderate_threshold: float = _setting("MODERATE_THRESHOLD", 33.0, "CPU percent from which an alert is moderate.")
-    critical_threshold: float = _setting("CRITICAL_THRESHOLD", 66.0, "CPU percent from which an alert is critical.")
-    cpu_annotation: str = _setting("CPU_ANNOTATION", "cpu_usage", "Alert annotation holding CPU in percent (`92`, `92.5%`).")
+    moderate_threshold: float = _setting(
+        "MODERATE_THRESHOLD", 33.0, "CPU percent from which an alert is moderate."
+    )
+    critical_threshold: float = _setting(
+        "CRITICAL_THRESHOLD", 66.0, "CPU percent from which an alert is critical."
+    )
+    cpu_annotation: str = _setting(
+        "CPU_ANNOTATION", "cpu_usage", "Alert annotation holding CPU in percent (`92`, `92.5%`)."
+    )
     pod_label: str = _setting("POD_LABEL", "pod", "Alert label naming the pod.")
     namespace_label: str = _setting("NAMESPACE_LABEL", "namespace", "Alert label naming the pod's namespace.")
-    default_namespace: str = _setting("DEFAULT_NAMESPACE", "default", "Namespace used when an alert has no namespace label.")
+    default_namespace: str = _setting(
+        "DEFAULT_NAMESPACE", "default", "Namespace used when an alert has no namespace label."
+    )
     namespace_allow: tuple[str, ...] = _setting(
-        "NAMESPACE_ALLOW", (), "Comma-separated namespaces the function may label; empty means all.", _parse_list
+        "NAMESPACE_ALLOW",
+        (),
+        "Comma-separated namespaces the function may label; empty means all.",
+        _parse_list,
     )
     namespace_deny: tuple[str, ...] = _setting(
-        "NAMESPACE_DENY", (), "Comma-separated namespaces never labeled (wins over the allow list).", _parse_list
+        "NAMESPACE_DENY",
+        (),
+        "Comma-separated namespaces never labeled (wins over the allow list).",
+        _parse_list,
     )
     annotation_prefix: str = _setting(
-        "ANNOTATION_PREFIX", "cpu-alert-labeler", "Prefix of the pod annotations that record the state behind the label."
+        "ANNOTATION_PREFIX",
+        "cpu-alert-labeler",
+        "Prefix of the pod annotations that record the state behind the label.",
     )
     webhook_token: Secret | None = _setting(
-        "WEBHOOK_TOKEN", None, "Bearer token the webhook must present; unset with no basic auth means open.",
-        _parse_secret, secret=True,
+        "WEBHOOK_TOKEN",
+        None,
+        "Bearer token the webhook must present; unset with no basic auth means open.",
+        _parse_secret,
+        secret=True,
     )
-    webhook_username: str = _setting("WEBHOOK_USERNAME", "", "Basic-auth user name the webhook may present instead.")
+    webhook_username: str = _setting(
+        "WEBHOOK_USERNAME", "", "Basic-auth user name the webhook may present instead."
+    )
     webhook_password: Secret | None = _setting(
         "WEBHOOK_PASSWORD", None, "Basic-auth password for `WEBHOOK_USERNAME`.", _parse_secret, secret=True
     )
     max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576, "Largest request body accepted (413 above).")
     max_alerts: int = _setting("MAX_ALERTS", 2000, "Most alerts accepted in one request (413 above).")
-    api_timeout: float = _setting("API_TIMEOUT_SECONDS", 5.0, "Timeout of each Kubernetes API call, in seconds.")
-    api_attempts: int = _setting("API_ATTEMPTS", 4, "Tries of a pod's change on retryable API failures, with backoff.")
+    api_timeout: float = _setting(
+        "API_TIMEOUT_SECONDS", 5.0, "Timeout of each Kubernetes API call, in seconds."
+    )
+    api_attempts: int = _setting(
+        "API_ATTEMPTS", 4, "Tries of a pod's change on retryable API failures, with backoff."
+    )
     request_deadline: float = _setting(
-        "REQUEST_DEADLINE_SECONDS", 8.0,
+        "REQUEST_DEADLINE_SECONDS",
+        8.0,
         "Time a webhook may take, kept below Alertmanager's notify timeout; past it, 503.",
     )
     patch_concurrency: int = _setting("PATCH_CONCURRENCY", 16, "Pods patched at once per process.")
     patch_concurrency_per_request: int = _setting(
-        "PATCH_CONCURRENCY_PER_REQUEST", 8,
+        "PATCH_CONCURRENCY_PER_REQUEST",
+        8,
         "Pods one request may have patched at once, so a big notification leaves room for others.",
     )
     future_allowance: float = _setting(
-        "FUTURE_TIME_ALLOWANCE_SECONDS", 300.0,
+        "FUTURE_TIME_ALLOWANCE_SECONDS",
+        300.0,
         "Clock skew allowed to alert times; later times neither order nor are recorded.",
     )
     dry_run: bool = _setting(
-        "DRY_RUN", False, "Server-side dry run: the API validates every change and persists nothing.", _parse_bool
+        "DRY_RUN",
+        False,
+        "Server-side dry run: the API validates every change and persists nothing.",
+        _parse_bool,
     )
-    emit_events: bool = _setting("EMIT_EVENTS", True, "Record each change as a Kubernetes Event on the pod.", _parse_bool)
-    log_level: str = _setting("LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR; logs are JSON lines on stderr.", str.upper)
+    emit_events: bool = _setting(
+        "EMIT_EVENTS", True, "Record each change as a Kubernetes Event on the pod.", _parse_bool
+    )
+    log_level: str = _setting(
+        "LOG_LEVEL", "INFO", "DEBUG, INFO, WARNING or ERROR; logs are JSON lines on stderr.", str.upper
+    )
     port: int = _setting("PORT", 8080, "TCP port the server listens on.")
     workers: int = _setting("WORKERS", 1, "Server processes sharing the port.")
-    threads: int = _setting("THREADS", 8, "Requests handled at once per process (slow clients do not take one).")
+    threads: int = _setting(
+        "THREADS", 8, "Requests handled at once per process (slow clients do not take one)."
+    )
     max_connections: int = _setting(
         "MAX_CONNECTIONS", 1000, "Open connections per process; past it new ones wait in the listen queue."
     )
@@ -147,24 +186,35 @@ class Settings:
         "READ_TIMEOUT_SECONDS", 10.0, "Time a client has to send a whole request (line, headers, body)."
     )
     keepalive_timeout: float = _setting(
-        "KEEPALIVE_TIMEOUT_SECONDS", 15.0, "An idle connection, or one that stops sending, is closed after this."
+        "KEEPALIVE_TIMEOUT_SECONDS",
+        15.0,
+        "An idle connection, or one that stops sending, is closed after this.",
     )
     metrics_dir: str = _setting(
-        "PROMETHEUS_MULTIPROC_DIR", "", "Shared directory for /metrics across worker processes (set by scripts/start.sh)."
+        "PROMETHEUS_MULTIPROC_DIR",
+        "",
+        "Shared directory for /metrics across worker processes (set by scripts/start.sh).",
     )
     kubeconfig: str = _setting(
-        "KUBECONFIG", "~/.kube/config", "Kubeconfig used when not running in a pod (in-cluster config comes first)."
+        "KUBECONFIG",
+        "~/.kube/config",
+        "Kubeconfig used when not running in a pod (in-cluster config comes first).",
     )
     # Set by Kubernetes in every pod; read here because this module is the only reader of
     # the environment.  Both set (and a service account mounted) means in-cluster config.
     kubernetes_service_host: str = _setting(
-        "KUBERNETES_SERVICE_HOST", "", "Set by Kubernetes in a pod: the API server's address, for in-cluster config."
+        "KUBERNETES_SERVICE_HOST",
+        "",
+        "Set by Kubernetes in a pod: the API server's address, for in-cluster config.",
     )
     kubernetes_service_port: str = _setting(
-        "KUBERNETES_SERVICE_PORT", "", "Set by Kubernetes in a pod: the API server's port, for in-cluster config."
+        "KUBERNETES_SERVICE_PORT",
+        "",
+        "Set by Kubernetes in a pod: the API server's port, for in-cluster config.",
     )
     service_account_dir: str = _setting(
-        "SERVICE_ACCOUNT_DIR", "/var/run/secrets/kubernetes.io/serviceaccount",
+        "SERVICE_ACCOUNT_DIR",
+        "/var/run/secrets/kubernetes.io/serviceaccount",
         "Where the pod's service account `token` (re-read as it rotates) and `ca.crt` are mounted.",
     )
 
@@ -180,30 +230,55 @@ class Settings:
         for name in ("label_normal", "label_moderate", "label_critical"):
             value = getattr(self, name)
             yield name, value != "" and is_label_value(value), "not a valid non-empty Kubernetes label value"
-        yield "alert_levels", all(0 < len(n.encode()) <= 256 for n, _ in self.alert_levels), "names must be 1-256 bytes"
-        yield "moderate_threshold", math.isfinite(self.moderate_threshold) and self.moderate_threshold >= 0, (
-            "must be a finite number >= 0"
+        yield (
+            "alert_levels",
+            all(0 < len(n.encode()) <= 256 for n, _ in self.alert_levels),
+            "names must be 1-256 bytes",
         )
-        yield "critical_threshold", math.isfinite(self.critical_threshold) and (
-            self.critical_threshold > self.moderate_threshold
-        ), "must be a finite number above MODERATE_THRESHOLD"
+        yield (
+            "moderate_threshold",
+            math.isfinite(self.moderate_threshold) and self.moderate_threshold >= 0,
+            ("must be a finite number >= 0"),
+        )
+        yield (
+            "critical_threshold",
+            math.isfinite(self.critical_threshold) and (self.critical_threshold > self.moderate_threshold),
+            "must be a finite number above MODERATE_THRESHOLD",
+        )
         yield "default_namespace", is_dns_label(self.default_namespace), "not a valid namespace name"
         for name in ("namespace_allow", "namespace_deny"):
             yield name, all(is_dns_label(ns) for ns in getattr(self, name)), "not a list of namespace names"
         yield "annotation_prefix", is_dns_subdomain(self.annotation_prefix), "not a DNS subdomain"
-        yield "webhook_password", (self.webhook_password is None) == (self.webhook_username == ""), (
-            "WEBHOOK_USERNAME and WEBHOOK_PASSWORD go together"
+        yield (
+            "webhook_password",
+            (self.webhook_password is None) == (self.webhook_username == ""),
+            ("WEBHOOK_USERNAME and WEBHOOK_PASSWORD go together"),
         )
         for name in ("cpu_annotation", "pod_label", "namespace_label"):
             yield name, getattr(self, name) != "", "must not be empty"
-        for name in ("max_body_bytes", "max_alerts", "patch_concurrency", "api_attempts",
-                     "patch_concurrency_per_request", "port", "workers", "threads",
-                     "max_connections", "max_header_bytes"):
+        for name in (
+            "max_body_bytes",
+            "max_alerts",
+            "patch_concurrency",
+            "api_attempts",
+            "patch_concurrency_per_request",
+            "port",
+            "workers",
+            "threads",
+            "max_connections",
+            "max_header_bytes",
+        ):
             yield name, getattr(self, name) > 0, "must be a positive whole number"
         for name in ("api_timeout", "request_deadline", "read_timeout", "keepalive_timeout"):
-            yield name, math.isfinite(getattr(self, name)) and getattr(self, name) > 0, "must be a positive number"
-        yield "future_allowance", math.isfinite(self.future_allowance) and self.future_allowance >= 0, (
-            "must be a finite number >= 0"
+            yield (
+                name,
+                math.isfinite(getattr(self, name)) and getattr(self, name) > 0,
+                "must be a positive number",
+            )
+        yield (
+            "future_allowance",
+            math.isfinite(self.future_allowance) and self.future_allowance >= 0,
+            ("must be a finite number >= 0"),
         )
         token = self.webhook_token.value if self.webhook_token else ""
         # An HTTP header carries bytes that servers read as Latin-1: a token outside
@@ -211,8 +286,10 @@ class Settings:
         yield "webhook_token", all("!" <= c <= "~" for c in token), "must be visible ASCII characters"
         yield "log_level", self.log_level in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"
         port = self.kubernetes_service_port
-        yield "kubernetes_service_port", port == "" or (port.isdigit() and 0 < int(port) < 65536), (
-            "must be a port number"
+        yield (
+            "kubernetes_service_port",
+            port == "" or (port.isdigit() and 0 < int(port) < 65536),
+            ("must be a port number"),
         )
 
     @property

@@ -57,11 +57,12 @@ class Labeler:
         self.settings = settings
         self.keys = Keys(label=settings.label_key, prefix=settings.annotation_prefix)
         self.scope = Scope(settings.default_namespace, settings.namespace_allow, settings.namespace_deny)
-        self.classifier = Classifier(moderate=settings.moderate_threshold,
-                                     critical=settings.critical_threshold,
-                                     by_name=settings.alert_levels)
-        self._cache = PodCache(size=_CACHE_SIZE, label=settings.label_key,
-                               prefix=settings.annotation_prefix)
+        self.classifier = Classifier(
+            moderate=settings.moderate_threshold,
+            critical=settings.critical_threshold,
+            by_name=settings.alert_levels,
+        )
+        self._cache = PodCache(size=_CACHE_SIZE, label=settings.label_key, prefix=settings.annotation_prefix)
         self._kube_factory = kube_factory or _default_kube
         self._kube: Kube | None = None
         self._pool: ThreadPoolExecutor | None = None
@@ -71,18 +72,23 @@ class Labeler:
         with self._lock:
             if self._kube is None or self._pool is None:
                 self._kube = self._kube_factory(self.settings)
-                self._pool = ThreadPoolExecutor(self.settings.patch_concurrency,
-                                                thread_name_prefix="patch")
+                self._pool = ThreadPoolExecutor(self.settings.patch_concurrency, thread_name_prefix="patch")
             return self._kube, self._pool
 
     def handle(self, body: bytes, deadline: Deadline) -> Report:
         s = self.settings
-        payload = alerts_mod.parse_body(body, max_alerts=s.max_alerts, pod_label=s.pod_label,
-                                        namespace_label=s.namespace_label,
-                                        cpu_annotation=s.cpu_annotation)
+        payload = alerts_mod.parse_body(
+            body,
+            max_alerts=s.max_alerts,
+            pod_label=s.pod_label,
+            namespace_label=s.namespace_label,
+            cpu_annotation=s.cpu_annotation,
+        )
         levels = self.classifier.classify([(a.name, a.cpu) for a in payload.alerts])
-        received = Counter((a.status, lv.name.lower() if lv is not None else "unclassified")
-                           for a, lv in zip(payload.alerts, levels))
+        received = Counter(
+            (a.status, lv.name.lower() if lv is not None else "unclassified")
+            for a, lv in zip(payload.alerts, levels)
+        )
         for labels, count in received.items():  # one metric update per kind, not per alert
             ALERTS.labels(*labels).inc(count)
         if payload.truncated:
@@ -90,10 +96,15 @@ class Labeler:
         trust_until = self._trust_until()
         items, targets = plan(payload.alerts, levels, self.scope, trust_until=trust_until)
         outcomes = self._apply(targets, deadline, trust_until) if targets else {}
-        entries = [entry(item, outcomes.get(item.key) if item.key else None,
-                         label=s.label_values[targets[item.key].level] if item.key else None,
-                         dry_run=s.dry_run)
-                   for item in items]
+        entries = [
+            entry(
+                item,
+                outcomes.get(item.key) if item.key else None,
+                label=s.label_values[targets[item.key].level] if item.key else None,
+                dry_run=s.dry_run,
+            )
+            for item in items
+        ]
         retry = any(o.retryable for o in outcomes.values())
         return Report(payload.group_key, entries, retry, s.dry_run, payload.truncated)
 
@@ -101,8 +112,9 @@ class Labeler:
         """Alert times after this are not trusted (clock skew allowance past now)."""
         return datetime.now(timezone.utc) + timedelta(seconds=self.settings.future_allowance)
 
-    def _apply(self, targets: dict[PodKey, Target], deadline: Deadline,
-               trust_until: datetime) -> dict[PodKey, Outcome]:
+    def _apply(
+        self, targets: dict[PodKey, Target], deadline: Deadline, trust_until: datetime
+    ) -> dict[PodKey, Outcome]:
         # Every pod goes through the pool, so PATCH_CONCURRENCY bounds the API calls in
         # flight per process whatever the number of requests served at once.  One request
         # keeps at most PATCH_CONCURRENCY_PER_REQUEST of them queued or running, so a big
@@ -117,8 +129,7 @@ class Labeler:
             futures[key] = future
         return {key: future.result() for key, future in futures.items()}
 
-    def _apply_one(self, kube: Kube, target: Target, deadline: Deadline,
-                   trust_until: datetime) -> Outcome:
+    def _apply_one(self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime) -> Outcome:
         try:
             outcome = self._change(kube, target, deadline, trust_until)
         except Exception:  # a bug must not hide the other pods' outcomes
@@ -126,15 +137,23 @@ class Labeler:
             outcome = Outcome(OutcomeKind.FAILED, "internal error", retryable=True)
         CHANGES.labels(outcome.kind.value).inc()
         failed = outcome.kind is OutcomeKind.FAILED
-        logs.event(log, "pod_change", logging.WARNING if failed else logging.INFO,
-                   namespace=target.namespace, pod=target.pod, outcome=outcome.kind.value,
-                   previous=outcome.previous, label=self.settings.label_values[target.level],
-                   cpu_level=target.level.name.lower(), alertname=target.cause.name[:256],
-                   reason=outcome.reason or None, dry_run=self.settings.dry_run)
+        logs.event(
+            log,
+            "pod_change",
+            logging.WARNING if failed else logging.INFO,
+            namespace=target.namespace,
+            pod=target.pod,
+            outcome=outcome.kind.value,
+            previous=outcome.previous,
+            label=self.settings.label_values[target.level],
+            cpu_level=target.level.name.lower(),
+            alertname=target.cause.name[:256],
+            reason=outcome.reason or None,
+            dry_run=self.settings.dry_run,
+        )
         return outcome
 
-    def _change(self, kube: Kube, target: Target, deadline: Deadline,
-                trust_until: datetime) -> Outcome:
+    def _change(self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime) -> Outcome:
         """Attempts until one settles the pod: re-read at once after 409, back off after a
         retryable failure, give up (retryable) when attempts or the deadline run out."""
         failures = conflicts = 0
@@ -145,8 +164,7 @@ class Labeler:
             except Conflict:
                 conflicts += 1
                 if conflicts >= _CONFLICT_ATTEMPTS:
-                    return Outcome(OutcomeKind.FAILED, "the pod kept changing under us (409)",
-                                   retryable=True)
+                    return Outcome(OutcomeKind.FAILED, "the pod kept changing under us (409)", retryable=True)
             except NotFound:
                 return Outcome(OutcomeKind.SKIPPED, "pod not found")
             except Unavailable as exc:
@@ -159,8 +177,7 @@ class Labeler:
             except ApiError as exc:
                 return Outcome(OutcomeKind.FAILED, str(exc), retryable=exc.retryable)
 
-    def _attempt(self, kube: Kube, target: Target, deadline: Deadline,
-                 trust_until: datetime) -> Outcome:
+    def _attempt(self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime) -> Outcome:
         """One decision and conditional patch; API errors propagate to _change.
 
         The decision is first made on what this process last wrote on the pod, if
@@ -170,21 +187,31 @@ class Labeler:
         value = self.settings.label_values[target.level]
 
         def decide_on(meta: PodMeta) -> Decision:
-            return decide(target, meta, keys=self.keys, value=value,
-                          ours=self.settings.label_values, trust_until=trust_until)
+            return decide(
+                target,
+                meta,
+                keys=self.keys,
+                value=value,
+                ours=self.settings.label_values,
+                trust_until=trust_until,
+            )
 
         meta = self._cache.take(key)
         decision = decide_on(meta) if meta is not None else None
         if meta is None or decision is None or decision.patch is None:
-            meta = kube.read_pod(namespace=target.namespace, name=target.pod,
-                                 timeout=self._timeout(deadline))
+            meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=self._timeout(deadline))
             decision = decide_on(meta)
             if decision.patch is None:
                 if decision.kind is OutcomeKind.SKIPPED:
                     FOREIGN_LABELS.inc()
                 return Outcome(decision.kind, decision.reason)
-        written = kube.patch_pod(namespace=target.namespace, name=target.pod, patch=decision.patch,
-                                 dry_run=self.settings.dry_run, timeout=self._timeout(deadline))
+        written = kube.patch_pod(
+            namespace=target.namespace,
+            name=target.pod,
+            patch=decision.patch,
+            dry_run=self.settings.dry_run,
+            timeout=self._timeout(deadline),
+        )
         if not self.settings.dry_run:
             self._cache.put(key, written)
         if decision.kind is not OutcomeKind.LABELED:
@@ -201,8 +228,9 @@ class Labeler:
             raise Unavailable("request deadline passed")
         return min(self.settings.api_timeout, remaining)
 
-    def _announce(self, kube: Kube, target: Target, meta: PodMeta, previous: str | None,
-                  value: str, deadline: Deadline) -> None:
+    def _announce(
+        self, kube: Kube, target: Target, meta: PodMeta, previous: str | None, value: str, deadline: Deadline
+    ) -> None:
         """An Event on the pod, shown when the pod is described; its failure never fails the change."""
         if self.settings.dry_run or not self.settings.emit_events:
             return
@@ -212,17 +240,32 @@ class Labeler:
             detail += f", cpu {cpu}{'' if cpu.endswith('%') else '%'}"
         message = f"{self.keys.label}: {previous or '<none>'} -> {value} ({detail})"
         try:
-            kube.pod_event(pod=meta, namespace=target.namespace, name=target.pod,
-                           reason="CpuLevelChanged", message=message,
-                           warning=target.level == Level.CRITICAL, timeout=self._timeout(deadline))
+            kube.pod_event(
+                pod=meta,
+                namespace=target.namespace,
+                name=target.pod,
+                reason="CpuLevelChanged",
+                message=message,
+                warning=target.level == Level.CRITICAL,
+                timeout=self._timeout(deadline),
+            )
         except ApiError as exc:
-            logs.event(log, "event_failed", logging.WARNING, namespace=target.namespace,
-                       pod=target.pod, reason=str(exc))
+            logs.event(
+                log,
+                "event_failed",
+                logging.WARNING,
+                namespace=target.namespace,
+                pod=target.pod,
+                reason=str(exc),
+            )
 
 
 def _default_kube(settings: Settings) -> Kube:
-    connection = connect(service_host=settings.kubernetes_service_host,
-                         service_port=settings.kubernetes_service_port,
-                         service_account_dir=settings.service_account_dir,
-                         kubeconfig=settings.kubeconfig, pool_size=settings.patch_concurrency)
+    connection = connect(
+        service_host=settings.kubernetes_service_host,
+        service_port=settings.kubernetes_service_port,
+        service_account_dir=settings.service_account_dir,
+        kubeconfig=settings.kubeconfig,
+        pool_size=settings.patch_concurrency,
+    )
     return Kube(connection, timeout=settings.api_timeout)

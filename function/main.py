@@ -47,8 +47,15 @@ def handle(request: flask.Request):
     body, status, headers, fields = _webhook(request, deadline)
     elapsed = time.perf_counter() - started
     REQUESTS.labels(str(status)).observe(elapsed)
-    logs.event(log, "webhook", logging.INFO if status < 500 else logging.ERROR, status=status,
-               duration_ms=round(elapsed * 1000, 2), path=request.path[:256], **fields)
+    logs.event(
+        log,
+        "webhook",
+        logging.INFO if status < 500 else logging.ERROR,
+        status=status,
+        duration_ms=round(elapsed * 1000, 2),
+        path=request.path[:256],
+        **fields,
+    )
     return body, status, headers
 
 
@@ -63,8 +70,12 @@ def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dic
         log.exception("unexpected error")
         return {"error": "internal error"}, 500, {}, {"error": "internal error"}
     answer = report.to_json()
-    fields = {"group_key": report.group_key[:256], "alerts": len(report.entries),
-              "counts": answer["counts"], "dry_run": report.dry_run}
+    fields = {
+        "group_key": report.group_key[:256],
+        "alerts": len(report.entries),
+        "counts": answer["counts"],
+        "dry_run": report.dry_run,
+    }
     if report.truncated:
         fields["truncated_alerts"] = report.truncated  # Alertmanager's max_alerts dropped these
     return answer, 503 if report.retry else 200, {}, fields

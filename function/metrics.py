@@ -16,20 +16,35 @@ from prometheus_client import (
     multiprocess,
 )
 
-ALERTS = Counter("cpu_alert_labeler_alerts_received_total",
-                 "Alerts received, by alert status and classified level.", ["status", "level"])
-CHANGES = Counter("cpu_alert_labeler_changes_total",
-                  "Pod changes by outcome (labeled, unchanged, skipped, failed).", ["outcome"])
-FOREIGN_LABELS = Counter("cpu_alert_labeler_foreign_labels_total",
-                         "Pods left alone because their label was set by someone else.")
-TRUNCATED = Counter("cpu_alert_labeler_truncated_alerts_total",
-                    "Alerts Alertmanager left out of notifications (its max_alerts).")
-API_LATENCY = Histogram("cpu_alert_labeler_api_call_duration_seconds",
-                        "Kubernetes API call latency, by call and result.", ["call", "result"],
-                        buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
-REQUESTS = Histogram("cpu_alert_labeler_request_duration_seconds",
-                     "Webhook request latency, by HTTP status.", ["code"],
-                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+ALERTS = Counter(
+    "cpu_alert_labeler_alerts_received_total",
+    "Alerts received, by alert status and classified level.",
+    ["status", "level"],
+)
+CHANGES = Counter(
+    "cpu_alert_labeler_changes_total",
+    "Pod changes by outcome (labeled, unchanged, skipped, failed).",
+    ["outcome"],
+)
+FOREIGN_LABELS = Counter(
+    "cpu_alert_labeler_foreign_labels_total", "Pods left alone because their label was set by someone else."
+)
+TRUNCATED = Counter(
+    "cpu_alert_labeler_truncated_alerts_total",
+    "Alerts Alertmanager left out of notifications (its max_alerts).",
+)
+API_LATENCY = Histogram(
+    "cpu_alert_labeler_api_call_duration_seconds",
+    "Kubernetes API call latency, by call and result.",
+    ["call", "result"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+REQUESTS = Histogram(
+    "cpu_alert_labeler_request_duration_seconds",
+    "Webhook request latency, by HTTP status.",
+    ["code"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
 
 def exposition(multiproc_dir: str) -> tuple[bytes, str]:

@@ -74,8 +74,13 @@ class Scope:
         return namespace not in self.deny and (not self.allow or namespace in self.allow)
 
 
-def plan(alerts: tuple[Alert, ...], levels: list[Level | None], scope: Scope, *,
-         trust_until: datetime | None = None) -> tuple[list[Item], dict[PodKey, Target]]:
+def plan(
+    alerts: tuple[Alert, ...],
+    levels: list[Level | None],
+    scope: Scope,
+    *,
+    trust_until: datetime | None = None,
+) -> tuple[list[Item], dict[PodKey, Target]]:
     """Items in payload order, each marked as planned, skipped or outranked; at most one
     target per pod.  Times after `trust_until` take no part in ordering."""
     items = [_item(alert, level, scope) for alert, level in zip(alerts, levels)]
@@ -118,10 +123,10 @@ def _target(key: PodKey, group: list[Item], trust_until: datetime | None) -> Tar
         cause, level = group[0], Level.NORMAL
     # The payload is a snapshot of the group: it is as new as its newest trusted event.
     times = [at for i in group if (at := i.alert.at) is not None and trusted(at, trust_until)]
-    resolves = frozenset(i.alert.fingerprint for i in group
-                         if i.alert.status != FIRING and i.alert.fingerprint)
-    return Target(key[0], key[1], level, max(times, default=None), cause.alert, _level(cause),
-                  resolves)
+    resolves = frozenset(
+        i.alert.fingerprint for i in group if i.alert.status != FIRING and i.alert.fingerprint
+    )
+    return Target(key[0], key[1], level, max(times, default=None), cause.alert, _level(cause), resolves)
 
 
 def _level(item: Item) -> Level:
@@ -191,23 +196,33 @@ def owns(meta: PodMeta, keys: Keys, ours: tuple[str, ...]) -> bool:
     return value is None or value in ours or any(k.startswith(prefix) for k in meta.annotations)
 
 
-def decide(target: Target, meta: PodMeta, *, keys: Keys, value: str, ours: tuple[str, ...],
-           trust_until: datetime | None = None) -> Decision:
+def decide(
+    target: Target,
+    meta: PodMeta,
+    *,
+    keys: Keys,
+    value: str,
+    ours: tuple[str, ...],
+    trust_until: datetime | None = None,
+) -> Decision:
     """The patch that brings the pod to `target` (conditional on its resourceVersion), or
     why none is sent."""
     if not owns(meta, keys, ours):
         found = str(meta.labels.get(keys.label))[:63]
-        return Decision(None, OutcomeKind.SKIPPED,
-                        f"the pod's label {keys.label}={found} was not set by this function")
+        return Decision(
+            None, OutcomeKind.SKIPPED, f"the pod's label {keys.label}={found} was not set by this function"
+        )
     why = _why_not(target, meta, keys, value, trust_until)
     if why:
         return Decision(None, OutcomeKind.UNCHANGED, why)
-    patch = {"metadata": {
-        # The resourceVersion makes the merge patch conditional: 409 if the pod moved on.
-        "resourceVersion": meta.resource_version,
-        "labels": {keys.label: value},
-        "annotations": _annotations(target, keys),
-    }}
+    patch = {
+        "metadata": {
+            # The resourceVersion makes the merge patch conditional: 409 if the pod moved on.
+            "resourceVersion": meta.resource_version,
+            "labels": {keys.label: value},
+            "annotations": _annotations(target, keys),
+        }
+    }
     if meta.labels.get(keys.label) == value:
         # Same label, newer state: record its time so older re-sends stay stale, but the
         # pod did not change, so no Event and no "labeled".
@@ -215,8 +230,7 @@ def decide(target: Target, meta: PodMeta, *, keys: Keys, value: str, ours: tuple
     return Decision(patch, OutcomeKind.LABELED)
 
 
-def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str,
-             trust_until: datetime | None) -> str:
+def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str, trust_until: datetime | None) -> str:
     """Why the pod must not or need not change; "" when it must."""
     annotations = meta.annotations
     recorded = recorded_time(annotations, keys)
@@ -227,8 +241,11 @@ def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str,
     if target.at is not None and recorded is not None:
         if target.at < recorded:
             return f"stale: the pod records a newer state ({format_time(recorded)})"
-        if (target.at == recorded and target.level < _recorded_level(annotations, keys)
-                and annotations.get(keys.annotation("fingerprint")) not in target.resolves):
+        if (
+            target.at == recorded
+            and target.level < _recorded_level(annotations, keys)
+            and annotations.get(keys.annotation("fingerprint")) not in target.resolves
+        ):
             # Two states of the same instant (one alert resolving as the next fires, sent
             # in separate notifications): the more severe wins, whichever arrives first,
             # unless this notification resolves the very alert that set the level.

@@ -29,9 +29,11 @@ class PodCache:
 
     def put(self, key: PodKey, meta: PodMeta) -> None:
         trimmed = PodMeta(
-            meta.uid, meta.resource_version,
+            meta.uid,
+            meta.resource_version,
             {k: v for k, v in meta.labels.items() if k == self._label},
-            {k: v for k, v in meta.annotations.items() if k.startswith(self._prefix)})
+            {k: v for k, v in meta.annotations.items() if k.startswith(self._prefix)},
+        )
         with self._lock:
             self._items[key] = trimmed
             self._items.move_to_end(key)

@@ -45,8 +45,14 @@ def kn_service(workdir: Path, argv: list[str]) -> dict:
     target = workdir / "kn-service.yaml"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("KUBECONFIG", "KN_"))}
     env.update(HOME=str(workdir), KUBECONFIG=str(workdir / "no-kubeconfig"))
-    result = subprocess.run([str(kn()), *argv, "--target", str(target)], capture_output=True,
-                            text=True, cwd=workdir, env=env, timeout=60)
+    result = subprocess.run(
+        [str(kn()), *argv, "--target", str(target)],
+        capture_output=True,
+        text=True,
+        cwd=workdir,
+        env=env,
+        timeout=60,
+    )
     if result.returncode != 0:
         raise RuntimeError(f"kn {' '.join(argv)}: {result.stderr.strip()}")
     return yaml.safe_load(target.read_text())

@@ -36,8 +36,9 @@ def knative_crds() -> list[Path]:
 
 def render_dir(directory: Path) -> list[dict]:
     """`kubectl kustomize DIRECTORY`, parsed: the objects `kubectl apply -k` would send."""
-    result = subprocess.run([str(kubectl()), "kustomize", str(directory)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [str(kubectl()), "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
     if result.returncode != 0:
         raise RuntimeError(f"kubectl kustomize {directory}: {result.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(result.stdout) if doc is not None]
@@ -55,8 +56,11 @@ def render(name: str) -> list[dict]:
 
 def find(objects: list[dict], kind: str, api_version: str | None = None) -> dict:
     """The one object of `kind` (and `api_version`, when given) among `objects`."""
-    found = [o for o in objects if o.get("kind") == kind
-             and (api_version is None or o.get("apiVersion") == api_version)]
+    found = [
+        o
+        for o in objects
+        if o.get("kind") == kind and (api_version is None or o.get("apiVersion") == api_version)
+    ]
     if len(found) != 1:
         raise LookupError(f"expected one {kind} {api_version or ''}, found {len(found)}")
     return found[0]

@@ -27,17 +27,30 @@ _MERGE_PATCH = "application/merge-patch+json"
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
 
 
-def event_body(*, uid: str, namespace: str, name: str, reason: str, message: str, warning: bool,
-               instance: str, now: str) -> dict:
+def event_body(
+    *, uid: str, namespace: str, name: str, reason: str, message: str, warning: bool, instance: str, now: str
+) -> dict:
     """The v1 Event about a pod that `kubectl describe` lists (the bench's floor sends it too)."""
     return {
-        "apiVersion": "v1", "kind": "Event",
+        "apiVersion": "v1",
+        "kind": "Event",
         "metadata": {"generateName": f"{name}.", "namespace": namespace},
-        "involvedObject": {"apiVersion": "v1", "kind": "Pod", "name": name,
-                           "namespace": namespace, "uid": uid},
-        "reason": reason, "message": message[:1024], "type": "Warning" if warning else "Normal",
-        "source": {"component": FIELD_MANAGER}, "count": 1, "firstTimestamp": now,
-        "lastTimestamp": now, "reportingComponent": FIELD_MANAGER, "reportingInstance": instance,
+        "involvedObject": {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "name": name,
+            "namespace": namespace,
+            "uid": uid,
+        },
+        "reason": reason,
+        "message": message[:1024],
+        "type": "Warning" if warning else "Normal",
+        "source": {"component": FIELD_MANAGER},
+        "count": 1,
+        "firstTimestamp": now,
+        "lastTimestamp": now,
+        "reportingComponent": FIELD_MANAGER,
+        "reportingInstance": instance,
     }
 
 
@@ -62,30 +75,71 @@ class Kube:
     def read_pod(self, *, namespace: str, name: str, timeout: float | None = None) -> PodMeta:
         return _pod_meta(self._call("get", "GET", self._pod_url(namespace, name), timeout))
 
-    def patch_pod(self, *, namespace: str, name: str, patch: dict, dry_run: bool = False,
-                  timeout: float | None = None) -> PodMeta:
+    def patch_pod(
+        self, *, namespace: str, name: str, patch: dict, dry_run: bool = False, timeout: float | None = None
+    ) -> PodMeta:
         """Apply a JSON merge patch; a resourceVersion in it makes the write conditional."""
         query = f"?fieldManager={FIELD_MANAGER}" + ("&dryRun=All" if dry_run else "")
-        return _pod_meta(self._call("patch", "PATCH", self._pod_url(namespace, name) + query,
-                                    timeout, body=patch, content_type=_MERGE_PATCH))
+        return _pod_meta(
+            self._call(
+                "patch",
+                "PATCH",
+                self._pod_url(namespace, name) + query,
+                timeout,
+                body=patch,
+                content_type=_MERGE_PATCH,
+            )
+        )
 
-    def pod_event(self, *, pod: PodMeta, namespace: str, name: str, reason: str, message: str,
-                  warning: bool, timeout: float | None = None) -> None:
+    def pod_event(
+        self,
+        *,
+        pod: PodMeta,
+        namespace: str,
+        name: str,
+        reason: str,
+        message: str,
+        warning: bool,
+        timeout: float | None = None,
+    ) -> None:
         """Record an Event about the pod, listed when the pod is described."""
         now = datetime.now(timezone.utc).isoformat()  # with its zone: a naive time is refused (400)
-        event = event_body(uid=pod.uid, namespace=namespace, name=name, reason=reason, message=message,
-                           warning=warning, instance=self._instance, now=now)
+        event = event_body(
+            uid=pod.uid,
+            namespace=namespace,
+            name=name,
+            reason=reason,
+            message=message,
+            warning=warning,
+            instance=self._instance,
+            now=now,
+        )
         url = self._base + quote(namespace, safe="") + "/events"
-        self._call("event", "POST", url, timeout, body=event, content_type="application/json",
-                   accept="application/json")
+        self._call(
+            "event",
+            "POST",
+            url,
+            timeout,
+            body=event,
+            content_type="application/json",
+            accept="application/json",
+        )
 
     def _pod_url(self, namespace: str, name: str) -> str:
         # Names were checked against Kubernetes syntax already; quoting is the second lock.
         return f"{self._base}{quote(namespace, safe='')}/pods/{quote(name, safe='')}"
 
-    def _call(self, call: str, method: str, url: str, timeout: float | None, *,
-              body: dict | None = None, content_type: str | None = None,
-              accept: str = _METADATA_ONLY) -> bytes:
+    def _call(
+        self,
+        call: str,
+        method: str,
+        url: str,
+        timeout: float | None,
+        *,
+        body: dict | None = None,
+        content_type: str | None = None,
+        accept: str = _METADATA_ONLY,
+    ) -> bytes:
         """The response body of a 2xx answer, else the mapped error.  The body is read
         here, so the connection returns to the pool and a connection lost mid-body is
         mapped like any other transport error."""
@@ -98,8 +152,12 @@ class Kube:
         started = time.perf_counter()
         try:
             response = self._transport.request(
-                method, url, headers=headers, body=None if body is None else json.dumps(body).encode(),
-                timeout=timeout if timeout is not None else self._timeout)
+                method,
+                url,
+                headers=headers,
+                body=None if body is None else json.dumps(body).encode(),
+                timeout=timeout if timeout is not None else self._timeout,
+            )
         except TransportError as exc:
             error: ApiError = Unavailable(f"API unreachable: {exc}")
         else:
@@ -116,8 +174,12 @@ class Kube:
 def _pod_meta(data: bytes) -> PodMeta:
     try:
         meta = json.loads(data)["metadata"]
-        return PodMeta(meta.get("uid", ""), meta.get("resourceVersion", ""),
-                       meta.get("labels") or {}, meta.get("annotations") or {})
+        return PodMeta(
+            meta.get("uid", ""),
+            meta.get("resourceVersion", ""),
+            meta.get("labels") or {},
+            meta.get("annotations") or {},
+        )
     except (ValueError, KeyError, TypeError, AttributeError):
         raise Unavailable("API answered with something other than object metadata") from None
 

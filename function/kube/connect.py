@@ -14,8 +14,9 @@ from . import incluster
 from .connection import Connection
 
 
-def connect(*, service_host: str, service_port: str, service_account_dir: str,
-            kubeconfig: str, pool_size: int) -> Connection:
+def connect(
+    *, service_host: str, service_port: str, service_account_dir: str, kubeconfig: str, pool_size: int
+) -> Connection:
     """The connection the settings describe; ConfigError when there is none.
 
     A service account that is mounted but unusable (an empty token, a CA that does not
@@ -24,8 +25,9 @@ def connect(*, service_host: str, service_port: str, service_account_dir: str,
     why = "KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set"
     if service_host and service_port:
         try:
-            return incluster.connect(host=service_host, port=service_port,
-                                     directory=Path(service_account_dir), pool_size=pool_size)
+            return incluster.connect(
+                host=service_host, port=service_port, directory=Path(service_account_dir), pool_size=pool_size
+            )
         except incluster.NotInCluster as exc:
             why = str(exc)
     from . import kubeconfig as kubeconfig_source  # imports the kubernetes package: this path only

@@ -29,8 +29,9 @@ class Answer:
 class Transport(Protocol):
     """Sends requests to one API server."""
 
-    def request(self, method: str, path: str, *, headers: dict[str, str], body: bytes | None,
-                timeout: float) -> Answer:
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> Answer:
         """Send `method path` (path from the server's root, with its query); TransportError
         if no answer came; `timeout` bounds the connection and each read, in seconds."""
 

@@ -31,8 +31,9 @@ class HttpsPool:
         self._idle: list[http.client.HTTPSConnection] = []
         self._lock = threading.Lock()
 
-    def request(self, method: str, path: str, *, headers: dict[str, str], body: bytes | None,
-                timeout: float) -> Answer:
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> Answer:
         conn = self._take()
         try:
             conn.timeout = timeout  # the connect's, for a new connection

@@ -88,8 +88,9 @@ def connect(*, host: str, port: str, directory: Path, pool_size: int) -> Connect
         if not path.is_file():
             raise NotInCluster(f"{path} does not exist")
     pool = HttpsPool(host, int(port), context=_tls(ca), size=pool_size)
-    return Connection(base=f"https://{_join(host, port)}", transport=pool,
-                      credentials=TokenFile(token), source="in-cluster")
+    return Connection(
+        base=f"https://{_join(host, port)}", transport=pool, credentials=TokenFile(token), source="in-cluster"
+    )
 
 
 def _tls(ca: Path) -> ssl.SSLContext:

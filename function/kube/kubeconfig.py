@@ -32,14 +32,16 @@ class HookCredentials:
     def __init__(self, configuration: client.Configuration, *, period: float = HOOK_PERIOD):
         self._configuration, self._period = configuration, period
         self._lock = threading.Lock()
-        self._next, self._header = 0.0, None
+        self._next = 0.0
+        self._header: str | None = None
 
     def header(self) -> str | None:
         with self._lock:
             now = time.monotonic()
             if now >= self._next:
                 self._header = self._configuration.get_api_key_with_prefix(
-                    "BearerToken", alias="authorization")
+                    "BearerToken", alias="authorization"
+                )
                 self._next = now + self._period
             return self._header
 
@@ -53,12 +55,19 @@ class PoolTransport:
     def __init__(self, pool: urllib3.PoolManager, base: str):
         self._pool, self._base = pool, base
 
-    def request(self, method: str, path: str, *, headers: dict[str, str], body: bytes | None,
-                timeout: float) -> Answer:
+    def request(
+        self, method: str, path: str, *, headers: dict[str, str], body: bytes | None, timeout: float
+    ) -> Answer:
         try:
             # retries=False: retrying is the caller's decision, made against its deadline.
-            response = self._pool.request(method, self._base + path, headers=headers, body=body,
-                                          timeout=urllib3.Timeout(total=timeout), retries=False)
+            response = self._pool.request(
+                method,
+                self._base + path,
+                headers=headers,
+                body=body,
+                timeout=urllib3.Timeout(total=timeout),
+                retries=False,
+            )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportError(type(exc).__name__) from None
         return Answer(response.status, response.reason or "", response.data)
@@ -69,13 +78,16 @@ def connect(*, path: str, pool_size: int) -> Connection:
     configuration = client.Configuration()
     try:
         # Named explicitly: the library reads $KUBECONFIG once, when it is imported.
-        config.load_kube_config(config_file=os.path.expanduser(path),
-                                client_configuration=configuration)
+        config.load_kube_config(config_file=os.path.expanduser(path), client_configuration=configuration)
     except (ConfigException, OSError) as exc:
         raise ConfigError(str(exc)) from None
     configuration.retries = False
     configuration.connection_pool_maxsize = pool_size
     pool = client.rest.RESTClientObject(configuration).pool_manager
     base = configuration.host.rstrip("/")
-    return Connection(base=base, transport=PoolTransport(pool, base),
-                      credentials=HookCredentials(configuration), source="kubeconfig")
+    return Connection(
+        base=base,
+        transport=PoolTransport(pool, base),
+        credentials=HookCredentials(configuration),
+        source="kubeconfig",
+    )

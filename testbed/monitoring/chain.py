@@ -78,8 +78,17 @@ class Function:
 class Alertmanager:
     """prometheus-alertmanager on the shipped configuration, pointed at the function."""
 
-    def __init__(self, name: str, workdir: Path, exe: str, amtool: str, function_url: str, token_file: Path,
-                 *, build: Callable[..., str] = configs.alertmanager):
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        exe: str,
+        amtool: str,
+        function_url: str,
+        token_file: Path,
+        *,
+        build: Callable[..., str] = configs.alertmanager,
+    ):
         """`build` writes the configuration from the URL and token file (the shipped file by default)."""
         home = workdir / name
         home.mkdir()
@@ -140,16 +149,26 @@ class Alertmanager:
 class Prometheus:
     """Debian's prometheus on the shipped rules (durations shortened), scraping the metrics target."""
 
-    def __init__(self, workdir: Path, exe: str, target: str, alertmanager: str | None, *,
-                 build: Callable[[Path], str] | None = None):
+    def __init__(
+        self,
+        workdir: Path,
+        exe: str,
+        target: str,
+        alertmanager: str | None,
+        *,
+        build: Callable[[Path], str] | None = None,
+    ):
         """`build` writes the configuration from the rules file's path (default: the stand-in's jobs)."""
         home = workdir / "prometheus"
         home.mkdir()
         rules = home / "prometheus-rules.yml"
         rules.write_text(configs.rules())
         self.config = config = home / "prometheus.yml"
-        config.write_text(build(rules) if build else
-                          configs.prometheus(rules_file=rules, target=target, alertmanager=alertmanager or ""))
+        config.write_text(
+            build(rules)
+            if build
+            else configs.prometheus(rules_file=rules, target=target, alertmanager=alertmanager or "")
+        )
         self.url = f"http://127.0.0.1:{free_port()}"
         self.process = Process(
             "prometheus",

@@ -64,7 +64,9 @@ def prometheus(*, rules_file: Path, target: str, alertmanager: str) -> str:
     config = {
         "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
         "rule_files": [str(rules_file)],
-        "alerting": {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]},
+        "alerting": {
+            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]
+        },
         "scrape_configs": scrape_configs(target),
     }
     return json.dumps(config, indent=1)  # JSON is YAML
@@ -73,12 +75,19 @@ def prometheus(*, rules_file: Path, target: str, alertmanager: str) -> str:
 def _job(name: str, job: str, path: str, target: str, *, instance: str | None = None) -> dict:
     """One scrape of `path` whose series carry kube-prometheus' labels: `job`, and `metrics_path`
     as its kubelet ServiceMonitor adds it (from __metrics_path__)."""
-    relabel = [{"target_label": "job", "replacement": job},
-               {"source_labels": ["__metrics_path__"], "target_label": "metrics_path"}]
+    relabel = [
+        {"target_label": "job", "replacement": job},
+        {"source_labels": ["__metrics_path__"], "target_label": "metrics_path"},
+    ]
     if instance:
         relabel.append({"target_label": "instance", "replacement": instance})
-    return {"job_name": name, "metrics_path": path, "honor_labels": True,
-            "static_configs": [{"targets": [target]}], "relabel_configs": relabel}
+    return {
+        "job_name": name,
+        "metrics_path": path,
+        "honor_labels": True,
+        "static_configs": [{"targets": [target]}],
+        "relabel_configs": relabel,
+    }
 
 
 def scrape_configs(target: str) -> list[dict]:
@@ -128,8 +137,15 @@ def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path) -> str:
     return yaml.safe_dump(config, sort_keys=False)
 
 
-def kubernetes_scrape_configs(*, api_server: str, ca_file: Path, token_file: Path, kube_state_metrics: str,
-                              function_namespace: str, kubelet_scheme: str = "https") -> list[dict]:
+def kubernetes_scrape_configs(
+    *,
+    api_server: str,
+    ca_file: Path,
+    token_file: Path,
+    kube_state_metrics: str,
+    function_namespace: str,
+    kubelet_scheme: str = "https",
+) -> list[dict]:
     """Scrape jobs for a cluster, with kube-prometheus' job names and relabelling, found through
     Prometheus' Kubernetes service discovery against `api_server`.
 
@@ -143,35 +159,61 @@ def kubernetes_scrape_configs(*, api_server: str, ca_file: Path, token_file: Pat
       container port named http1, /metrics, with the operator's `job` (namespace/name),
       `namespace`, `pod` and `container` target labels.
     """
-    sd_auth = {"api_server": api_server, "authorization": {"credentials_file": str(token_file)},
-               "tls_config": {"ca_file": str(ca_file)}}
-    kubelet_auth = ({"authorization": {"credentials_file": str(token_file)}, "tls_config": {"ca_file": str(ca_file)}}
-                    if kubelet_scheme == "https" else {})
+    sd_auth = {
+        "api_server": api_server,
+        "authorization": {"credentials_file": str(token_file)},
+        "tls_config": {"ca_file": str(ca_file)},
+    }
+    kubelet_auth = (
+        {"authorization": {"credentials_file": str(token_file)}, "tls_config": {"ca_file": str(ca_file)}}
+        if kubelet_scheme == "https"
+        else {}
+    )
 
     def kubelet(path: str) -> dict:
-        return {"job_name": f"kubelet{path.replace('/', '-')}", "metrics_path": path, "scheme": kubelet_scheme,
-                "honor_labels": True, **kubelet_auth,
-                "kubernetes_sd_configs": [{"role": "node", **sd_auth}],
-                "relabel_configs": [
-                    {"target_label": "job", "replacement": "kubelet"},
-                    {"source_labels": ["__metrics_path__"], "target_label": "metrics_path"},
-                    {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"}]}
+        return {
+            "job_name": f"kubelet{path.replace('/', '-')}",
+            "metrics_path": path,
+            "scheme": kubelet_scheme,
+            "honor_labels": True,
+            **kubelet_auth,
+            "kubernetes_sd_configs": [{"role": "node", **sd_auth}],
+            "relabel_configs": [
+                {"target_label": "job", "replacement": "kubelet"},
+                {"source_labels": ["__metrics_path__"], "target_label": "metrics_path"},
+                {"source_labels": ["__meta_kubernetes_node_name"], "target_label": "node"},
+            ],
+        }
 
     function = {
-        "job_name": "podMonitor/cpu-alert-labeler", "metrics_path": "/metrics",
+        "job_name": "podMonitor/cpu-alert-labeler",
+        "metrics_path": "/metrics",
         "kubernetes_sd_configs": [{"role": "pod", "namespaces": {"names": [function_namespace]}, **sd_auth}],
         "relabel_configs": [
-            {"source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"], "regex": "cpu-alert-labeler",
-             "action": "keep"},
-            {"source_labels": ["__meta_kubernetes_pod_container_port_name"], "regex": "http1", "action": "keep"},
+            {
+                "source_labels": ["__meta_kubernetes_pod_label_app_kubernetes_io_name"],
+                "regex": "cpu-alert-labeler",
+                "action": "keep",
+            },
+            {
+                "source_labels": ["__meta_kubernetes_pod_container_port_name"],
+                "regex": "http1",
+                "action": "keep",
+            },
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
             {"source_labels": ["__meta_kubernetes_pod_name"], "target_label": "pod"},
             {"source_labels": ["__meta_kubernetes_pod_container_name"], "target_label": "container"},
-            {"target_label": "job", "replacement": "cpu-alert-labeler/cpu-alert-labeler"}]}
+            {"target_label": "job", "replacement": "cpu-alert-labeler/cpu-alert-labeler"},
+        ],
+    }
     return [
         kubelet("/metrics/cadvisor"),
         kubelet("/metrics/resource"),
-        {"job_name": "kube-state-metrics", "honor_labels": True, "static_configs": [{"targets": [kube_state_metrics]}]},
+        {
+            "job_name": "kube-state-metrics",
+            "honor_labels": True,
+            "static_configs": [{"targets": [kube_state_metrics]}],
+        },
         function,
     ]
 
@@ -184,5 +226,7 @@ def cluster_prometheus(*, rules_file: Path, alertmanager: str | None, scrape_con
         "scrape_configs": scrape_configs,
     }
     if alertmanager:
-        config["alerting"] = {"alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]}
+        config["alerting"] = {
+            "alertmanagers": [{"api_version": "v2", "static_configs": [{"targets": [alertmanager]}]}]
+        }
     return json.dumps(config, indent=1)

@@ -121,20 +121,26 @@ class MetricsTarget:
             for (namespace, pod), entry in sorted(self._pods.items()):
                 for container, counter in sorted(entry.counters.items()):
                     image = PAUSE_IMAGE if container == "POD" else f"registry.example/{container}:1"
-                    lines.append(f'container_cpu_usage_seconds_total{{container="{container}",cpu="total",'
-                                 f'image="{image}",namespace="{namespace}",pod="{pod}"}} {counter.read(now):.6f}')
+                    lines.append(
+                        f'container_cpu_usage_seconds_total{{container="{container}",cpu="total",'
+                        f'image="{image}",namespace="{namespace}",pod="{pod}"}} {counter.read(now):.6f}'
+                    )
         return "\n".join(lines) + "\n"
 
     def resource(self) -> str:
         """The kubelet's /metrics/resource: the containers' counters again, without `image`."""
         now = time.monotonic()
-        lines = ["# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds",
-                 "# TYPE container_cpu_usage_seconds_total counter"]
+        lines = [
+            "# HELP container_cpu_usage_seconds_total [STABLE] Cumulative cpu time consumed by the container in core-seconds",
+            "# TYPE container_cpu_usage_seconds_total counter",
+        ]
         with self._lock:
             for (namespace, pod), entry in sorted(self._pods.items()):
                 for container in sorted(entry.limits):
-                    lines.append(f'container_cpu_usage_seconds_total{{container="{container}",namespace="{namespace}",'
-                                 f'pod="{pod}"}} {entry.counters[container].read(now):.6f}')
+                    lines.append(
+                        f'container_cpu_usage_seconds_total{{container="{container}",namespace="{namespace}",'
+                        f'pod="{pod}"}} {entry.counters[container].read(now):.6f}'
+                    )
         return "\n".join(lines) + "\n"
 
     def kube_state_metrics(self) -> str:
@@ -160,8 +166,11 @@ class MetricsTarget:
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
-                pages = {"/metrics/cadvisor": target.cadvisor, "/metrics/resource": target.resource,
-                         "/metrics": target.kube_state_metrics}
+                pages = {
+                    "/metrics/cadvisor": target.cadvisor,
+                    "/metrics/resource": target.resource,
+                    "/metrics": target.kube_state_metrics,
+                }
                 page = pages.get(self.path.split("?")[0])
                 body = page().encode() if page else b"not found\n"
                 self.send_response(200 if page else 404)

@@ -41,7 +41,7 @@ class Receiver:
         self._thread = threading.Thread(target=self._server.serve_forever, name="receiver", daemon=True)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}/"
 
-    def __enter__(self) -> "Receiver":
+    def __enter__(self) -> Receiver:
         self._thread.start()
         return self
 
@@ -64,8 +64,11 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):
                 length = int(self.headers.get("Content-Length") or 0)
-                receiver._record(Notification(self.headers.get("Authorization"),
-                                              json.loads(self.rfile.read(length) or b"{}")))
+                receiver._record(
+                    Notification(
+                        self.headers.get("Authorization"), json.loads(self.rfile.read(length) or b"{}")
+                    )
+                )
                 self.send_response(200)
                 self.send_header("Content-Length", "0")
                 self.end_headers()

@@ -19,10 +19,12 @@ def main(argv: list[str]) -> int:
     try:
         if command == "up":
             seconds = cluster.up(layout)
-            print(f"node up in {seconds:.0f}s; function image {images.FUNCTION_IMAGE} "
-                  f"{images.size(images.FUNCTION_IMAGE) / 1e6:.0f} MB; "
-                  f"webhook: http://{cluster.deploy.service_ip(layout)}/ with the token in "
-                  f"{layout.state / 'deploy' / 'token'}")
+            print(
+                f"node up in {seconds:.0f}s; function image {images.FUNCTION_IMAGE} "
+                f"{images.size(images.FUNCTION_IMAGE) / 1e6:.0f} MB; "
+                f"webhook: http://{cluster.deploy.service_ip(layout)}/ with the token in "
+                f"{layout.state / 'deploy' / 'token'}"
+            )
             print(f"KUBECONFIG={layout.admin_kubeconfig}")
         elif command == "down":
             cluster.down(layout)

@@ -15,23 +15,53 @@ from .proc import Daemon
 
 def daemon(layout: Layout) -> Daemon:
     pki = layout.pki
-    return Daemon("kube-apiserver", [
-        str(layout.bin / "kube-apiserver"), "--etcd-servers", ETCD,
-        "--bind-address", layout.node_ip, "--advertise-address", layout.node_ip,
-        "--secure-port", str(layout.apiserver_port),
-        "--tls-cert-file", str(pki / "apiserver.crt"), "--tls-private-key-file", str(pki / "apiserver.key"),
-        "--client-ca-file", str(pki / "ca.crt"), "--token-auth-file", str(pki / "tokens.csv"),
-        "--authorization-mode", "Node,RBAC", "--enable-admission-plugins", "NodeRestriction",
-        "--kubelet-client-certificate", str(pki / "apiserver-kubelet-client.crt"),
-        "--kubelet-client-key", str(pki / "apiserver-kubelet-client.key"),
-        "--service-account-issuer", "https://kubernetes.default.svc.cluster.local",
-        "--service-account-key-file", str(pki / "sa.pub"),
-        "--service-account-signing-key-file", str(pki / "sa.key"),
-        "--service-cluster-ip-range", layout.service_cidr, "--allow-privileged=false",
-        # The node name does not resolve (no DNS for it): reach the kubelet by address.
-        "--kubelet-preferred-address-types", "InternalIP",
-        "--profiling=false", "--v", "1",
-    ], layout.logs, layout.pids)
+    return Daemon(
+        "kube-apiserver",
+        [
+            str(layout.bin / "kube-apiserver"),
+            "--etcd-servers",
+            ETCD,
+            "--bind-address",
+            layout.node_ip,
+            "--advertise-address",
+            layout.node_ip,
+            "--secure-port",
+            str(layout.apiserver_port),
+            "--tls-cert-file",
+            str(pki / "apiserver.crt"),
+            "--tls-private-key-file",
+            str(pki / "apiserver.key"),
+            "--client-ca-file",
+            str(pki / "ca.crt"),
+            "--token-auth-file",
+            str(pki / "tokens.csv"),
+            "--authorization-mode",
+            "Node,RBAC",
+            "--enable-admission-plugins",
+            "NodeRestriction",
+            "--kubelet-client-certificate",
+            str(pki / "apiserver-kubelet-client.crt"),
+            "--kubelet-client-key",
+            str(pki / "apiserver-kubelet-client.key"),
+            "--service-account-issuer",
+            "https://kubernetes.default.svc.cluster.local",
+            "--service-account-key-file",
+            str(pki / "sa.pub"),
+            "--service-account-signing-key-file",
+            str(pki / "sa.key"),
+            "--service-cluster-ip-range",
+            layout.service_cidr,
+            "--allow-privileged=false",
+            # The node name does not resolve (no DNS for it): reach the kubelet by address.
+            "--kubelet-preferred-address-types",
+            "InternalIP",
+            "--profiling=false",
+            "--v",
+            "1",
+        ],
+        layout.logs,
+        layout.pids,
+    )
 
 
 def ready(layout: Layout) -> bool:

@@ -17,8 +17,20 @@ import shutil
 import time
 from pathlib import Path
 
-from . import (apiserver, cni, containerd, controller_manager, deploy, etcd, hoststate,
-               images, kube_proxy, kubelet, pki, scheduler)
+from . import (
+    apiserver,
+    cni,
+    containerd,
+    controller_manager,
+    deploy,
+    etcd,
+    hoststate,
+    images,
+    kube_proxy,
+    kubelet,
+    pki,
+    scheduler,
+)
 from .layout import Layout
 from .proc import NodeError, stop_pid
 
@@ -31,8 +43,17 @@ def _snapshot(layout: Layout) -> Path:
 
 
 def binaries_missing(layout: Layout) -> list[str]:
-    wanted = [layout.bin / n for n in ("kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                                       "kubelet", "kube-proxy", "kubectl")] + [layout.etcd_bin]
+    wanted = [
+        layout.bin / n
+        for n in (
+            "kube-apiserver",
+            "kube-controller-manager",
+            "kube-scheduler",
+            "kubelet",
+            "kube-proxy",
+            "kubectl",
+        )
+    ] + [layout.etcd_bin]
     return [str(p) for p in wanted if not p.exists()]
 
 
@@ -44,14 +65,30 @@ def healthy(layout: Layout) -> bool:
 
 
 def node_ready(layout: Layout) -> bool:
-    res = deploy.kubectl(layout, "get", "node", layout.node_name, "-o",
-                         'jsonpath={.status.conditions[?(@.type=="Ready")].status}', check=False)
+    res = deploy.kubectl(
+        layout,
+        "get",
+        "node",
+        layout.node_name,
+        "-o",
+        'jsonpath={.status.conditions[?(@.type=="Ready")].status}',
+        check=False,
+    )
     return res.stdout.strip() == "True"
 
 
 def _function_ready(layout: Layout) -> bool:
-    res = deploy.kubectl(layout, "-n", deploy.NAMESPACE, "get", "deployment", deploy.NAME,
-                         "-o", "jsonpath={.status.availableReplicas}", check=False)
+    res = deploy.kubectl(
+        layout,
+        "-n",
+        deploy.NAMESPACE,
+        "get",
+        "deployment",
+        deploy.NAME,
+        "-o",
+        "jsonpath={.status.availableReplicas}",
+        check=False,
+    )
     return res.stdout.strip() not in ("", "0")
 
 

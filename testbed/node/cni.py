@@ -35,13 +35,22 @@ def create_bridge(layout: Layout) -> None:
 
 def write_config(layout: Layout) -> None:
     conf = {
-        "cniVersion": "1.0.0", "name": "calb",
+        "cniVersion": "1.0.0",
+        "name": "calb",
         "plugins": [
-            {"type": "bridge", "bridge": layout.bridge, "isGateway": True, "ipMasq": False,
-             "hairpinMode": True,
-             "ipam": {"type": "host-local", "dataDir": str(layout.state / "cni" / "ipam"),
-                      "ranges": [[{"subnet": layout.pod_cidr, "gateway": layout.node_ip}]],
-                      "routes": [{"dst": "0.0.0.0/0"}]}},
+            {
+                "type": "bridge",
+                "bridge": layout.bridge,
+                "isGateway": True,
+                "ipMasq": False,
+                "hairpinMode": True,
+                "ipam": {
+                    "type": "host-local",
+                    "dataDir": str(layout.state / "cni" / "ipam"),
+                    "ranges": [[{"subnet": layout.pod_cidr, "gateway": layout.node_ip}]],
+                    "routes": [{"dst": "0.0.0.0/0"}],
+                },
+            },
             {"type": "portmap", "capabilities": {"portMappings": True}},
         ],
     }

@@ -17,15 +17,31 @@ PORT = 10357
 
 
 def daemon(layout: Layout) -> Daemon:
-    return Daemon("kube-controller-manager", [
-        str(layout.bin / "kube-controller-manager"),
-        "--kubeconfig", str(kubeconfig_for(layout, "controller-manager")),
-        "--bind-address", "127.0.0.1", "--secure-port", str(PORT), "--leader-elect=false",
-        "--use-service-account-credentials", "--root-ca-file", str(layout.pki / "ca.crt"),
-        "--service-account-private-key-file", str(layout.pki / "sa.key"),
-        "--service-cluster-ip-range", layout.service_cidr,
-        "--profiling=false", "--v", "1",
-    ], layout.logs, layout.pids)
+    return Daemon(
+        "kube-controller-manager",
+        [
+            str(layout.bin / "kube-controller-manager"),
+            "--kubeconfig",
+            str(kubeconfig_for(layout, "controller-manager")),
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(PORT),
+            "--leader-elect=false",
+            "--use-service-account-credentials",
+            "--root-ca-file",
+            str(layout.pki / "ca.crt"),
+            "--service-account-private-key-file",
+            str(layout.pki / "sa.key"),
+            "--service-cluster-ip-range",
+            layout.service_cidr,
+            "--profiling=false",
+            "--v",
+            "1",
+        ],
+        layout.logs,
+        layout.pids,
+    )
 
 
 def ready(layout: Layout) -> bool:

@@ -26,8 +26,9 @@ GUARD = ROOT / "knative" / "hardening" / "pod-spec-guard.yaml"
 
 
 def kubectl(layout: Layout, *args: str, check: bool = True, timeout: float = 180, **kw):
-    return run(layout.kubectl(), "--kubeconfig", layout.admin_kubeconfig, *args,
-               check=check, timeout=timeout, **kw)
+    return run(
+        layout.kubectl(), "--kubeconfig", layout.admin_kubeconfig, *args, check=check, timeout=timeout, **kw
+    )
 
 
 def _shipped_image_name() -> str:
@@ -37,7 +38,6 @@ def _shipped_image_name() -> str:
     doc = yaml.safe_load((OVERLAY / "kustomization.yaml").read_text())
     entry = doc["images"][0]
     return entry.get("newName", entry["name"])
-
 
 
 def kustomization(layout: Layout) -> Path:
@@ -50,12 +50,19 @@ def kustomization(layout: Layout) -> Path:
         token.chmod(0o600)
     name, tag = FUNCTION_IMAGE.rsplit(":", 1)
     doc = {
-        "apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization",
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
         # Relative: kustomize refuses an absolute path as a resource.
         "resources": [os.path.relpath(OVERLAY, folder)],
         "images": [{"name": _shipped_image_name(), "newName": name, "newTag": tag}],
-        "secretGenerator": [{"name": f"{NAME}-token", "namespace": NAMESPACE, "files": ["token"],
-                             "options": {"disableNameSuffixHash": True}}],
+        "secretGenerator": [
+            {
+                "name": f"{NAME}-token",
+                "namespace": NAMESPACE,
+                "files": ["token"],
+                "options": {"disableNameSuffixHash": True},
+            }
+        ],
     }
     (folder / "kustomization.yaml").write_text(json.dumps(doc, indent=1))
     return folder
@@ -68,10 +75,10 @@ def webhook_token(layout: Layout) -> str:
 def apply(layout: Layout) -> None:
     kubectl(layout, "apply", "-k", str(kustomization(layout)))
     kubectl(layout, "apply", "-f", str(GUARD))
-    kubectl(layout, "-n", NAMESPACE, "rollout", "status", f"deployment/{NAME}", "--timeout=180s",
-            timeout=200)
+    kubectl(layout, "-n", NAMESPACE, "rollout", "status", f"deployment/{NAME}", "--timeout=180s", timeout=200)
 
 
 def service_ip(layout: Layout) -> str:
-    return kubectl(layout, "-n", NAMESPACE, "get", "service", NAME,
-                   "-o", "jsonpath={.spec.clusterIP}").stdout.strip()
+    return kubectl(
+        layout, "-n", NAMESPACE, "get", "service", NAME, "-o", "jsonpath={.spec.clusterIP}"
+    ).stdout.strip()

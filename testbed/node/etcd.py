@@ -16,13 +16,31 @@ PEER = "http://127.0.0.1:12380"
 
 
 def daemon(layout: Layout) -> Daemon:
-    return Daemon("etcd", [
-        str(layout.etcd_bin), "--name", "node", "--data-dir", str(layout.state / "etcd"),
-        "--listen-client-urls", CLIENT, "--advertise-client-urls", CLIENT,
-        "--listen-peer-urls", PEER, "--initial-advertise-peer-urls", PEER,
-        "--initial-cluster", f"node={PEER}", "--unsafe-no-fsync",
-        "--log-level", "warn",
-    ], layout.logs, layout.pids)
+    return Daemon(
+        "etcd",
+        [
+            str(layout.etcd_bin),
+            "--name",
+            "node",
+            "--data-dir",
+            str(layout.state / "etcd"),
+            "--listen-client-urls",
+            CLIENT,
+            "--advertise-client-urls",
+            CLIENT,
+            "--listen-peer-urls",
+            PEER,
+            "--initial-advertise-peer-urls",
+            PEER,
+            "--initial-cluster",
+            f"node={PEER}",
+            "--unsafe-no-fsync",
+            "--log-level",
+            "warn",
+        ],
+        layout.logs,
+        layout.pids,
+    )
 
 
 def ready(layout: Layout) -> bool:

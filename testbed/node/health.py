@@ -15,8 +15,9 @@ def ok(url: str, *, ca: Path | None = None, token: str | None = None, timeout: f
         ctx = ssl.create_default_context(cafile=str(ca)) if ca else ssl._create_unverified_context()
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
-                                    context=ctx, timeout=timeout) as resp:
+        with urllib.request.urlopen(
+            urllib.request.Request(url, headers=headers), context=ctx, timeout=timeout
+        ) as resp:
             return resp.status == 200
     except OSError:
         return False

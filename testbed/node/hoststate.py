@@ -22,14 +22,26 @@ from pathlib import Path
 
 from .proc import run, stop_pid
 
-SYSCTL_TREES = ("kernel", "vm", "net/ipv4", "net/ipv6/conf/all", "net/ipv6/conf/default",
-                "net/bridge", "net/netfilter")
+SYSCTL_TREES = (
+    "kernel",
+    "vm",
+    "net/ipv4",
+    "net/ipv6/conf/all",
+    "net/ipv6/conf/default",
+    "net/bridge",
+    "net/netfilter",
+)
 """The /proc/sys subtrees the kubelet, kube-proxy and CNI write to."""
 VOLATILE = ("kernel/ns_last_pid", "kernel/random/", "vm/drop_caches", "vm/compact_memory")
 """Entries the kernel changes on its own, or that act when written: never recorded."""
 CGROUP_ROOT = Path("/sys/fs/cgroup")
-CREATED_PATHS = (Path("/var/log/pods"), Path("/var/log/containers"), Path("/run/containerd"),
-                 Path("/var/lib/cni"), Path("/run/netns"))
+CREATED_PATHS = (
+    Path("/var/log/pods"),
+    Path("/var/log/containers"),
+    Path("/run/containerd"),
+    Path("/var/lib/cni"),
+    Path("/run/netns"),
+)
 """Fixed paths the kubelet, containerd's shims and CNI create whatever we configure."""
 
 
@@ -71,9 +83,14 @@ def record(file: Path) -> None:
     if file.exists():
         return
     file.parent.mkdir(parents=True, exist_ok=True)
-    snapshot = {"sysctls": _sysctls(), "mounts": _mounts(), "links": _links(),
-                "cgroups": _cgroups(), "ruleset": _ruleset(),
-                "paths": [str(p) for p in CREATED_PATHS if p.exists()]}
+    snapshot = {
+        "sysctls": _sysctls(),
+        "mounts": _mounts(),
+        "links": _links(),
+        "cgroups": _cgroups(),
+        "ruleset": _ruleset(),
+        "paths": [str(p) for p in CREATED_PATHS if p.exists()],
+    }
     tmp = file.with_suffix(".tmp")
     tmp.write_text(json.dumps(snapshot))
     tmp.rename(file)
@@ -98,8 +115,11 @@ def restore(file: Path, owned: list[Path]) -> list[str]:
 
 def _new_cgroups(before: set[str]) -> list[Path]:
     new = [Path(p) for p in _cgroups() if p not in before]
-    return sorted((d for top in new for d in [top, *top.rglob("*")] if d.is_dir()),
-                  key=lambda d: len(d.parts), reverse=True)
+    return sorted(
+        (d for top in new for d in [top, *top.rglob("*")] if d.is_dir()),
+        key=lambda d: len(d.parts),
+        reverse=True,
+    )
 
 
 def _kill_cgroup_tasks(before: set[str]) -> list[str]:

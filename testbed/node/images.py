@@ -34,8 +34,15 @@ ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_IMAGE = "localhost/cpu-alert-labeler:dev"
 BASE_VERSION = "bookworm-2"
 BASE_IMAGE = f"localhost/cpu-alert-labeler-python:{BASE_VERSION}"
-BUILD_INPUTS = ("Dockerfile", ".dockerignore", "requirements.txt", "native", "function",
-                "scripts/install.sh", "scripts/start.sh")
+BUILD_INPUTS = (
+    "Dockerfile",
+    ".dockerignore",
+    "requirements.txt",
+    "native",
+    "function",
+    "scripts/install.sh",
+    "scripts/start.sh",
+)
 """What the Dockerfile reads; their hash decides whether the image is rebuilt."""
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
 
@@ -59,8 +66,19 @@ def podman(*args: str, timeout: float = 1800, **kw):
     conf = home / "containers.conf"
     conf.write_text(_CONF.format(tmp=home / "run" / "libpod"))
     env = {**os.environ, "CONTAINERS_CONF": str(conf)}
-    return run("podman", "--root", str(home / "storage"), "--runroot", str(home / "run"),
-               "--storage-driver", "overlay", *args, timeout=timeout, env=env, **kw)
+    return run(
+        "podman",
+        "--root",
+        str(home / "storage"),
+        "--runroot",
+        str(home / "run"),
+        "--storage-driver",
+        "overlay",
+        *args,
+        timeout=timeout,
+        env=env,
+        **kw,
+    )
 
 
 def _exists(image: str) -> bool:
@@ -93,16 +111,30 @@ def base_image() -> None:
     tarball = cache_root() / f"python-base-{BASE_VERSION}" / "rootfs.tar"
     if not tarball.exists():
         _debootstrap(tarball)
-    podman("import", "--change", "CMD=/usr/bin/python3",
-           "--change", "ENV=PIP_CERT=/etc/ssl/certs/ca-certificates.crt", str(tarball), BASE_IMAGE)
+    podman(
+        "import",
+        "--change",
+        "CMD=/usr/bin/python3",
+        "--change",
+        "ENV=PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+        str(tarball),
+        BASE_IMAGE,
+    )
 
 
 def _debootstrap(tarball: Path) -> None:
     tarball.parent.mkdir(parents=True, exist_ok=True)
     rootfs = Path(tempfile.mkdtemp(prefix="rootfs-", dir=tarball.parent))
     try:
-        run("debootstrap", "--variant=minbase", "--include=python3,python3-venv,python3-dev,ca-certificates",
-            "bookworm", str(rootfs), debian_mirror(), timeout=1200)
+        run(
+            "debootstrap",
+            "--variant=minbase",
+            "--include=python3,python3-venv,python3-dev,ca-certificates",
+            "bookworm",
+            str(rootfs),
+            debian_mirror(),
+            timeout=1200,
+        )
         # pip in the image's build stage verifies PyPI with this bundle (the host's trust).
         shutil.copy(HOST_CA, rootfs / "etc/ssl/certs/ca-certificates.crt")
         shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
@@ -130,9 +162,21 @@ def function_image() -> None:
     if _label(FUNCTION_IMAGE, "cpu-alert-labeler.inputs") == wanted:
         return
     base_image()
-    podman("build", "--network", "host", "--pull=never", "--build-arg", f"PYTHON_IMAGE={BASE_IMAGE}",
-           "--label", f"cpu-alert-labeler.inputs={wanted}", "-t", FUNCTION_IMAGE,
-           "-f", str(ROOT / "Dockerfile"), str(ROOT))
+    podman(
+        "build",
+        "--network",
+        "host",
+        "--pull=never",
+        "--build-arg",
+        f"PYTHON_IMAGE={BASE_IMAGE}",
+        "--label",
+        f"cpu-alert-labeler.inputs={wanted}",
+        "-t",
+        FUNCTION_IMAGE,
+        "-f",
+        str(ROOT / "Dockerfile"),
+        str(ROOT),
+    )
     # The image this one replaced, and the build stage, would otherwise pile up in the cache.
     podman("image", "prune", "--force", check=False)
 
@@ -144,7 +188,8 @@ def pause_image() -> None:
     with tempfile.TemporaryDirectory() as ctx:
         shutil.copy(binary, Path(ctx) / "pause")
         (Path(ctx) / "Containerfile").write_text(
-            'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n')
+            'FROM scratch\nCOPY pause /pause\nUSER 65535:65535\nENTRYPOINT ["/pause"]\n'
+        )
         podman("build", "--network", "none", "-t", PAUSE_IMAGE, ctx)
 
 

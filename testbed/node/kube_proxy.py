@@ -20,23 +20,29 @@ METRICS_PORT = 10349
 
 def _config(layout: Layout) -> dict:
     return {
-        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1", "kind": "KubeProxyConfiguration",
-        "mode": "iptables", "clusterCIDR": layout.pod_cidr, "hostnameOverride": layout.node_name,
+        "apiVersion": "kubeproxy.config.k8s.io/v1alpha1",
+        "kind": "KubeProxyConfiguration",
+        "mode": "iptables",
+        "clusterCIDR": layout.pod_cidr,
+        "hostnameOverride": layout.node_name,
         "clientConnection": {"kubeconfig": str(kubeconfig_for(layout, "kube-proxy"))},
         "bindAddress": layout.node_ip,
         "healthzBindAddress": f"127.0.0.1:{HEALTHZ_PORT}",
         "metricsBindAddress": f"127.0.0.1:{METRICS_PORT}",
         "nodePortAddresses": [f"{layout.node_ip}/32"],
         "iptables": {"localhostNodePorts": False},
-        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s",
-                      "tcpCloseWaitTimeout": "0s"},
+        "conntrack": {"maxPerCore": 0, "min": 0, "tcpEstablishedTimeout": "0s", "tcpCloseWaitTimeout": "0s"},
     }
 
 
 def daemon(layout: Layout) -> Daemon:
     config = layout.state / "kube-proxy.json"
-    return Daemon("kube-proxy", [str(layout.bin / "kube-proxy"), "--config", str(config), "--v", "1"],
-                  layout.logs, layout.pids)
+    return Daemon(
+        "kube-proxy",
+        [str(layout.bin / "kube-proxy"), "--config", str(config), "--v", "1"],
+        layout.logs,
+        layout.pids,
+    )
 
 
 def ready(layout: Layout) -> bool:

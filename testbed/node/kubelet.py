@@ -22,29 +22,60 @@ HEALTHZ = "http://127.0.0.1:10248/healthz"
 
 def _config(layout: Layout) -> dict:
     return {
-        "apiVersion": "kubelet.config.k8s.io/v1beta1", "kind": "KubeletConfiguration",
-        "address": layout.node_ip, "port": 10250, "readOnlyPort": 10255,
-        "healthzBindAddress": "127.0.0.1", "healthzPort": 10248,
-        "authentication": {"anonymous": {"enabled": False}, "webhook": {"enabled": True},
-                           "x509": {"clientCAFile": str(layout.pki / "ca.crt")}},
+        "apiVersion": "kubelet.config.k8s.io/v1beta1",
+        "kind": "KubeletConfiguration",
+        "address": layout.node_ip,
+        "port": 10250,
+        "readOnlyPort": 10255,
+        "healthzBindAddress": "127.0.0.1",
+        "healthzPort": 10248,
+        "authentication": {
+            "anonymous": {"enabled": False},
+            "webhook": {"enabled": True},
+            "x509": {"clientCAFile": str(layout.pki / "ca.crt")},
+        },
         "authorization": {"mode": "Webhook"},
-        "cgroupDriver": "cgroupfs", "failCgroupV1": False, "failSwapOn": False,
+        "cgroupDriver": "cgroupfs",
+        "failCgroupV1": False,
+        "failSwapOn": False,
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
-        "podCIDR": layout.pod_cidr, "resolvConf": "/etc/resolv.conf",
-        "evictionHard": {"memory.available": "100Mi", "nodefs.available": "1%",
-                         "imagefs.available": "1%", "nodefs.inodesFree": "1%"},
-        "imageGCHighThresholdPercent": 100, "imageGCLowThresholdPercent": 99,
-        "serializeImagePulls": False, "registerNode": True,
+        "podCIDR": layout.pod_cidr,
+        "resolvConf": "/etc/resolv.conf",
+        "evictionHard": {
+            "memory.available": "100Mi",
+            "nodefs.available": "1%",
+            "imagefs.available": "1%",
+            "nodefs.inodesFree": "1%",
+        },
+        "imageGCHighThresholdPercent": 100,
+        "imageGCLowThresholdPercent": 99,
+        "serializeImagePulls": False,
+        "registerNode": True,
     }
 
 
 def daemon(layout: Layout) -> Daemon:
     root = layout.state / "kubelet"
-    return Daemon("kubelet", [
-        str(layout.bin / "kubelet"), "--config", str(root / "config.json"),
-        "--kubeconfig", str(kubeconfig_for(layout, "kubelet")), "--root-dir", str(root),
-        "--hostname-override", layout.node_name, "--node-ip", layout.node_ip, "--v", "1",
-    ], layout.logs, layout.pids)
+    return Daemon(
+        "kubelet",
+        [
+            str(layout.bin / "kubelet"),
+            "--config",
+            str(root / "config.json"),
+            "--kubeconfig",
+            str(kubeconfig_for(layout, "kubelet")),
+            "--root-dir",
+            str(root),
+            "--hostname-override",
+            layout.node_name,
+            "--node-ip",
+            layout.node_ip,
+            "--v",
+            "1",
+        ],
+        layout.logs,
+        layout.pids,
+    )
 
 
 def ready(layout: Layout) -> bool:

@@ -39,11 +39,40 @@ def identities(layout: Layout) -> list[Identity]:
 
 
 def _cert(d: Path, name: str, subject: str, ext: str = "") -> None:
-    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", subject,
-        "-keyout", f"{name}.key", "-out", f"{name}.csr", cwd=d)
+    run(
+        "openssl",
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-subj",
+        subject,
+        "-keyout",
+        f"{name}.key",
+        "-out",
+        f"{name}.csr",
+        cwd=d,
+    )
     (d / f"{name}.ext").write_text(ext or "extendedKeyUsage=clientAuth\n")
-    run("openssl", "x509", "-req", "-in", f"{name}.csr", "-CA", "ca.crt", "-CAkey", "ca.key",
-        "-CAcreateserial", "-days", "30", "-extfile", f"{name}.ext", "-out", f"{name}.crt", cwd=d)
+    run(
+        "openssl",
+        "x509",
+        "-req",
+        "-in",
+        f"{name}.csr",
+        "-CA",
+        "ca.crt",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "30",
+        "-extfile",
+        f"{name}.ext",
+        "-out",
+        f"{name}.crt",
+        cwd=d,
+    )
 
 
 def create(layout: Layout) -> None:
@@ -53,13 +82,36 @@ def create(layout: Layout) -> None:
         return
     d.mkdir(parents=True, exist_ok=True)
     d.chmod(0o700)
-    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-        "-subj", "/CN=cpu-alert-labeler-node-ca", "-keyout", "ca.key", "-out", "ca.crt", cwd=d)
-    sans = ",".join([f"IP:{layout.node_ip}", "IP:10.96.0.1", "IP:127.0.0.1", "DNS:localhost",
-                     "DNS:kubernetes", "DNS:kubernetes.default", "DNS:kubernetes.default.svc",
-                     "DNS:kubernetes.default.svc.cluster.local"])
-    _cert(d, "apiserver", "/CN=kube-apiserver",
-          f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
+    run(
+        "openssl",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-days",
+        "30",
+        "-subj",
+        "/CN=cpu-alert-labeler-node-ca",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.crt",
+        cwd=d,
+    )
+    sans = ",".join(
+        [
+            f"IP:{layout.node_ip}",
+            "IP:10.96.0.1",
+            "IP:127.0.0.1",
+            "DNS:localhost",
+            "DNS:kubernetes",
+            "DNS:kubernetes.default",
+            "DNS:kubernetes.default.svc",
+            "DNS:kubernetes.default.svc.cluster.local",
+        ]
+    )
+    _cert(d, "apiserver", "/CN=kube-apiserver", f"subjectAltName={sans}\nextendedKeyUsage=serverAuth\n")
     _cert(d, "apiserver-kubelet-client", "/O=system:masters/CN=kube-apiserver-kubelet-client")
     run("openssl", "genrsa", "-out", "sa.key", "2048", cwd=d)
     run("openssl", "rsa", "-in", "sa.key", "-pubout", "-out", "sa.pub", cwd=d)
@@ -85,9 +137,15 @@ def kubeconfig(layout: Layout, stem: str, path: Path, token: str | None = None) 
     """A kubeconfig for a component's token (or any token); JSON is valid YAML."""
     token = token or (layout.pki / f"{stem}.token").read_text()
     config = {
-        "apiVersion": "v1", "kind": "Config", "current-context": "node",
-        "clusters": [{"name": "node", "cluster": {
-            "server": layout.url, "certificate-authority": str(layout.pki / "ca.crt")}}],
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": "node",
+        "clusters": [
+            {
+                "name": "node",
+                "cluster": {"server": layout.url, "certificate-authority": str(layout.pki / "ca.crt")},
+            }
+        ],
         "users": [{"name": stem, "user": {"token": token}}],
         "contexts": [{"name": "node", "context": {"cluster": "node", "user": stem}}],
     }

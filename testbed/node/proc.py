@@ -46,8 +46,14 @@ class Daemon:
         self.pids.mkdir(parents=True, exist_ok=True)
         env = {**os.environ, **(self.env or {})}
         with open(self.log, "ab") as out:
-            proc = subprocess.Popen(self.argv, stdout=out, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+            proc = subprocess.Popen(
+                self.argv,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+                env=env,
+            )
         self.pidfile.write_text(f"{proc.pid}\n")
 
     def pid(self) -> int | None:

@@ -11,11 +11,24 @@ PORT = 10359
 
 
 def daemon(layout: Layout) -> Daemon:
-    return Daemon("kube-scheduler", [
-        str(layout.bin / "kube-scheduler"), "--kubeconfig", str(kubeconfig_for(layout, "scheduler")),
-        "--bind-address", "127.0.0.1", "--secure-port", str(PORT), "--leader-elect=false",
-        "--profiling=false", "--v", "1",
-    ], layout.logs, layout.pids)
+    return Daemon(
+        "kube-scheduler",
+        [
+            str(layout.bin / "kube-scheduler"),
+            "--kubeconfig",
+            str(kubeconfig_for(layout, "scheduler")),
+            "--bind-address",
+            "127.0.0.1",
+            "--secure-port",
+            str(PORT),
+            "--leader-elect=false",
+            "--profiling=false",
+            "--v",
+            "1",
+        ],
+        layout.logs,
+        layout.pids,
+    )
 
 
 def ready(layout: Layout) -> bool:

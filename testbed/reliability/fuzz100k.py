@@ -80,8 +80,10 @@ class Result:
 
     def problem(self, what: str, case: Case, status: int) -> None:
         if len(self.samples) < 10:
-            self.samples.append(f"{what}: {case.kind} {case.ops} {case.method} {case.path[:30]!r} -> {status}: "
-                                f"body {case.body[:160]!r}")
+            self.samples.append(
+                f"{what}: {case.kind} {case.ops} {case.method} {case.path[:30]!r} -> {status}: "
+                f"body {case.body[:160]!r}"
+            )
 
 
 class _ExceptionCounter(logging.Handler):
@@ -114,10 +116,21 @@ def apps(apiserver: ApiServer, namespace: str, token: str, user: str, password: 
     """The function loaded twice in process, as functions-framework loads it: open, and with auth."""
     import functions_framework
 
-    base = dict(KUBECONFIG=str(apiserver.kubeconfig()), KUBERNETES_SERVICE_HOST=None, LOG_LEVEL="ERROR",
-                NAMESPACE_ALLOW=namespace, DEFAULT_NAMESPACE=namespace, MAX_BODY_BYTES=str(MAX_BODY),
-                MAX_ALERTS=str(MAX_ALERTS), PROMETHEUS_MULTIPROC_DIR=None, WEBHOOK_TOKEN=None,
-                WEBHOOK_TOKEN_FILE=None, WEBHOOK_USERNAME=None, WEBHOOK_PASSWORD=None, WEBHOOK_PASSWORD_FILE=None)
+    base = dict(
+        KUBECONFIG=str(apiserver.kubeconfig()),
+        KUBERNETES_SERVICE_HOST=None,
+        LOG_LEVEL="ERROR",
+        NAMESPACE_ALLOW=namespace,
+        DEFAULT_NAMESPACE=namespace,
+        MAX_BODY_BYTES=str(MAX_BODY),
+        MAX_ALERTS=str(MAX_ALERTS),
+        PROMETHEUS_MULTIPROC_DIR=None,
+        WEBHOOK_TOKEN=None,
+        WEBHOOK_TOKEN_FILE=None,
+        WEBHOOK_USERNAME=None,
+        WEBHOOK_PASSWORD=None,
+        WEBHOOK_PASSWORD_FILE=None,
+    )
     with environment(**base):
         open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
         with environment(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
@@ -134,9 +147,12 @@ def check_answer(result: Result, case: Case, status: int, answer) -> None:
         result.problem("not a JSON object", case, status)
     if status == 200 and case.method == "POST" and case.path == "/" and isinstance(answer, dict):
         entries = answer.get("alerts")
-        ok = isinstance(entries, list) and (case.alerts is None or len(entries) == case.alerts) and all(
-            e.get("outcome") in ("labeled", "unchanged", "skipped", "failed") for e in entries)
-        ok = ok and sum(answer.get("counts", {}).values()) == len(entries)
+        ok = (
+            isinstance(entries, list)
+            and (case.alerts is None or len(entries) == case.alerts)
+            and all(e.get("outcome") in ("labeled", "unchanged", "skipped", "failed") for e in entries)
+        )
+        ok = ok and sum(answer.get("counts", {}).values()) == len(entries or [])
         result.outcomes.update(e.get("outcome") for e in entries or [])
         if not ok:
             result.bad_entries += 1
@@ -163,9 +179,14 @@ def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -
         for i in range(requests):
             case = generator.case()
             app = auth_app if case.auth else open_app
-            response = app.open(case.path, method=case.method, data=case.body, headers=case.headers,
-                                content_type=case.content_type,
-                                environ_overrides={**SERVER_ENVIRON, **case.environ})
+            response = app.open(
+                case.path,
+                method=case.method,
+                data=case.body,
+                headers=case.headers,
+                content_type=case.content_type,
+                environ_overrides={**SERVER_ENVIRON, **case.environ},
+            )
             result.sent += 1
             result.kinds[case.kind] += 1
             result.statuses[response.status_code] += 1
@@ -184,12 +205,20 @@ def end_state(apiserver: ApiServer, namespace: str, decoy: str, decoy_before: di
     for pod in PODS:
         meta = apiserver.get_pod(namespace, pod)["metadata"]
         labels, notes = meta.get("labels") or {}, meta.get("annotations") or {}
-        foreign += [f"{pod}: label {k}={v!r}" for k, v in labels.items()
-                    if (k, v) != ("app", "demo") and (k != LABEL_KEY or v not in VALUES)]
+        foreign += [
+            f"{pod}: label {k}={v!r}"
+            for k, v in labels.items()
+            if (k, v) != ("app", "demo") and (k != LABEL_KEY or v not in VALUES)
+        ]
         foreign += [f"{pod}: annotation {k}" for k in notes if not k.startswith(PREFIX + "/")]
-    touched = [pod for pod in PODS
-               if apiserver.get_pod(decoy, pod)["metadata"]["resourceVersion"] != decoy_before[pod]]
-    labeled = sum(LABEL_KEY in (apiserver.get_pod(namespace, p)["metadata"].get("labels") or {}) for p in PODS)
+    touched = [
+        pod
+        for pod in PODS
+        if apiserver.get_pod(decoy, pod)["metadata"]["resourceVersion"] != decoy_before[pod]
+    ]
+    labeled = sum(
+        LABEL_KEY in (apiserver.get_pod(namespace, p)["metadata"].get("labels") or {}) for p in PODS
+    )
     return {"foreign": foreign, "decoy_touched": touched, "labeled_pods": labeled}
 
 
@@ -232,16 +261,27 @@ def report(result: Result, state: dict, seed: int) -> int:
         ("requests sent", f"{result.sent:,}", None),
         ("by kind", ", ".join(f"{k} {n:,}" for k, n in sorted(result.kinds.items())), None),
         ("answers by status", ", ".join(f"{s}x{n:,}" for s, n in sorted(result.statuses.items())), None),
-        ("alert outcomes in 200 answers", ", ".join(f"{k} {n:,}" for k, n in sorted(result.outcomes.items())), None),
+        (
+            "alert outcomes in 200 answers",
+            ", ".join(f"{k} {n:,}" for k, n in sorted(result.outcomes.items())),
+            None,
+        ),
         ("answers 5xx (handler bugs)", result.server_errors, 0),
         ("answers to a POST that are not a JSON object", result.not_json, 0),
         ("200 answers not matching the alerts sent", result.bad_entries, 0),
         ("labels/annotations outside our key, prefix and values", len(state["foreign"]), 0),
         ("decoy pods changed (namespace not allowed)", len(state["decoy_touched"]), 0),
         ("campaign pods labeled (positive control, > 0)", state["labeled_pods"], None),
-        ("exceptions logged by the function", "; ".join(f"{k} x{n}" for k, n in result.exceptions.most_common())
-         or "none", None),
-        ("seconds, requests/s", f"{result.seconds:.0f} s, {result.sent / max(result.seconds, 1e-9):,.0f}/s", None),
+        (
+            "exceptions logged by the function",
+            "; ".join(f"{k} x{n}" for k, n in result.exceptions.most_common()) or "none",
+            None,
+        ),
+        (
+            "seconds, requests/s",
+            f"{result.seconds:.0f} s, {result.sent / max(result.seconds, 1e-9):,.0f}/s",
+            None,
+        ),
     ]
     width = max(len(name) for name, _, _ in rows)
     print(f"\nfuzz campaign, seed {seed}\n")

@@ -3,6 +3,7 @@
 Pure and seeded: the same seed gives the same requests.  See fuzz100k.py for what the
 campaign checks and why it runs in process.
 """
+
 from __future__ import annotations
 
 import base64
@@ -25,7 +26,6 @@ T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 SERVER_ENVIRON = {"wsgi.input_terminated": True}
 
 
-
 # == generation ===========================================================================
 @dataclass
 class Case:
@@ -43,27 +43,122 @@ class Case:
     alerts: int | None = None  # alerts in a valid body, for the answer check
 
 
-_NAMES = [("PodCpuNormal", None), ("PodHighCpuUsage", "48.2"), ("PodCpuFailure", "97.3"),
-          ("PodCpuUsage", "12.5%"), ("PodCpuUsage", " 45 "), ("PodCpuUsage", "91"),
-          ("KubePodCrashLooping", None), ("", "70")]
+_NAMES = [
+    ("PodCpuNormal", None),
+    ("PodHighCpuUsage", "48.2"),
+    ("PodCpuFailure", "97.3"),
+    ("PodCpuUsage", "12.5%"),
+    ("PodCpuUsage", " 45 "),
+    ("PodCpuUsage", "91"),
+    ("KubePodCrashLooping", None),
+    ("", "70"),
+]
 _ZONES = ["Z", "z", "+00:00", "+01:00", "-07:30", "+14:00"]
-_ODD = ["é", "😀", "\u202e", "\ufeff", "\ud800", "ß", "İ", "٩٢", "\u2028", "\x7f", "\x1b[31m", "日本",
-        "\U0010ffff", "\\", '"', "/", "%00", "\x00"]
-_INJECT = ["; rm -rf /", "$(id)", "`id`", "a && touch /tmp/pwned", "|cat /etc/passwd", "../../etc/passwd",
-           "..", ".", "%2e%2e%2fsecrets", "x/../../kube-system", "pod\r\nX-Injected: 1", "pod\x00evil",
-           "a" * 254, "a" * 10_000, "POD-UPPER", "-leading", "trailing-", "x?dryRun=All",
-           "x#frag", "x y", "*", "' OR 1=1 --", "{{7*7}}", "${jndi:ldap://x/a}", "\\\\share\\x"]
-_TIMES = ["0001-01-01T00:00:00Z", "2026-02-30T00:00:00Z", "2026-11-24T24:00:00Z",
-          "2026-11-24T09:00:00.1234567891Z", "2026-11-24T09:00:00+25:00", "2026-11-24 09:00:00Z",
-          "", "now", "0000-01-01T00:00:00Z", "9999-12-31T23:59:59-01:00", "0001-01-01T00:30:00+01:00",
-          "2026-11-24T09:00:60Z", 1732437600, None, 1.5, [], {}]
-_CPUS = ["92", "92.5%", " 66 % ", "1e2", "nan", "inf", "-5", "+5", "0x10", "٩٢", "9" * 40, "", "%",
-         "..", "1.", ".5", "50%%", "5 0", "\t7\t", "33", "32.999999999999999", "1" + "0" * 31, 92, None,
-         True, ["92"]]
+_ODD = [
+    "é",
+    "😀",
+    "\u202e",
+    "\ufeff",
+    "\ud800",
+    "ß",
+    "İ",
+    "٩٢",
+    "\u2028",
+    "\x7f",
+    "\x1b[31m",
+    "日本",
+    "\U0010ffff",
+    "\\",
+    '"',
+    "/",
+    "%00",
+    "\x00",
+]
+_INJECT = [
+    "; rm -rf /",
+    "$(id)",
+    "`id`",
+    "a && touch /tmp/pwned",
+    "|cat /etc/passwd",
+    "../../etc/passwd",
+    "..",
+    ".",
+    "%2e%2e%2fsecrets",
+    "x/../../kube-system",
+    "pod\r\nX-Injected: 1",
+    "pod\x00evil",
+    "a" * 254,
+    "a" * 10_000,
+    "POD-UPPER",
+    "-leading",
+    "trailing-",
+    "x?dryRun=All",
+    "x#frag",
+    "x y",
+    "*",
+    "' OR 1=1 --",
+    "{{7*7}}",
+    "${jndi:ldap://x/a}",
+    "\\\\share\\x",
+]
+_TIMES = [
+    "0001-01-01T00:00:00Z",
+    "2026-02-30T00:00:00Z",
+    "2026-11-24T24:00:00Z",
+    "2026-11-24T09:00:00.1234567891Z",
+    "2026-11-24T09:00:00+25:00",
+    "2026-11-24 09:00:00Z",
+    "",
+    "now",
+    "0000-01-01T00:00:00Z",
+    "9999-12-31T23:59:59-01:00",
+    "0001-01-01T00:30:00+01:00",
+    "2026-11-24T09:00:60Z",
+    1732437600,
+    None,
+    1.5,
+    [],
+    {},
+]
+_CPUS = [
+    "92",
+    "92.5%",
+    " 66 % ",
+    "1e2",
+    "nan",
+    "inf",
+    "-5",
+    "+5",
+    "0x10",
+    "٩٢",
+    "9" * 40,
+    "",
+    "%",
+    "..",
+    "1.",
+    ".5",
+    "50%%",
+    "5 0",
+    "\t7\t",
+    "33",
+    "32.999999999999999",
+    "1" + "0" * 31,
+    92,
+    None,
+    True,
+    ["92"],
+]
 _METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
 _PATHS = ["/", "/alert", "/x/../..", "/%00", "/healthz", "/_/ready", "/metrics", "/a" * 300, "/\u2028"]
-_TYPES = ["application/json", "text/plain", None, "application/x-www-form-urlencoded",
-          "multipart/form-data; boundary=x", "application/json; charset=utf-16", "application/octet-stream"]
+_TYPES = [
+    "application/json",
+    "text/plain",
+    None,
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/json; charset=utf-16",
+    "application/octet-stream",
+]
 
 
 class Generator:
@@ -76,11 +171,14 @@ class Generator:
     # -- valid --------------------------------------------------------------------------
     def time(self, when: datetime) -> str:
         zone = self.rng.choice(_ZONES)
-        offset = 0 if zone.upper() == "Z" else (1 if zone[0] == "+" else -1) * (
-            int(zone[1:3]) * 60 + int(zone[4:6]))
+        offset = (
+            0
+            if zone.upper() == "Z"
+            else (1 if zone[0] == "+" else -1) * (int(zone[1:3]) * 60 + int(zone[4:6]))
+        )
         local = when + timedelta(minutes=offset)
         digits = self.rng.choice([0, 3, 6, 9])
-        frac = f".{local.microsecond:06d}000"[:digits + 1] if digits else ""
+        frac = f".{local.microsecond:06d}000"[: digits + 1] if digits else ""
         return local.strftime("%Y-%m-%dT%H:%M:%S") + frac + zone
 
     def alert(self, pod: str, namespace: str | None) -> dict:
@@ -91,12 +189,17 @@ class Generator:
         labels = {"alertname": name, "pod": pod, "severity": r.choice(["critical", "warning", "info"])}
         if namespace is not None:
             labels["namespace"] = namespace
-        alert = {"status": status, "labels": labels,
-                 "annotations": {"summary": f"CPU of {pod}"} | ({"cpu_usage": cpu} if cpu else {}),
-                 "startsAt": self.time(starts),
-                 "endsAt": self.time(starts + timedelta(minutes=5)) if status == "resolved"
-                 else "0001-01-01T00:00:00Z",
-                 "generatorURL": "http://prometheus:9090/graph", "fingerprint": f"{r.getrandbits(64):016x}"}
+        alert = {
+            "status": status,
+            "labels": labels,
+            "annotations": {"summary": f"CPU of {pod}"} | ({"cpu_usage": cpu} if cpu else {}),
+            "startsAt": self.time(starts),
+            "endsAt": self.time(starts + timedelta(minutes=5))
+            if status == "resolved"
+            else "0001-01-01T00:00:00Z",
+            "generatorURL": "http://prometheus:9090/graph",
+            "fingerprint": f"{r.getrandbits(64):016x}",
+        }
         if r.random() < 0.1:
             del alert["status"]  # no status means firing, as in the old minimal form
         return alert
@@ -108,24 +211,38 @@ class Generator:
         alerts = [self.alert(pod, self.namespace if r.random() < 0.9 else None) for pod in pods]
         if r.random() < 0.1:
             return {"alerts": [{"labels": a["labels"], "annotations": a["annotations"]} for a in alerts]}
-        doc = {"version": "4", "groupKey": f"{{}}:{{pod=\"{pods[0]}\"}}", "truncatedAlerts": 0,
-               "status": "firing", "receiver": "cpu-alert-labeler", "groupLabels": {}, "commonLabels": {},
-               "commonAnnotations": {}, "externalURL": "http://alertmanager:9093", "alerts": alerts}
+        doc = {
+            "version": "4",
+            "groupKey": f'{{}}:{{pod="{pods[0]}"}}',
+            "truncatedAlerts": 0,
+            "status": "firing",
+            "receiver": "cpu-alert-labeler",
+            "groupLabels": {},
+            "commonLabels": {},
+            "commonAnnotations": {},
+            "externalURL": "http://alertmanager:9093",
+            "alerts": alerts,
+        }
         if r.random() < 0.2:
             doc[r.choice(["notification_reason", "routeLabels"])] = r.choice(["alert_group", {"a": "b"}])
         return doc
 
     def valid(self) -> Case:
         doc = self.valid_doc()
-        return Case("valid", [], json.dumps(doc, ensure_ascii=self.rng.random() < 0.5).encode(),
-                    alerts=len(doc["alerts"]))
+        return Case(
+            "valid",
+            [],
+            json.dumps(doc, ensure_ascii=self.rng.random() < 0.5).encode(),
+            alerts=len(doc["alerts"]),
+        )
 
     # -- mutated ------------------------------------------------------------------------
     def _slots(self, doc) -> list:
-        slots, stack = [], [doc]
+        slots: list = []
+        stack = [doc]
         while stack and len(slots) < 500:
             node = stack.pop()
-            for key in (list(node) if isinstance(node, dict) else range(len(node))):
+            for key in list(node) if isinstance(node, dict) else range(len(node)):
                 slots.append((node, key))
                 if isinstance(node[key], (dict, list)):
                     stack.append(node[key])
@@ -133,8 +250,27 @@ class Generator:
 
     def _value(self):
         r = self.rng
-        return r.choice([None, True, 0, -1, 2**64, 1.5, "", [], {}, [1, "a"], {"a": 1}, r.choice(_ODD),
-                         "firing", "resolved", r.choice(_TIMES), r.choice(_CPUS), "x" * r.choice([300, 70_000])])
+        return r.choice(
+            [
+                None,
+                True,
+                0,
+                -1,
+                2**64,
+                1.5,
+                "",
+                [],
+                {},
+                [1, "a"],
+                {"a": 1},
+                r.choice(_ODD),
+                "firing",
+                "resolved",
+                r.choice(_TIMES),
+                r.choice(_CPUS),
+                "x" * r.choice([300, 70_000]),
+            ]
+        )
 
     def mutate_doc(self, doc: dict, ops: list[str]) -> None:
         r = self.rng
@@ -157,7 +293,11 @@ class Generator:
                 node[key] = "".join(r.choice(_ODD + ["a", "-"]) for _ in range(r.randint(1, 12)))
             elif op == "swap" and isinstance(node[key], (dict, list)):
                 value = node[key]
-                node[key] = list(value.values()) if isinstance(value, dict) else {str(i): v for i, v in enumerate(value)}
+                node[key] = (
+                    list(value.values())
+                    if isinstance(value, dict)
+                    else {str(i): v for i, v in enumerate(value)}
+                )
             elif op == "many" and isinstance(doc.get("alerts"), list) and doc["alerts"]:
                 doc["alerts"] = doc["alerts"] * r.choice([10, 40])
 
@@ -166,7 +306,7 @@ class Generator:
         op = r.choice(["truncate", "flip", "insert", "utf16", "bom", "latin1"])
         ops.append(op)
         if op == "truncate":
-            return body[:r.randrange(len(body) + 1)]
+            return body[: r.randrange(len(body) + 1)]
         if op == "flip":
             data = bytearray(body)
             for _ in range(r.randint(1, 8)):
@@ -174,7 +314,11 @@ class Generator:
             return bytes(data)
         if op == "insert":
             at = r.randint(0, len(body))
-            return body[:at] + r.choice([b"\x00", b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b",", b"}"]) + body[at:]
+            return (
+                body[:at]
+                + r.choice([b"\x00", b"\xff\xfe", b"\xc3\x28", b"\xed\xa0\x80", b",", b"}"])
+                + body[at:]
+            )
         text = body.decode("utf-8", "surrogatepass")
         if op == "utf16":
             return text.encode("utf-16", "surrogatepass")
@@ -183,7 +327,7 @@ class Generator:
         return text.encode("latin-1", "replace")
 
     def mutated(self) -> Case:
-        doc, ops = self.valid_doc(), []
+        doc, ops = self.valid_doc(), list[str]()
         if self.rng.random() < 0.75:
             self.mutate_doc(doc, ops)
         body = json.dumps(doc).encode("utf-8", "surrogatepass")
@@ -212,9 +356,16 @@ class Generator:
         case.body = json.dumps(doc).encode("utf-8", "surrogatepass")
         if attack == "bomb":
             depth = r.choice([1000, 100_000])
-            case.body = r.choice([b"[" * depth + b"]" * depth, b'{"alerts":' * depth + b"0" + b"}" * depth,
-                                  b'{"alerts":[' + b"1" * 100_000 + b"]}", b'{"alerts":[1e999]}',
-                                  b'{"alerts":[{"labels":{"pod":"a"}}],"alerts":"dup"}', b"NaN"])
+            case.body = r.choice(
+                [
+                    b"[" * depth + b"]" * depth,
+                    b'{"alerts":' * depth + b"0" + b"}" * depth,
+                    b'{"alerts":[' + b"1" * 100_000 + b"]}",
+                    b'{"alerts":[1e999]}',
+                    b'{"alerts":[{"labels":{"pod":"a"}}],"alerts":"dup"}',
+                    b"NaN",
+                ]
+            )
         elif attack == "oversize":
             case.body = b'{"alerts":[' + b" " * (MAX_BODY + r.choice([0, 1, 5000])) + b"]}"
         elif attack == "length":  # a Content-Length that lies, either way
@@ -232,11 +383,28 @@ class Generator:
     def _auth_header(self) -> str | None:
         good = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
         token = self.token
-        return self.rng.choice([
-            None, "", f"Bearer {token}", f"bearer  {token} ", f"Bearer {token}x", f"Bearer {token[:-1]}",
-            "Bearer", "Basic", f"Basic {good}", "Basic ###", "Basic " + base64.b64encode(b"\xff:\x00").decode(),
-            f"Basic {good[:-2]}", "Digest x", "Bearer " + "t" * 10_000, "Bearer \xff\xfe",
-            f"Bearer {token}\x00", "Bearer " + token.upper(), token])
+        return self.rng.choice(
+            [
+                None,
+                "",
+                f"Bearer {token}",
+                f"bearer  {token} ",
+                f"Bearer {token}x",
+                f"Bearer {token[:-1]}",
+                "Bearer",
+                "Basic",
+                f"Basic {good}",
+                "Basic ###",
+                "Basic " + base64.b64encode(b"\xff:\x00").decode(),
+                f"Basic {good[:-2]}",
+                "Digest x",
+                "Bearer " + "t" * 10_000,
+                "Bearer \xff\xfe",
+                f"Bearer {token}\x00",
+                "Bearer " + token.upper(),
+                token,
+            ]
+        )
 
     def case(self) -> Case:
         roll = self.rng.random()

@@ -95,20 +95,38 @@ class SlowClientsResult:
     def figures(self) -> list[Figure]:
         out = []
         for count, median, worst, failed in self.health:
-            out.append(Figure(NAME, f"/healthz under {count} hostile connections: p50 / max ms",
-                              f"{median:.1f} / {worst:.1f}"))
+            out.append(
+                Figure(
+                    NAME,
+                    f"/healthz under {count} hostile connections: p50 / max ms",
+                    f"{median:.1f} / {worst:.1f}",
+                )
+            )
             out.append(Figure(NAME, f"/healthz probes failed under {count}", failed, zero=True))
         for framing, sent, peak in self.body:
             out.append(Figure(NAME, f"oversized body ({framing}): MiB sent before refusal", sent))
-            out.append(Figure(NAME, f"oversized body ({framing}): peak RSS MiB (before {self.baseline_mib:.1f})",
-                              f"{peak:.1f}"))
-        out.append(Figure(NAME, f"{self.request_line_mib} MiB request line: server CPU s",
-                          f"{self.request_line_cpu:.2f}"))
+            out.append(
+                Figure(
+                    NAME,
+                    f"oversized body ({framing}): peak RSS MiB (before {self.baseline_mib:.1f})",
+                    f"{peak:.1f}",
+                )
+            )
+        out.append(
+            Figure(
+                NAME,
+                f"{self.request_line_mib} MiB request line: server CPU s",
+                f"{self.request_line_cpu:.2f}",
+            )
+        )
         return out
 
     def details(self) -> list[str]:
-        return [f"{count} hostile connections: {failed} failed probes" for count, _, _, failed in self.health
-                if failed]
+        return [
+            f"{count} hostile connections: {failed} failed probes"
+            for count, _, _, failed in self.health
+            if failed
+        ]
 
 
 class _Target:
@@ -157,7 +175,11 @@ def offer_body(target: _Target, chunked: bool, total_mib: int) -> int:
     and closed (what the kernel's socket buffers absorbed included)."""
     sock = target.connect()
     head = b"POST / HTTP/1.1\r\nHost: x\r\n"
-    head += b"Transfer-Encoding: chunked\r\n\r\n" if chunked else b"Content-Length: %d\r\n\r\n" % (total_mib * MIB)
+    head += (
+        b"Transfer-Encoding: chunked\r\n\r\n"
+        if chunked
+        else b"Content-Length: %d\r\n\r\n" % (total_mib * MIB)
+    )
     sent = 0
     frame = chunk_frame(MIB) if chunked else b"x" * MIB
     try:

@@ -28,10 +28,10 @@ from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, SOURCE
 from function.errors import Rejected, Unavailable
 from function.kube import Kube, connect
 from function.kube.incluster import TokenFile
+from testbed.paths import ROOT, SOURCE
 
 SECRETS = Path("var/run/secrets/kubernetes.io/serviceaccount")
 

@@ -16,10 +16,10 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from testbed.apiserver import ApiServer, binary
-from testbed.tools import require, require_tool
 from testbed import clis, manifests
+from testbed.apiserver import ApiServer, binary
 from testbed.manifests import find
+from testbed.tools import require, require_tool
 
 VERSION = manifests.KUBERNETES_VERSION
 NAMESPACE = "cpu-alert-labeler"

@@ -38,7 +38,6 @@ from testbed.process import Process
 from testbed.tools import require
 
 
-
 def pinned(name: str, module: str) -> str:
     """The version testbed/monitoring/<name>/go.mod requires of `module` (scripts/build-go-tool.sh)."""
     go_mod = (configs.ROOT / "testbed" / "monitoring" / name / "go.mod").read_text()

@@ -23,10 +23,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.apiserver import APISERVER, ApiServer
-from testbed.tools import require, require_tool
-from testbed.monitoring.chain import Function
 from testbed import clis, manifests
+from testbed.apiserver import APISERVER, ApiServer
+from testbed.monitoring.chain import Function
+from testbed.tools import require, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERT = ROOT / "alert.json"

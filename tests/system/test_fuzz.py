@@ -16,9 +16,8 @@ import re
 import subprocess
 import sys
 
-import pytest
-
-from conftest import ROOT, require
+from testbed.paths import ROOT
+from testbed.tools import require
 
 NATIVE = ROOT / ".cache" / "fuzz" / "fuzz_classifier"
 NATIVE_SEEDS = [ROOT / "native" / "fuzz" / "corpus", ROOT / "native" / "fuzz" / "regressions"]

@@ -13,9 +13,9 @@ import copy
 
 import pytest
 
-from testbed.tools import require
 from testbed import clis, manifests
 from testbed.manifests import find
+from testbed.tools import require
 
 # The overlay's fields kn v0.40 has no flag for.  `--user` sets runAsUser, but kn applies
 # `--security-context strict` afterwards and that REPLACES the container's security

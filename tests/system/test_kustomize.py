@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from testbed.tools import require
 from testbed import manifests
 from testbed.manifests import find
+from testbed.tools import require
 
 # Alertmanager's notify context is max(group_interval, 10 s) (dispatch.go): the floor.
 ALERTMANAGER_MIN_NOTIFY_TIMEOUT = 10

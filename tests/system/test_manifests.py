@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.tools import require
 from function.config import Settings, documented
 from testbed import manifests
 from testbed.paths import ROOT
+from testbed.tools import require
 
 # functions-framework's own server variables, documented in the README beside the table.
 SERVER_VARIABLES = {"PORT", "WORKERS", "THREADS"}

@@ -27,12 +27,12 @@ import uuid
 
 import pytest
 
-from testbed.paths import PAYLOADS
-from testbed.tools import require, require_tool
 from testbed.node import cluster, deploy, hoststate, pki
 from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
+from testbed.paths import PAYLOADS
+from testbed.tools import require, require_tool
 
 NS = deploy.NAMESPACE
 

@@ -14,9 +14,8 @@ import os
 import pytest
 
 from function.errors import ConfigError
-from function.kube import connect
+from function.kube import connect, incluster
 from function.kube.incluster import NotInCluster, TokenFile, read_token
-from function.kube import incluster
 
 
 def write(path, text: str) -> None:

@@ -13,8 +13,8 @@ import pytest
 
 from function.alerts import FIRING, RESOLVED, Alert, format_time
 from function.classifier import Level
-from function.plan import Keys, Scope, decide, plan
 from function.model import PodMeta
+from function.plan import Keys, Scope, decide, plan
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
 N, M, C = Level.NORMAL, Level.MODERATE, Level.CRITICAL

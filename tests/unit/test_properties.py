@@ -26,8 +26,8 @@ from function.classifier import Classifier, Level
 from function.config import Settings
 from function.errors import PayloadError
 from function.k8snames import is_dns_label, is_dns_subdomain
-from function.plan import Keys, Scope, Target, decide, plan, recorded_time
 from function.model import PodMeta
+from function.plan import Keys, Scope, Target, decide, plan, recorded_time
 
 UTC = timezone.utc
 SOME = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -4,7 +4,13 @@ percentiles, and the /proc parsing behind the CPU and memory figures."""
 
 import pytest
 
-from testbed.reliability.slowclients import chunk_frame, cpu_seconds, hostile_opening, peak_rss_mib, percentile
+from testbed.reliability.slowclients import (
+    chunk_frame,
+    cpu_seconds,
+    hostile_opening,
+    peak_rss_mib,
+    percentile,
+)
 
 
 def test_hostile_openings_cycle_through_three_kinds():
