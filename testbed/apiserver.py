@@ -24,6 +24,7 @@ import urllib.request
 from pathlib import Path
 
 from testbed.certs import make_certificates
+from testbed.kubeconfig import write_kubeconfig
 from testbed.net import free_port
 from testbed.paths import cache_root
 from testbed.process import Process
@@ -181,21 +182,9 @@ class ApiServer:
     def kubeconfig_for_token(self, name: str, token: str, path: Path | None = None) -> Path:
         """Write a kubeconfig for any bearer token (a ServiceAccount's, say) and return its path."""
         path = path or self.dir / f"kubeconfig-{name.replace(':', '-')}"
-        config = {
-            "apiVersion": "v1",
-            "kind": "Config",
-            "current-context": "test",
-            "clusters": [
-                {
-                    "name": "test",
-                    "cluster": {"server": self.url, "certificate-authority": str(self.dir / "ca.crt")},
-                }
-            ],
-            "users": [{"name": name, "user": {"token": token}}],
-            "contexts": [{"name": "test", "context": {"cluster": "test", "user": name}}],
-        }
-        path.write_text(json.dumps(config, indent=1))
-        return path
+        return write_kubeconfig(
+            path, server=self.url, ca=self.dir / "ca.crt", user=name, token=token, cluster="test"
+        )
 
     def request(
         self,

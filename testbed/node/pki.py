@@ -10,10 +10,11 @@ the certificates, as the API tier's apiserver does.
 
 from __future__ import annotations
 
-import json
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
+
+from testbed.kubeconfig import write_kubeconfig
 
 from .layout import Layout
 from .proc import run
@@ -136,19 +137,6 @@ def kubeconfig_for(layout: Layout, stem: str) -> Path:
 def kubeconfig(layout: Layout, stem: str, path: Path, token: str | None = None) -> Path:
     """A kubeconfig for a component's token (or any token); JSON is valid YAML."""
     token = token or (layout.pki / f"{stem}.token").read_text()
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "current-context": "node",
-        "clusters": [
-            {
-                "name": "node",
-                "cluster": {"server": layout.url, "certificate-authority": str(layout.pki / "ca.crt")},
-            }
-        ],
-        "users": [{"name": stem, "user": {"token": token}}],
-        "contexts": [{"name": "node", "context": {"cluster": "node", "user": stem}}],
-    }
-    path.write_text(json.dumps(config, indent=1))
-    path.chmod(0o600)
-    return path
+    return write_kubeconfig(
+        path, server=layout.url, ca=layout.pki / "ca.crt", user=stem, token=token, cluster="node"
+    )

@@ -1,0 +1,25 @@
+"""One way to write a kubeconfig: a server, its CA and one bearer token (JSON is valid YAML).
+
+The test apiserver and the node both hand out token identities; kubectl, the function and
+the platform CLIs all read them through such a file.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+
+def write_kubeconfig(path: Path, *, server: str, ca: Path, user: str, token: str, cluster: str) -> Path:
+    """Write a kubeconfig for `user` with `token` against `server` (trusting `ca`), readable by us only."""
+    config = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "current-context": cluster,
+        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "users": [{"name": user, "user": {"token": token}}],
+        "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
+    }
+    path.write_text(json.dumps(config, indent=1))
+    path.chmod(0o600)
+    return path
