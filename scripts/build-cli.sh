@@ -4,7 +4,7 @@
 # testbed/tools/NAME/go.mod and go.sum (fetched through the Go module proxy, checked against
 # go.sum); the static binary (CGO_ENABLED=0) goes to the cache outside the clone, keyed by
 # version, and is built only when missing.
-faas-cli|faas-cli
+#   usage: scripts/build-cli.sh kn|faas-cli
 #
 # Why these versions: the proxy refuses the version LISTS of knative.dev/client and
 # github.com/openfaas/*, so only exact versions resolve.  kn v0.46 and v0.50 need the separate
