@@ -112,9 +112,9 @@ $(KNATIVE_CRDS):
 	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
 
 clis: $(KN) $(FAAS_CLI)
-$(KN): testbed/tools/kn/go.mod testbed/tools/kn/go.sum
+$(KN): testbed/gopins/kn/go.mod testbed/gopins/kn/go.sum
 	GO=$(GO) scripts/build-cli.sh kn
-$(FAAS_CLI): testbed/tools/faas-cli/go.mod testbed/tools/faas-cli/go.sum
+$(FAAS_CLI): testbed/gopins/faas-cli/go.mod testbed/gopins/faas-cli/go.sum
 	GO=$(GO) scripts/build-cli.sh faas-cli
 
 # Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
@@ -141,7 +141,7 @@ pytest-1.34: tools
 test-unit: venv native
 	$(PY) -m pytest tests/unit
 
-test-api: deps venv native apiserver node-binaries
+test-api: tools
 	$(PY) -m pytest tests/api
 	KUBE_VERSION=1.34 $(PY) -m pytest tests/api
 

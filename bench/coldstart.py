@@ -11,8 +11,8 @@ POST, in interleaved rounds so that all see the same machine:
   kubeconfig variable points at nothing, so a silent fallback would fail the run;
 - kubeconfig: the function as in development (`make run`), through the client's loader.
 
-Peak RSS (VmHWM) of the gunicorn master and its worker is read right after that first
-answer.  An import profile (`python -X importtime`) of the in-cluster path, less what
+Peak RSS (VmHWM) of the server (and of gunicorn's worker, for the hello) is read right
+after that first answer.  An import profile (`python -X importtime`) of the in-cluster path, less what
 the hello imports too, names where the remaining start-up time goes.
 """
 

@@ -16,8 +16,8 @@ the machine it ran on.  Sections, in the order they run:
   runs interleaved; peak RSS at that answer; an import profile
   (bench/coldstart.py);
 - throughput and latency: payloads of N alerts over N pods, each payload
-  flipping every pod, through the production server (gunicorn as
-  functions-framework configures it: 1 worker, cpu*4 threads);
+  flipping every pod, through the production server (function/server.py, as deployed: 1 worker,
+  THREADS=8);
 - the floor: at the largest N, rounds of the function's own requests sent by
   a minimal client (bench/floor.py), interleaved with the function's payloads
   so that both see the same machine;

@@ -1,6 +1,6 @@
 """The facts about a pod that the decisions work on, with no I/O attached.
 
-Kept apart from kube.py (which builds them from the API's answers) so that the
+Kept apart from kube/api.py (which builds them from the API's answers) so that the
 pure side (plan, podcache) names a pod's metadata without importing the module
 that talks to the API.
 """

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds a platform's own CLI (kn, faas-cli) from its pinned Go module, so the tests run the
 # tool a user runs, not an imitation.  The module and every dependency are pinned by
-# testbed/tools/NAME/go.mod and go.sum (fetched through the Go module proxy, checked against
+# testbed/gopins/NAME/go.mod and go.sum (fetched through the Go module proxy, checked against
 # go.sum); the static binary (CGO_ENABLED=0) goes to the cache outside the clone, keyed by
 # version, and is built only when missing.
 #   usage: scripts/build-cli.sh kn|faas-cli
@@ -39,8 +39,8 @@ out="$cache/$name-$version/bin/$name"
 # Never touch the module files in the clone: build from a copy (go may tidy go.sum).
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-cp "$here/testbed/tools/$name/go.mod" "$here/testbed/tools/$name/go.sum" \
-   "$here/testbed/tools/$name/tools.go" "$work/"
+cp "$here/testbed/gopins/$name/go.mod" "$here/testbed/gopins/$name/go.sum" \
+   "$here/testbed/gopins/$name/tools.go" "$work/"
 mkdir -p "$(dirname "$out")"
 (cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
    "$go" build -ldflags "-s -w $ldflags" -o "$out.tmp" "$package")

@@ -1,10 +1,10 @@
-"""A real kube-apiserver (built by scripts/build-apiserver.sh, cached by version) on loopback.
+"""A real kube-apiserver (1.20 or 1.34, cached by version outside the clone) on loopback.
 
 Used by the test suite, the benchmarks, the reliability campaigns and `make run`'s
 development cluster (testbed.devcluster).  The version is a parameter: 1.20.2 is
 Debian's source built with Debian's Go; 1.34.4 comes from the Go module proxy
 (testbed/node/build/build.sh), and KUBE_VERSION=1.34 makes it the default.  It starts
-Debian's etcd and the apiserver with a self-made CA, token authentication and
+the etcd that version needs (Debian's 3.4 for 1.20, 3.6 built with 1.34) and the apiserver with a self-made CA, token authentication and
 RBAC, writes a kubeconfig per identity, and stops the apiserver before etcd
 (the other order hangs).  Pods stay Pending (no scheduler, no kubelet), but
 labels and annotations behave as on any cluster.
@@ -89,10 +89,10 @@ class ApiServer:
 
     def start(self) -> ApiServer:
         if not self.binary.exists():
-            raise RuntimeError(f"{self.binary} is missing: run scripts/build-apiserver.sh (make apiserver)")
+            raise RuntimeError(f"{self.binary} is missing: run `make apiserver node-binaries`")
         for tool in (self.etcd, "openssl"):
             if shutil.which(tool) is None:
-                raise RuntimeError(f"{tool} is not installed (make deps)")
+                raise RuntimeError(f"{tool} is missing: run `make deps node-binaries`")
         self.add_user(ADMIN, ["system:masters"])
         make_certificates(self.dir)
         etcd_url = self._start_etcd()

@@ -27,12 +27,19 @@ _FRAMEWORK = {"KUBERNETES_SERVICE_HOST", "DEBUG", "FUNCTION_USE_ASGI", "KUBECONF
 
 
 def clean_env(scratch: Path, **env: str) -> dict[str, str]:
-    """os.environ without the function's settings, then `env`; gunicorn's files under `scratch`."""
+    """os.environ without the function's settings, then `env`; the server's files under `scratch`."""
     ours = {f.metadata["env"] for f in fields(Settings)}
     drop = ours | {f"{name}_FILE" for name in ours} | _FRAMEWORK
     clean = {k: v for k, v in os.environ.items() if k not in drop}
-    # gunicorn puts its control socket in $XDG_RUNTIME_DIR: one directory per server.
-    clean.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", HOME=str(scratch), XDG_RUNTIME_DIR=str(scratch))
+    # Spilled request bodies go to $TMPDIR (waitress); gunicorn (the bench's hello) puts its
+    # control socket in $XDG_RUNTIME_DIR: one directory per server for both.
+    clean.update(
+        PYTHONPATH=str(ROOT),
+        PYTHONUNBUFFERED="1",
+        HOME=str(scratch),
+        XDG_RUNTIME_DIR=str(scratch),
+        TMPDIR=str(scratch),
+    )
     clean.update(env)
     return clean
 

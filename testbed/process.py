@@ -2,7 +2,7 @@
 
 Each program runs in its own session with stdout and stderr in `<name>.log`, so
 a failure can quote the tail of its log, and stopping it (SIGTERM, then SIGKILL
-to its process group) also ends children such as gunicorn's workers, and nothing
+to its process group) also ends children such as the server's workers, and nothing
 else.  Every wait is bounded and says, when it gives up, what it waited for and
 what the program wrote.
 """
@@ -85,7 +85,7 @@ class Process:
         raise StartError(f"{self.name}: no {what} within {timeout}s\n{self.tail()}")
 
     def children(self) -> list[int]:
-        """The ids of the program's direct children (gunicorn's workers, say)."""
+        """The ids of the program's direct children (the server's workers, say)."""
         path = Path(f"/proc/{self.pid}/task/{self.pid}/children")
         return [int(pid) for pid in path.read_text().split()]
 

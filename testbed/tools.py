@@ -1,8 +1,9 @@
 """Tools a test needs: skipped when missing on a developer's machine, a failure in CI.
 
 Under CI=true `make test` must have installed everything, so a missing tool is a
-broken build, never a silent skip.  Also the machine's kubectl, run against a
-test apiserver, for tests that check what a user would see.
+broken build, never a silent skip.  Also kubectl (the pinned 1.34.4 build that
+`make node-binaries` puts in the cache, never whatever is on PATH), run against a test
+apiserver, for tests that check what a user would see.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed import manifests
 from testbed.apiserver import ApiServer
 
 
@@ -39,8 +41,9 @@ def require_tool(name: str) -> str:
 
 
 def kubectl(apiserver: ApiServer, scratch: Path, *args: str) -> str:
-    """Run the machine's kubectl against the test apiserver; its stdout."""
-    exe = require_tool("kubectl")
+    """Run the pinned kubectl against the test apiserver; its stdout."""
+    exe = manifests.kubectl()
+    require(exe.exists(), str(exe))
     result = subprocess.run(
         [
             exe,

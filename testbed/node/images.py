@@ -26,11 +26,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from testbed.paths import ROOT, cache_root
+
 from .containerd import PAUSE_IMAGE, ctr
-from .layout import Layout, cache_root
+from .layout import Layout
 from .proc import run
 
-ROOT = Path(__file__).resolve().parents[2]
 FUNCTION_IMAGE = "localhost/cpu-alert-labeler:dev"
 BASE_VERSION = "bookworm-2"
 BASE_IMAGE = f"localhost/cpu-alert-labeler-python:{BASE_VERSION}"

@@ -13,18 +13,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.paths import cache_root
+
 K8S_VERSION = "v1.34.4"
 """The Kubernetes release built by testbed/node/build/build.sh."""
 ETCD_VERSION = "v3.6.4"
 """etcd's server, the version Kubernetes v1.34.4's go.mod names."""
-
-
-def cache_root() -> Path:
-    """The build cache shared by every clone (the Makefile exports CPU_ALERT_LABELER_CACHE)."""
-    root = os.environ.get("CPU_ALERT_LABELER_CACHE")
-    if root:
-        return Path(root)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "cpu-alert-labeler"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ a token and basic auth.  Nothing retryable can fail against a healthy API, so an
 
 from __future__ import annotations
 
-import base64
 import collections
 import contextlib
 import logging
@@ -26,6 +25,7 @@ from testbed.paths import SOURCE
 from testbed.reliability.cluster import new_pods
 from testbed.reliability.figures import Figure
 from testbed.reliability.fuzzer import Fuzzer
+from testbed.reliability.hostile import CONTENT_TYPES, METHODS, PATHS, auth_header
 
 NAME = "fuzz"
 
@@ -126,49 +126,6 @@ class FuzzResult:
         ]
 
 
-_METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
-_PATHS = ["/", "/", "/", "/alert", "/x/../..", "/%00", "/healthz", "/_/ready", "/metrics", "/a" * 200]
-_TYPES = [
-    "application/json",
-    "application/json",
-    "text/plain",
-    None,
-    "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x",
-    "application/json; charset=utf-16",
-    "application/octet-stream",
-]
-
-
-def _auth_header(rng: random.Random, token: str, user: str, password: str) -> str | None:
-    good_basic = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return rng.choice(
-        [
-            None,
-            "",
-            f"Bearer {token}",
-            f"bearer  {token} ",
-            f"Bearer {token}x",
-            f"Bearer {token[:-1]}",
-            "Bearer",
-            "Basic",
-            f"Basic {good_basic}",
-            f"basic {good_basic}",
-            "Basic ###",
-            "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(),
-            "Basic " + base64.b64encode(b"nocolon").decode(),
-            f"Basic {good_basic[:-2]}",
-            "Basic é",
-            "Digest x",
-            "Bearer " + "t" * 10_000,
-            "Bearer \xff\xfe",
-            f"Bearer {token}\x00",
-            "Bearer " + token.upper(),
-            f"{token}",
-        ]
-    )
-
-
 def _fuzz_apps(apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str]):
     """The function loaded twice in process: open, and with a token and basic auth."""
     token, user, password = credentials
@@ -195,15 +152,15 @@ def _fuzz_request(rng: random.Random, ops: list[str], credentials: tuple[str, st
     """(method, path, headers, authenticated?): mostly a POST on /, sometimes not."""
     roll = rng.random()
     if roll < 0.05:
-        method, path = rng.choice(_METHODS), rng.choice(_PATHS)
+        method, path = rng.choice(METHODS), rng.choice(PATHS)
         ops.append(f"{method} {path[:20]}")
         return method, path, {}, False
     if roll < 0.10:
-        path = rng.choice(_PATHS)
+        path = rng.choice(PATHS)
         ops.append(f"POST {path[:20]}")
         return "POST", path, {}, False
     if roll < 0.22:
-        header = _auth_header(rng, *credentials)
+        header = auth_header(rng, *credentials)
         ops.append(f"auth {header[:16]!r}" if header is not None else "auth none")
         return "POST", "/", {} if header is None else {"Authorization": header}, True
     return "POST", "/", {}, False
@@ -226,7 +183,7 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResul
             method, path, headers, authenticated = _fuzz_request(rng, ops, credentials)
             app = auth_app if authenticated else open_app
             response = app.open(
-                path, method=method, data=body, headers=headers, content_type=rng.choice(_TYPES)
+                path, method=method, data=body, headers=headers, content_type=rng.choice(CONTENT_TYPES)
             )
             # JSON is promised for webhook answers and errors; /metrics is text, HEAD has no body.
             json_expected = method == "POST" or (method != "HEAD" and path != "/metrics")

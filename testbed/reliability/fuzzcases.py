@@ -6,11 +6,12 @@ campaign checks and why it runs in process.
 
 from __future__ import annotations
 
-import base64
 import json
 import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+
+from testbed.reliability.hostile import CONTENT_TYPES, CPUS, METHODS, ODD_TEXT, PATHS, TIMES, auth_header
 
 LABEL_KEY, PREFIX = "status", "cpu-alert-labeler"
 VALUES = {"normal", "moderate", "panne"}
@@ -54,26 +55,6 @@ _NAMES = [
     ("", "70"),
 ]
 _ZONES = ["Z", "z", "+00:00", "+01:00", "-07:30", "+14:00"]
-_ODD = [
-    "é",
-    "😀",
-    "\u202e",
-    "\ufeff",
-    "\ud800",
-    "ß",
-    "İ",
-    "٩٢",
-    "\u2028",
-    "\x7f",
-    "\x1b[31m",
-    "日本",
-    "\U0010ffff",
-    "\\",
-    '"',
-    "/",
-    "%00",
-    "\x00",
-]
 _INJECT = [
     "; rm -rf /",
     "$(id)",
@@ -100,64 +81,6 @@ _INJECT = [
     "{{7*7}}",
     "${jndi:ldap://x/a}",
     "\\\\share\\x",
-]
-_TIMES = [
-    "0001-01-01T00:00:00Z",
-    "2026-02-30T00:00:00Z",
-    "2026-11-24T24:00:00Z",
-    "2026-11-24T09:00:00.1234567891Z",
-    "2026-11-24T09:00:00+25:00",
-    "2026-11-24 09:00:00Z",
-    "",
-    "now",
-    "0000-01-01T00:00:00Z",
-    "9999-12-31T23:59:59-01:00",
-    "0001-01-01T00:30:00+01:00",
-    "2026-11-24T09:00:60Z",
-    1732437600,
-    None,
-    1.5,
-    [],
-    {},
-]
-_CPUS = [
-    "92",
-    "92.5%",
-    " 66 % ",
-    "1e2",
-    "nan",
-    "inf",
-    "-5",
-    "+5",
-    "0x10",
-    "٩٢",
-    "9" * 40,
-    "",
-    "%",
-    "..",
-    "1.",
-    ".5",
-    "50%%",
-    "5 0",
-    "\t7\t",
-    "33",
-    "32.999999999999999",
-    "1" + "0" * 31,
-    92,
-    None,
-    True,
-    ["92"],
-]
-_METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
-_PATHS = ["/", "/alert", "/x/../..", "/%00", "/healthz", "/_/ready", "/metrics", "/a" * 300, "/\u2028"]
-_TYPES = [
-    "application/json",
-    "text/plain",
-    None,
-    "application/x-www-form-urlencoded",
-    "multipart/form-data; boundary=x",
-    "application/json; charset=utf-16",
-    "application/octet-stream",
 ]
 
 
@@ -263,11 +186,11 @@ class Generator:
                 {},
                 [1, "a"],
                 {"a": 1},
-                r.choice(_ODD),
+                r.choice(ODD_TEXT),
                 "firing",
                 "resolved",
-                r.choice(_TIMES),
-                r.choice(_CPUS),
+                r.choice(TIMES),
+                r.choice(CPUS),
                 "x" * r.choice([300, 70_000]),
             ]
         )
@@ -286,11 +209,11 @@ class Generator:
             elif op == "drop" and isinstance(node, dict):
                 del node[key]
             elif op == "time":
-                node[key] = r.choice(_TIMES)
+                node[key] = r.choice(TIMES)
             elif op == "cpu":
-                node[key] = r.choice(_CPUS)
+                node[key] = r.choice(CPUS)
             elif op == "odd":
-                node[key] = "".join(r.choice(_ODD + ["a", "-"]) for _ in range(r.randint(1, 12)))
+                node[key] = "".join(r.choice(ODD_TEXT + ["a", "-"]) for _ in range(r.randint(1, 12)))
             elif op == "swap" and isinstance(node[key], (dict, list)):
                 value = node[key]
                 node[key] = (
@@ -372,39 +295,13 @@ class Generator:
             case.environ = {"CONTENT_LENGTH": str(r.choice([0, 1, len(case.body) // 2, MAX_BODY * 10]))}
         elif attack == "auth":
             case.auth = True
-            header = self._auth_header()
+            header = auth_header(self.rng, self.token, self.user, self.password)
             case.headers = {} if header is None else {"Authorization": header}
         elif attack == "route":
-            case.method, case.path = r.choice(_METHODS + ["POST"]), r.choice(_PATHS)
+            case.method, case.path = r.choice(METHODS + ["POST"]), r.choice(PATHS)
         elif attack == "type":
-            case.content_type = r.choice(_TYPES)
+            case.content_type = r.choice(CONTENT_TYPES)
         return case
-
-    def _auth_header(self) -> str | None:
-        good = base64.b64encode(f"{self.user}:{self.password}".encode()).decode()
-        token = self.token
-        return self.rng.choice(
-            [
-                None,
-                "",
-                f"Bearer {token}",
-                f"bearer  {token} ",
-                f"Bearer {token}x",
-                f"Bearer {token[:-1]}",
-                "Bearer",
-                "Basic",
-                f"Basic {good}",
-                "Basic ###",
-                "Basic " + base64.b64encode(b"\xff:\x00").decode(),
-                f"Basic {good[:-2]}",
-                "Digest x",
-                "Bearer " + "t" * 10_000,
-                "Bearer \xff\xfe",
-                f"Bearer {token}\x00",
-                "Bearer " + token.upper(),
-                token,
-            ]
-        )
 
     def case(self) -> Case:
         roll = self.rng.random()

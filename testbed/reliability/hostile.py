@@ -9,7 +9,9 @@ duplicate keys.
 
 from __future__ import annotations
 
+import base64
 import json
+import random
 from typing import Any
 
 
@@ -116,3 +118,60 @@ CPUS = [
     True,
     ["92"],
 ]
+
+# Requests other than a webhook POST: methods, paths and content types a broken or hostile
+# sender uses.
+METHODS = ["GET", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
+PATHS = [
+    "/",
+    "/",
+    "/",
+    "/alert",
+    "/x/../..",
+    "/%00",
+    "/healthz",
+    "/_/ready",
+    "/metrics",
+    "/a" * 200,
+    "/\u2028",
+]
+CONTENT_TYPES = [
+    "application/json",
+    "application/json",
+    "text/plain",
+    None,
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/json; charset=utf-16",
+    "application/octet-stream",
+]
+
+
+def auth_header(rng: random.Random, token: str, user: str, password: str) -> str | None:
+    """An Authorization header, right, wrong or malformed, for the configured credentials."""
+    good_basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return rng.choice(
+        [
+            None,
+            "",
+            f"Bearer {token}",
+            f"bearer  {token} ",
+            f"Bearer {token}x",
+            f"Bearer {token[:-1]}",
+            "Bearer",
+            "Basic",
+            f"Basic {good_basic}",
+            f"basic {good_basic}",
+            "Basic ###",
+            "Basic " + base64.b64encode(b"\xff\xfe:\x00").decode(),
+            "Basic " + base64.b64encode(b"nocolon").decode(),
+            f"Basic {good_basic[:-2]}",
+            "Basic é",
+            "Digest x",
+            "Bearer " + "t" * 10_000,
+            "Bearer \xff\xfe",
+            f"Bearer {token}\x00",
+            "Bearer " + token.upper(),
+            f"{token}",
+        ]
+    )

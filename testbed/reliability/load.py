@@ -1,4 +1,4 @@
-"""Campaign `load`: concurrent keep-alive senders against the production server (gunicorn).
+"""Campaign `load`: concurrent keep-alive senders against the production server (function.server).
 
 Mostly repeats, some changes, several workers: errors must be zero; p50 and p99
 latency and throughput are printed, never judged.
@@ -27,7 +27,7 @@ NAME = "load"
 
 @dataclass(frozen=True)
 class Size:
-    workers: int  # gunicorn workers
+    workers: int  # server worker processes (WORKERS)
     senders: int
     requests: int  # per sender
     pods: int
@@ -61,9 +61,7 @@ class LoadResult:
     def figures(self) -> list[Figure]:
         per = self.requests // self.senders if self.senders else 0
         return [
-            Figure(
-                "load", "gunicorn workers / senders x payloads", f"{self.workers} / {self.senders} x {per}"
-            ),
+            Figure("load", "server workers / senders x payloads", f"{self.workers} / {self.senders} x {per}"),
             Figure("load", "requests answered / alerts in them", f"{self.requests} / {self.alerts}"),
             Figure("load", "errors (non-2xx or transport)", self.errors, zero=True),
             Figure("load", "errors by kind", dict(self.error_kinds) or "none"),

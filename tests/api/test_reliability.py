@@ -187,7 +187,7 @@ def test_concurrent_shuffled_states_leave_no_stale_label(apiserver, tmp_path):
 
 
 def test_load_is_answered_in_full(apiserver, tmp_path):
-    """Concurrent keep-alive senders against gunicorn workers: every request gets a 2xx."""
+    """Concurrent keep-alive senders against the production server's workers: every request gets a 2xx."""
     size = load.SIZES["small"]
     result = load.run(apiserver, size, SEED, tmp_path)
     show(result)

@@ -3,7 +3,7 @@
 Debian's Prometheus (2.42) scrapes a stand-in for cAdvisor and kube-state-metrics
 (testbed/monitoring/metrics_target.py) and evaluates the shipped monitoring/prometheus-rules.yml;
 Debian's Alertmanager (0.25) routes with the shipped monitoring/alertmanager.yml to the
-function, served as in production by functions-framework's gunicorn with a bearer
+function, served as in production by function/server.py (waitress) with a bearer
 token; the function labels pods on a real kube-apiserver; kubectl reads the labels.
 Only durations, the function's address and the token file are rewritten
 (testbed/monitoring/configs.py says which, and why).

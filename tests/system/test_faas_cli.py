@@ -1,7 +1,7 @@
 """We test these aspects: the pinned faas-cli, run as the README shows, reaches the function
 and labels pods: `faas-cli invoke cpu-alert-labeler --gateway URL` with alert.json on stdin
 and the bearer token sent with the old CLI's `-H "Authorization=Bearer ..."` syntax, against
-the real function server (gunicorn, as deployed) and a real kube-apiserver holding the pods
+the real function server (function/server.py, as deployed) and a real kube-apiserver holding the pods
 alert.json names, leaves each pod with the label its alerts call for (read back with
 kubectl); the same call with a wrong token is refused and labels nothing (so the header does
 travel).  The function serves every path, so the gateway URL can be the function itself:

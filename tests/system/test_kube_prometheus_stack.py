@@ -15,7 +15,7 @@ in as README says), on Debian's real Alertmanager fed alerts through its API.
 - Alertmanager counts no failed notification.
 
 A recording receiver stands for the function: the claim is about delivery, not labels
-(tests/test_e2e.py drives the function behind the shipped configuration).
+(tests/system/test_e2e.py drives the function behind the shipped configuration).
 """
 
 import secrets

@@ -1,7 +1,7 @@
 //go:build tools
 
 // Package tools pins the kube-state-metrics release that
-// scripts/build-kube-state-metrics.sh builds: `go build` of its main package
+// scripts/build-go-tool.sh builds: `go build` of its main package
 // from inside this module uses the versions go.mod and go.sum record, every
 // module checked against the checksum database when first downloaded.
 package tools

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from testbed import clis, manifests
-from testbed.apiserver import ApiServer, binary
+from testbed.apiserver import ApiServer, binary, etcd_binary
 from testbed.manifests import find
 from testbed.tools import require, require_tool
 
@@ -33,7 +33,7 @@ def kubectl(tmp_path_factory) -> Iterator[Kubectl]:
     require(binary(VERSION).exists(), str(binary(VERSION)))
     require(manifests.kubectl().exists(), str(manifests.kubectl()))
     require(bool(manifests.knative_crds()), "Knative Serving CRDs (make knative-crds)")
-    require_tool("etcd")
+    require_tool(etcd_binary(VERSION))
     workdir = tmp_path_factory.mktemp("kube-1.34")
     server = ApiServer(workdir, version=VERSION)
 

@@ -1,4 +1,4 @@
-module cpu-alert-labeler/testbed/tools/faas-cli
+module cpu-alert-labeler/testbed/gopins/faas-cli
 
 go 1.24
 

@@ -1,4 +1,4 @@
-module cpu-alert-labeler/testbed/tools/kn
+module cpu-alert-labeler/testbed/gopins/kn
 
 go 1.24
 
