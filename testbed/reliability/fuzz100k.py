@@ -35,23 +35,20 @@ from __future__ import annotations
 
 import argparse
 import collections
-import contextlib
-import logging
 import multiprocessing
-import os
 import random
 import shutil
 import signal
 import sys
 import tempfile
 import time
-import traceback
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from testbed.apiserver import APISERVER, ApiServer
 from testbed.paths import SOURCE
+from testbed.reliability.fuzz import capture_function_errors, environ
 from testbed.reliability.fuzzcases import (
     LABEL_KEY,
     MAX_ALERTS,
@@ -86,32 +83,6 @@ class Result:
             )
 
 
-class _ExceptionCounter(logging.Handler):
-    """Counts the exceptions the function logs, named by their last frame inside function/."""
-
-    def __init__(self, counter: collections.Counter):
-        super().__init__(logging.ERROR)
-        self.counter = counter
-
-    def emit(self, record: logging.LogRecord) -> None:
-        if record.exc_info and record.exc_info[0] is not None:
-            frames = [f for f in traceback.extract_tb(record.exc_info[2]) if "/function/" in f.filename]
-            where = f" at {Path(frames[-1].filename).name}:{frames[-1].lineno}" if frames else ""
-            self.counter[f"{record.exc_info[0].__name__}{where}"] += 1
-
-
-@contextlib.contextmanager
-def environment(**env: str | None):
-    saved = {k: os.environ.get(k) for k in env}
-    try:
-        for key, value in env.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-        yield
-    finally:
-        for key, value in saved.items():
-            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
-
-
 def apps(apiserver: ApiServer, namespace: str, token: str, user: str, password: str):
     """The function loaded twice in process, as functions-framework loads it: open, and with auth."""
     import functions_framework
@@ -131,9 +102,9 @@ def apps(apiserver: ApiServer, namespace: str, token: str, user: str, password: 
         WEBHOOK_PASSWORD=None,
         WEBHOOK_PASSWORD_FILE=None,
     )
-    with environment(**base):
+    with environ(**base):
         open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
-        with environment(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
+        with environ(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
             auth_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
     return open_app, auth_app
 
@@ -172,10 +143,8 @@ def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -
     generator = Generator(rng, namespace, decoy, token, user, password)
     open_app, auth_app = apps(apiserver, namespace, token, user, password)
     result = Result()
-    logger = logging.getLogger("cpu-alert-labeler")
-    saved, logger.handlers = logger.handlers[:], [_ExceptionCounter(result.exceptions)]
     started = time.perf_counter()
-    try:
+    with capture_function_errors() as capture:
         for i in range(requests):
             case = generator.case()
             app = auth_app if case.auth else open_app
@@ -193,8 +162,7 @@ def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -
             check_answer(result, case, response.status_code, response.get_json(silent=True))
             if progress and (i + 1) % 10_000 == 0:
                 print(f"  {i + 1:,} requests, {time.perf_counter() - started:.0f} s", flush=True)
-    finally:
-        logger.handlers = saved
+    result.exceptions.update(capture.errors)
     result.seconds = time.perf_counter() - started
     return result, end_state(apiserver, namespace, decoy, decoy_before)
 
