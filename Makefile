@@ -15,7 +15,8 @@ APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 # The Go toolchain of this machine kind (PATH may not have it).
 GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
 # Monitoring programs built from the Go module proxy, pinned by testbed/monitoring/<name>/go.mod.
-go_pin = $(shell awk '$$1 == "require" && $$2 == "$(2)" {print $$3}' testbed/monitoring/$(1)/go.mod)
+go_pin_in = $(shell awk '$$1 == "require" && $$2 == "$(2)" {print $$3}' $(1)/go.mod)
+go_pin = $(call go_pin_in,testbed/monitoring/$(1),$(2))
 KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
 # Prometheus' Go module v0.X.Y is its release v2.X.Y.
 PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
@@ -25,9 +26,9 @@ PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,githu
 KNATIVE_SERVING := v0.51.0
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 # The platforms' own CLIs, built from pinned Go modules (scripts/build-cli.sh says why
-# these versions); keep equal to that script and testbed/clis.py.
-KN := $(CACHE)/kn-v0.40.0/bin/kn
-FAAS_CLI := $(CACHE)/faas-cli-v0.0.0-20211012083206-08e3e965c831/bin/faas-cli
+# these versions), pinned by testbed/gopins/<name>/go.mod; testbed/clis.py reads the same pins.
+KN := $(CACHE)/kn-$(call go_pin_in,testbed/gopins/kn,knative.dev/client)/bin/kn
+FAAS_CLI := $(CACHE)/faas-cli-$(call go_pin_in,testbed/gopins/faas-cli,github.com/openfaas/faas-cli)/bin/faas-cli
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
@@ -112,9 +113,9 @@ $(KNATIVE_CRDS):
 	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
 
 clis: $(KN) $(FAAS_CLI)
-$(KN): testbed/gopins/kn/go.mod testbed/gopins/kn/go.sum
+$(KN):
 	GO=$(GO) scripts/build-cli.sh kn
-$(FAAS_CLI): testbed/gopins/faas-cli/go.mod testbed/gopins/faas-cli/go.sum
+$(FAAS_CLI):
 	GO=$(GO) scripts/build-cli.sh faas-cli
 
 # Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause

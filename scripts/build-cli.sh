@@ -20,29 +20,29 @@ cache=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-label
 here=$(cd "$(dirname "$0")/.." && pwd)
 case $name in
   kn)
-    version=v0.40.0
+    module=knative.dev/client
     package=knative.dev/client/cmd/kn
     vpkg=knative.dev/client/pkg/kn/commands/version
-    ldflags="-X $vpkg.Version=$version"
     ;;
   faas-cli)
-    version=v0.0.0-20211012083206-08e3e965c831
+    module=github.com/openfaas/faas-cli
     package=github.com/openfaas/faas-cli
     vpkg=github.com/openfaas/faas-cli/version
-    # Without these it calls itself "dev".
-    ldflags="-X $vpkg.Version=$version -X $vpkg.GitCommit=08e3e965c831"
     ;;
   *) echo "unknown tool: $name" >&2; exit 2 ;;
 esac
+pins="$here/testbed/gopins/$name"
+version=$(awk -v m="$module" '$1 == "require" && $2 == m {print $3}' "$pins/go.mod")
+[ -n "$version" ] || { echo "$0: no 'require $module' line in $pins/go.mod" >&2; exit 1; }
+# Without these the tools call themselves "dev".
+ldflags="-X $vpkg.Version=$version"
+[ "$name" = faas-cli ] && ldflags="$ldflags -X $vpkg.GitCommit=${version##*-}"
 out="$cache/$name-$version/bin/$name"
 [ -x "$out" ] && exit 0
-# Never touch the module files in the clone: build from a copy (go may tidy go.sum).
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
-cp "$here/testbed/gopins/$name/go.mod" "$here/testbed/gopins/$name/go.sum" \
-   "$here/testbed/gopins/$name/tools.go" "$work/"
 mkdir -p "$(dirname "$out")"
-(cd "$work" && GOFLAGS=-mod=mod CGO_ENABLED=0 \
+# -mod=readonly: go.mod and go.sum are the pins; a build that would change them fails.
+# GOTOOLCHAIN=local: the machine's Go, never one fetched because a go.mod asks for it.
+(cd "$pins" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0 \
    "$go" build -ldflags "-s -w $ldflags" -o "$out.tmp" "$package")
 mv "$out.tmp" "$out"
 echo "$name $version in $out"

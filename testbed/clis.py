@@ -16,9 +16,18 @@ import yaml
 
 from testbed.paths import ROOT, cache_root
 
-# Keep equal to scripts/build-cli.sh and the Makefile's KN and FAAS_CLI.
-KN_VERSION = "v0.40.0"
-FAAS_CLI_VERSION = "v0.0.0-20211012083206-08e3e965c831"
+
+def pinned(name: str, module: str) -> str:
+    """The version testbed/gopins/<name>/go.mod requires of `module` (the Makefile reads the same)."""
+    for line in (ROOT / "testbed" / "gopins" / name / "go.mod").read_text().splitlines():
+        words = line.split()
+        if words[:2] == ["require", module]:
+            return words[2]
+    raise LookupError(f"testbed/gopins/{name}/go.mod does not require {module}")
+
+
+KN_VERSION = pinned("kn", "knative.dev/client")
+FAAS_CLI_VERSION = pinned("faas-cli", "github.com/openfaas/faas-cli")
 
 
 def kn() -> Path:
