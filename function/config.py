@@ -238,7 +238,7 @@ class Settings:
         yield (
             "moderate_threshold",
             math.isfinite(self.moderate_threshold) and self.moderate_threshold >= 0,
-            ("must be a finite number >= 0"),
+            "must be a finite number >= 0",
         )
         yield (
             "critical_threshold",
@@ -252,7 +252,7 @@ class Settings:
         yield (
             "webhook_password",
             (self.webhook_password is None) == (self.webhook_username == ""),
-            ("WEBHOOK_USERNAME and WEBHOOK_PASSWORD go together"),
+            "WEBHOOK_USERNAME and WEBHOOK_PASSWORD go together",
         )
         for name in ("cpu_annotation", "pod_label", "namespace_label"):
             yield name, getattr(self, name) != "", "must not be empty"
@@ -278,7 +278,7 @@ class Settings:
         yield (
             "future_allowance",
             math.isfinite(self.future_allowance) and self.future_allowance >= 0,
-            ("must be a finite number >= 0"),
+            "must be a finite number >= 0",
         )
         token = self.webhook_token.value if self.webhook_token else ""
         # An HTTP header carries bytes that servers read as Latin-1: a token outside
@@ -289,7 +289,7 @@ class Settings:
         yield (
             "kubernetes_service_port",
             port == "" or (port.isdigit() and 0 < int(port) < 65536),
-            ("must be a port number"),
+            "must be a port number",
         )
 
     @property

@@ -30,7 +30,7 @@ _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and l
 def event_body(
     *, uid: str, namespace: str, name: str, reason: str, message: str, warning: bool, instance: str, now: str
 ) -> dict:
-    """The v1 Event about a pod that `kubectl describe` lists (the bench's floor sends it too)."""
+    """The v1 Event about a pod, listed with the pod's other Events (the bench's floor sends it too)."""
     return {
         "apiVersion": "v1",
         "kind": "Event",

@@ -9,8 +9,13 @@ pool.  Credentials are asked for on every request and told about every 401,
 so a rotated token is followed without rebuilding anything.
 """
 
+import threading
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from ..errors import ConfigError
 
 
 class TransportError(Exception):
@@ -44,6 +49,46 @@ class Credentials(Protocol):
 
     def reset(self) -> None:
         """The API answered 401: look at the source again before the next request."""
+
+
+class RefreshedHeader:
+    """Credentials read from their source once per `period`, and at once after a 401.
+
+    `read` gives the header value; it runs here first, so a source that cannot be read
+    at start stops start-up.  A later read that fails with ConfigError (a token file
+    half rotated, say) keeps the last good value until the next look, and `on_error`
+    is told why.
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], str | None],
+        *,
+        period: float,
+        on_error: Callable[[ConfigError], None] = lambda exc: None,
+    ):
+        self._read, self._period, self._on_error = read, period, on_error
+        self._lock = threading.Lock()
+        self._header = read()
+        self._next = time.monotonic() + period
+
+    def header(self) -> str | None:
+        if time.monotonic() >= self._next:
+            self._refresh()
+        return self._header
+
+    def reset(self) -> None:
+        self._next = 0.0
+
+    def _refresh(self) -> None:
+        with self._lock:
+            if time.monotonic() < self._next:
+                return  # another thread read it while this one waited
+            self._next = time.monotonic() + self._period
+            try:
+                self._header = self._read()
+            except ConfigError as exc:
+                self._on_error(exc)
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,13 +19,11 @@ starts.
 import logging
 import re
 import ssl
-import threading
-import time
 from pathlib import Path
 
 from .. import logs
 from ..errors import ConfigError
-from .connection import Connection
+from .connection import Connection, RefreshedHeader
 from .httpspool import HttpsPool
 
 TOKEN_PERIOD = 10.0  # seconds a token read from the file is used before the file is read again
@@ -39,32 +37,15 @@ class NotInCluster(ConfigError):
     """The service variables are set but no service account is mounted (automount off)."""
 
 
-class TokenFile:
+class TokenFile(RefreshedHeader):
     """Bearer credentials read from a file that is replaced as the token rotates."""
 
     def __init__(self, path: Path, *, period: float = TOKEN_PERIOD):
-        self._path, self._period = path, period
-        self._lock = threading.Lock()
-        self._header = f"Bearer {read_token(path)}"
-        self._next = time.monotonic() + period
+        super().__init__(lambda: f"Bearer {read_token(path)}", period=period, on_error=_unreadable)
 
-    def header(self) -> str:
-        if time.monotonic() >= self._next:
-            self._refresh()
-        return self._header
 
-    def reset(self) -> None:
-        self._next = 0.0
-
-    def _refresh(self) -> None:
-        with self._lock:
-            if time.monotonic() < self._next:
-                return  # another thread read it while this one waited
-            self._next = time.monotonic() + self._period
-            try:
-                self._header = f"Bearer {read_token(self._path)}"
-            except ConfigError as exc:
-                logs.event(log, "token_unreadable", logging.WARNING, reason=str(exc))
+def _unreadable(exc: ConfigError) -> None:
+    logs.event(log, "token_unreadable", logging.WARNING, reason=str(exc))
 
 
 def read_token(path: Path) -> str:

@@ -9,44 +9,26 @@ pool only, never through its generated API classes (see api.py).
 """
 
 import os
-import threading
-import time
 
 import urllib3
 from kubernetes import client, config
 from kubernetes.config.config_exception import ConfigException
 
 from ..errors import ConfigError
-from .connection import Answer, Connection, TransportError
+from .connection import Answer, Connection, RefreshedHeader, TransportError
 
 HOOK_PERIOD = 10.0  # seconds between calls to the configuration's refresh hook
 
 
-class HookCredentials:
+def hook_credentials(configuration: client.Configuration, *, period: float = HOOK_PERIOD) -> RefreshedHeader:
     """The loaded configuration's bearer credentials, refreshed through its own hook.
 
     The hook (an exec plugin or an expiring OIDC token) also scans the environment for
     proxies on every call: once in a while is enough.
     """
-
-    def __init__(self, configuration: client.Configuration, *, period: float = HOOK_PERIOD):
-        self._configuration, self._period = configuration, period
-        self._lock = threading.Lock()
-        self._next = 0.0
-        self._header: str | None = None
-
-    def header(self) -> str | None:
-        with self._lock:
-            now = time.monotonic()
-            if now >= self._next:
-                self._header = self._configuration.get_api_key_with_prefix(
-                    "BearerToken", alias="authorization"
-                )
-                self._next = now + self._period
-            return self._header
-
-    def reset(self) -> None:
-        self._next = 0.0
+    return RefreshedHeader(
+        lambda: configuration.get_api_key_with_prefix("BearerToken", alias="authorization"), period=period
+    )
 
 
 class PoolTransport:
@@ -88,6 +70,6 @@ def connect(*, path: str, pool_size: int) -> Connection:
     return Connection(
         base=base,
         transport=PoolTransport(pool, base),
-        credentials=HookCredentials(configuration),
+        credentials=hook_credentials(configuration),
         source="kubeconfig",
     )
