@@ -1,6 +1,6 @@
 """Node figures for `make bench`: the function as a pod on a real Kubernetes v1.34 node.
 
-Usage: `.venv/bin/python bench/node.py` (part of `make bench`). Brings the node up with
+Usage: `.venv/bin/python -m bench.node` (part of `make bench`). Brings the node up with
 testbed.node (or reuses the one `make cluster` left running; a node it started itself it
 takes down again), then measures:
 
@@ -28,8 +28,6 @@ from pathlib import Path
 
 from testbed.node import cluster, deploy
 from testbed.node.layout import Layout
-
-ROOT = Path(__file__).resolve().parent.parent
 
 NS = "bench-node"
 PODS = 100

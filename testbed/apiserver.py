@@ -26,12 +26,13 @@ from pathlib import Path
 from testbed.certs import make_certificates
 from testbed.kubeconfig import write_kubeconfig
 from testbed.net import free_port
+from testbed.node.layout import ETCD_VERSION, K8S_VERSION
 from testbed.paths import cache_root
 from testbed.process import Process
 
 # The API tier runs against the oldest supported API (1.20, the default) and a current one
 # (1.34): `make test` runs it once per version, KUBE_VERSION choosing.
-RELEASES = {"1.20": "1.20.2", "1.34": "1.34.4"}
+RELEASES = {"1.20": "1.20.2", "1.34": K8S_VERSION.removeprefix("v")}
 KUBE_VERSION = os.environ.get("KUBE_VERSION", "1.20")
 if KUBE_VERSION not in RELEASES:
     raise SystemExit(f"KUBE_VERSION={KUBE_VERSION!r}: expected one of {', '.join(RELEASES)}")
@@ -49,10 +50,19 @@ def etcd_binary(version: str = DEFAULT_VERSION) -> str:
     apiservers need etcd 3.5+, which the node helper builds into the cache."""
     if version.startswith("1.20."):
         return "etcd"
-    return str(cache_root() / "etcd-v3.6.4" / "bin" / "etcd")
+    return str(cache_root() / f"etcd-{ETCD_VERSION}" / "bin" / "etcd")
 
 
 APISERVER, ETCD = binary(), etcd_binary()
+
+
+def missing(version: str = DEFAULT_VERSION) -> str | None:
+    """What is missing to start apiserver `version` (with its etcd), or None."""
+    if not binary(version).exists():
+        return f"{binary(version)}: run `make apiserver node-binaries`"
+    if shutil.which(etcd_binary(version)) is None:
+        return f"{etcd_binary(version)}: run `make deps node-binaries`"
+    return None
 
 
 def flags(options: dict[str, str]) -> list[str]:
@@ -65,6 +75,7 @@ class ApiServer:
 
     def __init__(self, workdir: Path | None = None, *, version: str = DEFAULT_VERSION):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kube-"))
+        self.version = version
         self.binary = binary(version)
         self.etcd = etcd_binary(version)
         self.port = free_port()
@@ -88,11 +99,10 @@ class ApiServer:
         return path
 
     def start(self) -> ApiServer:
-        if not self.binary.exists():
-            raise RuntimeError(f"{self.binary} is missing: run `make apiserver node-binaries`")
-        for tool in (self.etcd, "openssl"):
-            if shutil.which(tool) is None:
-                raise RuntimeError(f"{tool} is missing: run `make deps node-binaries`")
+        if problem := missing(self.version):
+            raise RuntimeError(f"missing {problem}")
+        if shutil.which("openssl") is None:
+            raise RuntimeError("openssl is missing: run `make deps`")
         self.add_user(ADMIN, ["system:masters"])
         make_certificates(self.dir)
         etcd_url = self._start_etcd()

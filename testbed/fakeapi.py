@@ -11,6 +11,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from testbed.kubeconfig import write_kubeconfig
+
 
 class FakeApi:
     """Answers every request with `status` (and a Kubernetes Status body)."""
@@ -55,19 +57,9 @@ class FakeApi:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def kubeconfig(self, path: Path) -> Path:
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "fake",
-                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-                    "users": [{"name": "fake", "user": {"token": "fake-token"}}],
-                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "fake"}}],
-                }
-            )
+        return write_kubeconfig(
+            path, server=self.url, ca=None, user="fake", token="fake-token", cluster="fake"
         )
-        return path
 
     def close(self) -> None:
         self._server.shutdown()

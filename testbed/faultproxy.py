@@ -37,6 +37,8 @@ from pathlib import Path
 
 import urllib3
 
+from testbed.kubeconfig import write_kubeconfig
+
 KINDS = ("500", "503", "429", "delay", "drop", "drop_after")
 _STATUS = {"500": (500, "InternalError"), "503": (503, "ServiceUnavailable"), "429": (429, "TooManyRequests")}
 # Hop-by-hop headers (RFC 9110 7.6.1) are the proxy's own business on each side.
@@ -137,20 +139,7 @@ class FaultProxy:
 
     def kubeconfig(self, path: Path, token: str) -> Path:
         """A kubeconfig that reaches the apiserver through this proxy with `token`."""
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "current-context": "proxy",
-                    "clusters": [{"name": "proxy", "cluster": {"server": self.url}}],
-                    "users": [{"name": "proxy", "user": {"token": token}}],
-                    "contexts": [{"name": "proxy", "context": {"cluster": "proxy", "user": "proxy"}}],
-                },
-                indent=1,
-            )
-        )
-        return path
+        return write_kubeconfig(path, server=self.url, ca=None, user="proxy", token=token, cluster="proxy")
 
     def summary(self) -> dict:
         with self._lock:

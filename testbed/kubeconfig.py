@@ -10,13 +10,19 @@ import json
 from pathlib import Path
 
 
-def write_kubeconfig(path: Path, *, server: str, ca: Path, user: str, token: str, cluster: str) -> Path:
-    """Write a kubeconfig for `user` with `token` against `server` (trusting `ca`), readable by us only."""
+def write_kubeconfig(
+    path: Path, *, server: str, ca: Path | None, user: str, token: str, cluster: str
+) -> Path:
+    """Write a kubeconfig for `user` with `token` against `server` (trusting `ca`; plain HTTP
+    when None), readable by us only."""
+    reach: dict[str, str] = {"server": server}
+    if ca is not None:
+        reach["certificate-authority"] = str(ca)
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "current-context": cluster,
-        "clusters": [{"name": cluster, "cluster": {"server": server, "certificate-authority": str(ca)}}],
+        "clusters": [{"name": cluster, "cluster": reach}],
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
     }

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import yaml
 
+from testbed.node.layout import K8S_VERSION
 from testbed.paths import ROOT, cache_root
 
-KUBERNETES_VERSION = "1.34.4"
+KUBERNETES_VERSION = K8S_VERSION.removeprefix("v")
 # knative.dev/serving's module version; keep equal to KNATIVE_SERVING in the Makefile.
 KNATIVE_SERVING_VERSION = "v0.51.0"
 OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}

@@ -70,7 +70,4 @@ def ready(layout: Layout) -> bool:
 
 
 def start(layout: Layout) -> Daemon:
-    d = daemon(layout)
-    d.start()
-    d.wait(lambda: ready(layout), 120, "/readyz")
-    return d
+    return daemon(layout).launch(lambda: ready(layout), 120, "/readyz")

@@ -69,10 +69,7 @@ def ready(layout: Layout) -> bool:
 def start(layout: Layout) -> Daemon:
     (layout.state / "containerd").mkdir(parents=True, exist_ok=True)
     (layout.state / "containerd" / "config.toml").write_text(_config(layout))
-    d = daemon(layout)
-    d.start()
-    d.wait(lambda: ready(layout), 60, "its socket")
-    return d
+    return daemon(layout).launch(lambda: ready(layout), 60, "its socket")
 
 
 def shim_pids(layout: Layout) -> list[int]:

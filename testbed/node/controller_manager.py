@@ -49,7 +49,4 @@ def ready(layout: Layout) -> bool:
 
 
 def start(layout: Layout) -> Daemon:
-    d = daemon(layout)
-    d.start()
-    d.wait(lambda: ready(layout), 60, "/healthz")
-    return d
+    return daemon(layout).launch(lambda: ready(layout), 60, "/healthz")

@@ -51,7 +51,4 @@ def ready(layout: Layout) -> bool:
 
 def start(layout: Layout) -> Daemon:
     (layout.state / "kube-proxy.json").write_text(json.dumps(_config(layout), indent=1))
-    d = daemon(layout)
-    d.start()
-    d.wait(lambda: ready(layout), 60, "/healthz")
-    return d
+    return daemon(layout).launch(lambda: ready(layout), 60, "/healthz")

@@ -86,7 +86,4 @@ def start(layout: Layout) -> Daemon:
     root = layout.state / "kubelet"
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.json").write_text(json.dumps(_config(layout), indent=1))
-    d = daemon(layout)
-    d.start()
-    d.wait(lambda: ready(layout), 60, "/healthz")
-    return d
+    return daemon(layout).launch(lambda: ready(layout), 60, "/healthz")

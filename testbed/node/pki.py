@@ -123,15 +123,12 @@ def create(layout: Layout) -> None:
         lines.append(f'{token},{ident.user},{ident.user},"{",".join(ident.groups)}"')
     (d / "tokens.csv").write_text("\n".join(lines) + "\n")
     for ident in identities(layout):
-        kubeconfig(layout, ident.stem, _kubeconfig_path(layout, ident.stem))
-
-
-def _kubeconfig_path(layout: Layout, stem: str) -> Path:
-    return layout.admin_kubeconfig if stem == "admin" else layout.pki / f"{stem}.kubeconfig"
+        kubeconfig(layout, ident.stem, kubeconfig_for(layout, ident.stem))
 
 
 def kubeconfig_for(layout: Layout, stem: str) -> Path:
-    return _kubeconfig_path(layout, stem)
+    """Where identity `stem`'s kubeconfig is written."""
+    return layout.admin_kubeconfig if stem == "admin" else layout.pki / f"{stem}.kubeconfig"
 
 
 def kubeconfig(layout: Layout, stem: str, path: Path, token: str | None = None) -> Path:

@@ -80,6 +80,12 @@ class Daemon:
         except OSError:
             return "(no log)"
 
+    def launch(self, ready: Callable[[], bool], timeout: float, what: str) -> Daemon:
+        """Start it and wait until `ready`; the daemon, for its component's start()."""
+        self.start()
+        self.wait(ready, timeout, what)
+        return self
+
     def wait(self, ready: Callable[[], bool], timeout: float, what: str) -> None:
         """Poll `ready` until true; fail with the log tail if the daemon dies or time runs out."""
         deadline = time.monotonic() + timeout

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from testbed.apiserver import APISERVER, ApiServer
+from testbed.apiserver import ApiServer, missing
 from testbed.reliability import concurrency, faults, fuzz, load, slowclients
 from testbed.reliability.figures import Result, table
 
@@ -71,8 +71,8 @@ def report(results: dict[str, Result]) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = _arguments(argv)
-    if not APISERVER.exists() or shutil.which("etcd") is None:
-        print(f"needs {APISERVER} and etcd: run `make apiserver deps`", file=sys.stderr)
+    if problem := missing():
+        print(f"needs {problem}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="reliability-"))
     began = time.perf_counter()

@@ -126,8 +126,11 @@ class FuzzResult:
         ]
 
 
-def _fuzz_apps(apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str]):
-    """The function loaded twice in process: open, and with a token and basic auth."""
+def function_apps(
+    apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str], **settings: str | None
+):
+    """The function loaded twice in process, as functions-framework loads it: open, and with
+    a token and basic auth; `settings` are further variables for both."""
     token, user, password = credentials
     base = dict(
         KUBECONFIG=str(apiserver.kubeconfig()),
@@ -141,7 +144,7 @@ def _fuzz_apps(apiserver: ApiServer, namespace: str, credentials: tuple[str, str
         WEBHOOK_PASSWORD=None,
         WEBHOOK_PASSWORD_FILE=None,
     )
-    with environ(**base):
+    with environ(**base, **settings):
         open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
         with environ(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
             auth_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
@@ -175,7 +178,7 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResul
     credentials = (uuid.uuid4().hex, "alertmanager", uuid.uuid4().hex)
     result = FuzzResult()
     started = time.perf_counter()
-    open_app, auth_app = _fuzz_apps(apiserver, namespace, credentials)
+    open_app, auth_app = function_apps(apiserver, namespace, credentials)
     # After the apps exist: loading main.py installs the function's own stderr handler.
     with capture_function_errors() as capture:
         for _ in range(size.requests):

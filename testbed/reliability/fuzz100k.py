@@ -46,9 +46,9 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from testbed.apiserver import APISERVER, ApiServer
-from testbed.paths import SOURCE
-from testbed.reliability.fuzz import capture_function_errors, environ
+from testbed.apiserver import ApiServer, missing
+from testbed.reliability.cluster import new_pods
+from testbed.reliability.fuzz import capture_function_errors, function_apps
 from testbed.reliability.fuzzcases import (
     LABEL_KEY,
     MAX_ALERTS,
@@ -83,32 +83,6 @@ class Result:
             )
 
 
-def apps(apiserver: ApiServer, namespace: str, token: str, user: str, password: str):
-    """The function loaded twice in process, as functions-framework loads it: open, and with auth."""
-    import functions_framework
-
-    base = dict(
-        KUBECONFIG=str(apiserver.kubeconfig()),
-        KUBERNETES_SERVICE_HOST=None,
-        LOG_LEVEL="ERROR",
-        NAMESPACE_ALLOW=namespace,
-        DEFAULT_NAMESPACE=namespace,
-        MAX_BODY_BYTES=str(MAX_BODY),
-        MAX_ALERTS=str(MAX_ALERTS),
-        PROMETHEUS_MULTIPROC_DIR=None,
-        WEBHOOK_TOKEN=None,
-        WEBHOOK_TOKEN_FILE=None,
-        WEBHOOK_USERNAME=None,
-        WEBHOOK_PASSWORD=None,
-        WEBHOOK_PASSWORD_FILE=None,
-    )
-    with environ(**base):
-        open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
-        with environ(WEBHOOK_TOKEN=token, WEBHOOK_USERNAME=user, WEBHOOK_PASSWORD=password):
-            auth_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
-    return open_app, auth_app
-
-
 def check_answer(result: Result, case: Case, status: int, answer) -> None:
     if status >= 500:
         result.server_errors += 1
@@ -133,15 +107,18 @@ def check_answer(result: Result, case: Case, status: int, answer) -> None:
 def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -> tuple[Result, dict]:
     """Send `requests` generated requests; the result and the end-state checks."""
     rng = random.Random(seed)
-    namespace, decoy = f"fuzz-{uuid.uuid4().hex[:8]}", f"decoy-{uuid.uuid4().hex[:8]}"
-    for ns in (namespace, decoy):
-        apiserver.create_namespace(ns)
-        for pod in PODS:
-            apiserver.create_pod(ns, pod)
+    namespace, decoy = new_pods(apiserver, "fuzz", PODS), new_pods(apiserver, "decoy", PODS)
     decoy_before = {pod: apiserver.get_pod(decoy, pod)["metadata"]["resourceVersion"] for pod in PODS}
     token, user, password = uuid.uuid4().hex, "alertmanager", uuid.uuid4().hex
     generator = Generator(rng, namespace, decoy, token, user, password)
-    open_app, auth_app = apps(apiserver, namespace, token, user, password)
+    open_app, auth_app = function_apps(
+        apiserver,
+        namespace,
+        (token, user, password),
+        MAX_BODY_BYTES=str(MAX_BODY),
+        MAX_ALERTS=str(MAX_ALERTS),
+        PROMETHEUS_MULTIPROC_DIR=None,
+    )
     result = Result()
     started = time.perf_counter()
     with capture_function_errors() as capture:
@@ -270,8 +247,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     # A SIGTERM unwinds like an error, so the apiserver and etcd below are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if not APISERVER.exists() or shutil.which("etcd") is None:
-        print(f"needs {APISERVER} and etcd: run `make apiserver deps`", file=sys.stderr)
+    if problem := missing():
+        print(f"needs {problem}", file=sys.stderr)
         return 2
     workdir = Path(tempfile.mkdtemp(prefix="fuzz100k-"))
     apiserver = ApiServer(workdir)
