@@ -34,7 +34,7 @@ NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef n
 NATIVE_STAMP := .cache/native.stamp
 
 .PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis \
-        node-binaries tools test pytest pytest-1.34 test-unit test-api test-system lint cluster cluster-down \
+        node-binaries tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
 all: native
@@ -129,8 +129,8 @@ tools: deps venv native apiserver node-binaries kube-state-metrics prometheus kn
 
 test: tools native-test lint pytest pytest-1.34
 
-# Every tier on the 1.20 API (the oldest supported), the node tier included
-# (tests/system/test_node.py brings the node up and restores the host, even on failure).
+# Every tier: unit, api and system on the 1.20 API (the oldest supported), then the node
+# tier (tests/node/ brings one v1.34 node up and restores the host, even on failure).
 pytest: tools
 	$(PY) -m pytest
 
@@ -148,6 +148,9 @@ test-api: tools
 
 test-system: tools
 	$(PY) -m pytest tests/system
+
+test-node: tools
+	$(PY) -m pytest tests/node
 
 # Lint, import order and format (ruff), types (mypy): function/, the kit, bench/.
 lint: venv

@@ -1,8 +1,9 @@
 """Shared fixtures: the real test apiserver, a namespace per test, the function app, tiers.
 
-Each test folder is a tier, marked so that `-m unit|api|system` selects it too:
+Each test folder is a tier, marked so that `-m unit|api|system|node` selects it too:
 unit (no processes, no apiserver), api (the real kube-apiserver), system (whole
-programs: the monitoring chain, the image, `make run`, the benchmarks).  Helpers
+programs: the monitoring chain, the image, `make run`, the benchmarks), node (a real
+v1.34 node on this host, with the function running as a pod).  Helpers
 live in the kit (`testbed.*`); this file only holds fixtures.
 """
 
@@ -21,7 +22,7 @@ from testbed.paths import SOURCE
 from testbed.tools import require, require_tool
 
 TESTS = Path(__file__).resolve().parent
-TIERS = ("unit", "api", "system")
+TIERS = ("unit", "api", "system", "node")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -29,7 +30,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = item.path.relative_to(TESTS).parts[0]
         if folder not in TIERS:  # a test outside the tiers would run in none of `make test-<tier>`
-            raise pytest.UsageError(f"{item.path}: tests live in tests/unit, tests/api or tests/system")
+            raise pytest.UsageError(f"{item.path}: tests live in tests/<tier>/, one of {TIERS}")
         item.add_marker(getattr(pytest.mark, folder))
 
 

@@ -10,15 +10,14 @@ We test these aspects:
   denies it a spec change, another label, owner references, and another object;
 - `down` restores the host as it was recorded before the node changed it.
 
-The node is brought up once for the module (reused if `make cluster` left one up) and
-taken down at the end, also when tests fail.
+The node comes from the tier's session fixture (tests/node/conftest.py); `test_down`
+runs last in the tier.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 import time
 import urllib.error
@@ -32,30 +31,8 @@ from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
 from testbed.paths import PAYLOADS
-from testbed.tools import require, require_tool
 
 NS = deploy.NAMESPACE
-
-
-@pytest.fixture(scope="module")
-def node():
-    """A running node with the function deployed; down (and the host restored) afterwards."""
-    require(os.geteuid() == 0, "root (the node changes the host)")
-    for tool in ("containerd", "runc", "ctr", "podman", "debootstrap", "nft", "openssl"):
-        require_tool(tool)
-    layout = Layout()
-    missing = cluster.binaries_missing(layout)
-    require(not missing, ", ".join(missing))
-    reused = layout.state.exists() and cluster.healthy(layout)
-    try:
-        cluster.up(layout)
-    except Exception as err:
-        pytest.fail(f"node bring-up failed: {err}")
-    yield layout
-    if layout.state.exists() and not reused:
-        cluster.down(layout)
-    elif reused and not layout.state.exists():
-        cluster.up(layout)  # test_down took down the node `make cluster` had left: bring it back
 
 
 def kubectl(layout: Layout, *args: str, check: bool = True) -> str:

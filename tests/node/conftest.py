@@ -1,0 +1,47 @@
+"""The node tier: one real Kubernetes v1.34 node (testbed.node) for the whole tier.
+
+Bringing the node up costs a minute or more, so every module of the tier shares one:
+the function deployed by `kubectl apply -k`, and whatever a module adds on top of it
+(the monitoring side, Knative) in namespaces of its own. The node is reused if
+`make cluster` left one up, and otherwise taken down at the end, also when tests fail.
+`test_down_restores_the_host` takes the node down itself, so it is moved to run last.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from testbed.node import cluster
+from testbed.node.layout import Layout
+from testbed.tools import require, require_tool
+
+LAST = "test_down_restores_the_host"
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the test that takes the node down after every other test of the session."""
+    items.sort(key=lambda item: item.name == LAST)
+
+
+@pytest.fixture(scope="session")
+def node() -> Iterator[Layout]:
+    """A running node with the function deployed; down (and the host restored) afterwards."""
+    require(os.geteuid() == 0, "root (the node changes the host)")
+    for tool in ("containerd", "runc", "ctr", "podman", "debootstrap", "nft", "openssl"):
+        require_tool(tool)
+    layout = Layout()
+    missing = cluster.binaries_missing(layout)
+    require(not missing, ", ".join(missing))
+    reused = layout.state.exists() and cluster.healthy(layout)
+    try:
+        cluster.up(layout)
+    except Exception as err:
+        pytest.fail(f"node bring-up failed: {err}")
+    yield layout
+    if layout.state.exists() and not reused:
+        cluster.down(layout)
+    elif reused and not layout.state.exists():
+        cluster.up(layout)  # test_down took down the node `make cluster` had left: bring it back
