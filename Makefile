@@ -25,6 +25,10 @@ PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,githu
 # Keep equal to testbed/manifests.py.
 KNATIVE_SERVING := v0.51.0
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
+# Knative Serving's components on the node (testbed/knative/build/build.sh says why this
+# version), and the node's cluster DNS (testbed/node/coredns/), pinned by their go.mod.
+KNATIVE_NODE := $(CACHE)/knative-serving-$(call go_pin_in,testbed/knative/build,knative.dev/serving)/bin/queue
+COREDNS := $(CACHE)/coredns-$(call go_pin_in,testbed/node/coredns,github.com/coredns/coredns)/bin/coredns
 # The platforms' own CLIs, built from pinned Go modules (scripts/build-cli.sh says why
 # these versions), pinned by testbed/gopins/<name>/go.mod; testbed/clis.py reads the same pins.
 KN := $(CACHE)/kn-$(call go_pin_in,testbed/gopins/kn,knative.dev/client)/bin/kn
@@ -33,7 +37,7 @@ export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis \
+.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis knative \
         node-binaries tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
@@ -118,14 +122,22 @@ $(KN):
 $(FAAS_CLI):
 	GO=$(GO) scripts/build-cli.sh faas-cli
 
-# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
-# binary, from the Go module proxy; cached outside the clone, built only when missing
-# (cold: about 20 minutes on 2 cores).
-node-binaries: .cache/apt.stamp
+# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6, the pause
+# binary and CoreDNS, from the Go module proxy; cached outside the clone, built only when
+# missing (cold: about 20 minutes on 2 cores, CoreDNS a few more).
+node-binaries: .cache/apt.stamp $(COREDNS)
 	GO=$(GO) testbed/node/build/build.sh
+$(COREDNS):
+	GO=$(GO) testbed/node/coredns/build.sh
+
+# Knative Serving's controller, webhook, autoscaler, activator and queue-proxy, from the Go
+# module proxy (cold: about 15 minutes on 2 cores), for the node's Knative tier.
+knative: $(KNATIVE_NODE)
+$(KNATIVE_NODE):
+	GO=$(GO) testbed/knative/build/build.sh
 
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds clis fuzz-build
+tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds clis knative fuzz-build
 
 test: tools native-test lint pytest pytest-1.34
 
@@ -160,8 +172,14 @@ lint: venv
 
 # A real v1.34 node on this machine with the function deployed (image built from the
 # Dockerfile); prints KUBECONFIG=<path> last. It changes the host: see README.
-cluster: deps venv native node-binaries
+# PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command.
+PLATFORM ?= plain
+cluster: deps venv native node-binaries $(if $(filter knative,$(PLATFORM)),knative clis)
+ifeq ($(PLATFORM),knative)
+	$(PY) -m testbed.knative up
+else
 	$(PY) -m testbed.node up
+endif
 
 # Stop the node and restore the host exactly (also after a crashed run).
 cluster-down: venv
