@@ -5,7 +5,7 @@ Its root directory is under the state directory; the settings are this machine's
 tolerated, eviction thresholds low enough that a busy shared disk does not taint the
 node. It serves on the bridge address (the apiserver reaches it there for logs and
 exec) with webhook authorization; the read-only port 10255 exposes /metrics/cadvisor
-for the CPU figures, on the bridge only.
+for the CPU figures, on the bridge only. Pods get the cluster DNS (testbed.node.dns).
 """
 
 from __future__ import annotations
@@ -41,6 +41,9 @@ def _config(layout: Layout) -> dict:
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
         "podCIDR": layout.pod_cidr,
         "resolvConf": "/etc/resolv.conf",
+        # Pods resolve through the node's CoreDNS (testbed.node.dns), as in any cluster.
+        "clusterDNS": [layout.dns_ip],
+        "clusterDomain": layout.cluster_domain,
         "evictionHard": {
             "memory.available": "100Mi",
             "nodefs.available": "1%",
