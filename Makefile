@@ -201,11 +201,13 @@ reliability: deps venv native apiserver fuzz
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures
-# (bench/node.py: cold start on a real node, container memory after 10k alerts).
-bench: deps venv native apiserver node-binaries
+# (bench/node.py: cold start on a real node, container memory after 10k alerts), and the
+# Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory).
+bench: deps venv native apiserver node-binaries knative clis
 	$(PY) -m bench.run
 	KUBE_VERSION=1.34 $(PY) -m bench.run --only "throughput and floor"
 	$(PY) -m bench.node
+	$(PY) -m bench.knative
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info
