@@ -9,7 +9,8 @@ Service's (its Route's) address, which needs a networking layer; here it is the
 Revision's public Service, which the activator serves while the Revision is at zero.
 
 The binary is dynamically linked against Debian 12's libc, so its image is the node's
-Debian base (testbed.node.images.BASE_IMAGE) plus the binary, not an empty image.
+Debian base (testbed.node.images.BASE_IMAGE) plus the binary and its default templates,
+not an empty image.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from .serving import kubectl
 NAMESPACE = "cal-alerting"
 NAME = "alertmanager"
 BINARY = Path("/usr/bin/prometheus-alertmanager")
+TEMPLATES = tuple(Path("/usr/share/prometheus/alertmanager") / f for f in ("default.tmpl", "email.tmpl"))
+"""Debian's build reads its default notification templates from these files at start-up."""
 IMAGE = "localhost/alertmanager-debian:0.25"
 TOKEN_DIR = "/etc/alertmanager/secrets/cpu-alert-labeler"
 NOBODY = "65534:65534"
@@ -89,7 +92,7 @@ def _pod() -> dict:
 def start(layout: Layout, url: str) -> None:
     """A fresh Alertmanager pod sending to `url` (namespace recreated); does not wait."""
     base_image()
-    binimage.ensure(layout, IMAGE, BINARY, base=BASE_IMAGE, user=NOBODY)
+    binimage.ensure(layout, IMAGE, BINARY, base=BASE_IMAGE, user=NOBODY, files=TEMPLATES)
     kubectl(
         layout,
         "delete",

@@ -213,6 +213,14 @@ def _applied_hash(layout: Layout) -> str:
     return json.loads(res.stdout)["metadata"].get("annotations", {}).get(MARKER, "")
 
 
+def _owned_by_webhook(layout: Layout, doc: dict) -> bool:
+    """A webhook configuration that exists already: the webhook fills in its rules and CA
+    once it runs, and applying the skeleton again would blank them until it does."""
+    if not doc["kind"].endswith("WebhookConfiguration"):
+        return False
+    return kubectl(layout, "get", doc["kind"], doc["metadata"]["name"], check=False).returncode == 0
+
+
 def ready(layout: Layout) -> bool:
     """Every Knative Deployment has an available replica."""
     res = kubectl(layout, "-n", NAMESPACE, "get", "deployments", "-o", "json", check=False)
@@ -242,7 +250,7 @@ def install(layout: Layout, autoscaler: dict[str, str] | None = None, log=print)
             *[f"crd/{c['metadata']['name']}" for c in crds],
             timeout=90,
         )
-        _apply(layout, rest)
+        _apply(layout, [d for d in rest if not _owned_by_webhook(layout, d)])
         kubectl(layout, "annotate", "--overwrite", "namespace", NAMESPACE, f"{MARKER}={digest}")
     for name in DEPLOYMENTS:
         kubectl(

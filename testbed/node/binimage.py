@@ -23,39 +23,57 @@ LABEL = "cpu-alert-labeler.binary"
 USER = "65532:65532"
 
 
-def _digest(binary: Path) -> str:
+def _digest(*paths: Path) -> str:
     digest = hashlib.sha256()
-    with open(binary, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
+    for path in paths:
+        digest.update(str(path).encode() + b"\0")
+        with open(path, "rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                digest.update(chunk)
     return digest.hexdigest()[:16]
 
 
-def build(image: str, binary: Path, base: str = "scratch", user: str = USER) -> bool:
-    """Build `image` from `binary` (on `base`) unless it exists with that binary; True if built."""
-    wanted = _digest(binary)
+def build(
+    image: str, binary: Path, base: str = "scratch", user: str = USER, files: tuple[Path, ...] = ()
+) -> bool:
+    """Build `image` from `binary` (on `base`, with `files` at their own absolute paths)
+    unless it exists with that content; True if it was built."""
+    wanted = _digest(binary, *files)
     if _label(image, LABEL) == wanted:
         return False
     with tempfile.TemporaryDirectory() as ctx:
         shutil.copy(binary, Path(ctx) / binary.name)
+        for f in files:
+            (Path(ctx) / "files" / f.parent.relative_to("/")).mkdir(parents=True, exist_ok=True)
+            shutil.copy(f, Path(ctx) / "files" / f.relative_to("/"))
+        extra = "COPY files/ /\n" if files else ""
         (Path(ctx) / "Containerfile").write_text(
-            f'FROM {base}\nCOPY {binary.name} /{binary.name}\nUSER {user}\nENTRYPOINT ["/{binary.name}"]\n'
+            f"FROM {base}\nCOPY {binary.name} /{binary.name}\n{extra}USER {user}\n"
+            f'ENTRYPOINT ["/{binary.name}"]\n'
         )
         podman("build", "--network", "none", "--pull=never", "--label", f"{LABEL}={wanted}", "-t", image, ctx)
     podman("image", "prune", "--force", check=False)
     return True
 
 
-def loaded(layout: Layout, image: str, binary: Path) -> bool:
-    """containerd holds `image` made from this `binary` (the export to containerd changes
+def loaded(layout: Layout, image: str, digest: str) -> bool:
+    """containerd holds `image` with this content digest (the export to containerd changes
     the manifest's digest, so the same label is set on containerd's copy)."""
     res = ctr(layout, "images", "ls", f"name=={image}", check=False)
-    return res.returncode == 0 and f"{LABEL}={_digest(binary)}" in res.stdout
+    return res.returncode == 0 and f"{LABEL}={digest}" in res.stdout
 
 
-def ensure(layout: Layout, image: str, binary: Path, base: str = "scratch", user: str = USER) -> None:
-    """`image` built from `binary` and present in containerd's k8s.io namespace."""
-    build(image, binary, base, user)
-    if not loaded(layout, image, binary):
+def ensure(
+    layout: Layout,
+    image: str,
+    binary: Path,
+    base: str = "scratch",
+    user: str = USER,
+    files: tuple[Path, ...] = (),
+) -> None:
+    """`image` built from `binary` (and `files`) and present in containerd's k8s.io namespace."""
+    build(image, binary, base, user, files)
+    digest = _digest(binary, *files)
+    if not loaded(layout, image, digest):
         load(layout, image)
-        ctr(layout, "images", "label", image, f"{LABEL}={_digest(binary)}")
+        ctr(layout, "images", "label", image, f"{LABEL}={digest}")
