@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
+import os
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -105,8 +106,6 @@ def module_dirs() -> dict[str, Path]:
 
 
 def _go_env() -> dict[str, str]:
-    import os
-
     go_bin = "/usr/local/go/bin"
     return {
         **os.environ,
