@@ -5,7 +5,10 @@ Its root directory is under the state directory; the settings are this machine's
 tolerated, eviction thresholds low enough that a busy shared disk does not taint the
 node. It serves on the bridge address (the apiserver reaches it there for logs and
 exec) with webhook authorization; the read-only port 10255 exposes /metrics/cadvisor
-for the CPU figures, on the bridge only.
+for the CPU figures, on the bridge only. `--containerd` points the kubelet's embedded
+cAdvisor at this node's containerd socket (its default is /run/containerd's): without it
+cAdvisor cannot ask containerd about a cgroup, and its series carry no namespace, pod,
+container or image label, so no rule can tell whose CPU it is (PLATFORM.md).
 """
 
 from __future__ import annotations
@@ -70,6 +73,9 @@ def daemon(layout: Layout) -> Daemon:
             layout.node_name,
             "--node-ip",
             layout.node_ip,
+            # A cAdvisor flag (deprecated, still honoured in 1.34): see the docstring.
+            "--containerd",
+            str(layout.containerd_socket),
             "--v",
             "1",
         ],
