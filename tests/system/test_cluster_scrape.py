@@ -36,7 +36,6 @@ from testbed.net import free_port
 from testbed.process import Process
 from testbed.tools import require
 
-
 KSM_VERSION = builds.KSM_VERSION
 KUBE_STATE_METRICS = builds.kube_state_metrics()
 # Debian's prometheus has no Kubernetes service discovery: this one is built with it.
