@@ -100,7 +100,8 @@ class NodeChain:
             for a in self.alertmanager.alerts(namespace, pod)
         )
         changes = "; ".join(
-            f"{d.get('label')} {d.get('outcome')} ({d.get('reason', '')})" for d in self.changes(namespace, pod)[-4:]
+            f"{d.get('label')} {d.get('outcome')} ({d.get('reason', '')})"
+            for d in self.changes(namespace, pod)[-4:]
         )
         return (
             f"{namespace}/{pod} (wanted {LABEL_KEY}={wanted}):\n"
