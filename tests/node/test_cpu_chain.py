@@ -28,6 +28,7 @@ pods -L status` after each phase; alertmanager_notifications_failed_total per ph
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
@@ -134,8 +135,9 @@ def kubectl(node, *args: str) -> str:
 
 
 def function_pods(node) -> set[str]:
-    return set(kubectl(node, "-n", deploy.NAMESPACE, "get", "pods", "-l", FUNCTION_SELECTOR,
-                       "-o", "jsonpath={.items[*].metadata.name}").split())
+    """The function's pods not being deleted (a previous run's may still be terminating)."""
+    pods = json.loads(kubectl(node, "-n", deploy.NAMESPACE, "get", "pods", "-l", FUNCTION_SELECTOR, "-o", "json"))
+    return {p["metadata"]["name"] for p in pods["items"] if not p["metadata"].get("deletionTimestamp")}
 
 
 def crossing(level: str) -> tuple[Callable[[float | None], bool], str]:
@@ -182,7 +184,8 @@ def test_real_cpu_moves_the_label_through_faults(node, chain, namespace):
     fault1 = Fault(
         "function pod deleted",
         lambda: bool(chain.alertmanager.alerts_where(f'namespace="{namespace}"')),
-        lambda: deploy.kubectl(node, "-n", deploy.NAMESPACE, "delete", "pod", *old_function, "--wait=false"),
+        lambda: deploy.kubectl(node, "-n", deploy.NAMESPACE, "delete", "pod", *old_function, "--wait=false",
+                               "--ignore-not-found"),
         PHASE_TIMEOUT,
     )
     await_labels(chain, first, PHASE_TIMEOUT, poll=0.5)
