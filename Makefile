@@ -25,6 +25,10 @@ PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,githu
 # Keep equal to testbed/manifests.py.
 KNATIVE_SERVING := v0.51.0
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
+# OpenFaaS' Function CRD (openfaas.com/v1) from faas-netes, whose tags lack Go's `v`: a
+# pseudo-version, the newest the Go module proxy was found to serve.
+FAAS_NETES := v0.0.0-20230128105321-d45bc4d2a2b1
+OPENFAAS_CRDS := $(CACHE)/faas-netes-$(FAAS_NETES)/crds
 # The platforms' own CLIs, built from pinned Go modules (scripts/build-cli.sh says why
 # these versions), pinned by testbed/gopins/<name>/go.mod; testbed/clis.py reads the same pins.
 KN := $(CACHE)/kn-$(call go_pin_in,testbed/gopins/kn,knative.dev/client)/bin/kn
@@ -33,7 +37,7 @@ export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds clis \
+.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds openfaas-crds clis \
         node-binaries tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
@@ -110,7 +114,11 @@ $(PROMETHEUS):
 
 knative-crds: $(KNATIVE_CRDS)
 $(KNATIVE_CRDS):
-	GO=$(GO) scripts/knative-crds.sh $(KNATIVE_SERVING)
+	GO=$(GO) scripts/module-crds.sh knative.dev/serving $(KNATIVE_SERVING) config/core/300-resources knative-serving
+
+openfaas-crds: $(OPENFAAS_CRDS)
+$(OPENFAAS_CRDS):
+	GO=$(GO) scripts/module-crds.sh github.com/openfaas/faas-netes $(FAAS_NETES) artifacts/crds faas-netes
 
 clis: $(KN) $(FAAS_CLI)
 $(KN):
@@ -125,7 +133,7 @@ node-binaries: .cache/apt.stamp
 	GO=$(GO) testbed/node/build/build.sh
 
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds clis fuzz-build
+tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds openfaas-crds clis fuzz-build
 
 test: tools native-test lint pytest pytest-1.34
 

@@ -4,8 +4,9 @@ Tests read what `kubectl kustomize` (and so `kubectl apply -k`) produces, never 
 files, so that a patch that silently misses its target, or a replacement that turns an
 integer into a string, shows up.  The kubectl is the pinned 1.34.4 build in the cache (its
 kustomize is the one a current cluster's users have), and Knative Serving's CRDs come
-from the pinned knative.dev/serving module (scripts/knative-crds.sh).  Both are cached
-outside the clone by the Makefile; `available()` says whether they are there.
+from the pinned knative.dev/serving module, OpenFaaS' Function CRD from the pinned
+github.com/openfaas/faas-netes module (scripts/module-crds.sh).  All are cached outside
+the clone by the Makefile.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from testbed.paths import ROOT, cache_root
 KUBERNETES_VERSION = K8S_VERSION.removeprefix("v")
 # knative.dev/serving's module version; keep equal to KNATIVE_SERVING in the Makefile.
 KNATIVE_SERVING_VERSION = "v0.51.0"
+# github.com/openfaas/faas-netes' module version; keep equal to FAAS_NETES in the Makefile.
+FAAS_NETES_VERSION = "v0.0.0-20230128105321-d45bc4d2a2b1"
 OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}
 
 
@@ -33,6 +36,11 @@ def kubectl() -> Path:
 def knative_crds() -> list[Path]:
     """Knative Serving's CRD files, as its pinned Go module ships them (empty if not fetched)."""
     return sorted((cache_root() / f"knative-serving-{KNATIVE_SERVING_VERSION}" / "crds").glob("*.yaml"))
+
+
+def openfaas_crds() -> list[Path]:
+    """OpenFaaS' CRD files (Function, Profile), as the pinned faas-netes module ships them."""
+    return sorted((cache_root() / f"faas-netes-{FAAS_NETES_VERSION}" / "crds").glob("*.yaml"))
 
 
 def render_dir(directory: Path) -> list[dict]:

@@ -7,9 +7,11 @@ kubectl); the same call with a wrong token is refused and labels nothing (so the
 travel).  The function serves every path, so the gateway URL can be the function itself:
 faas-cli posts to <gateway>/function/cpu-alert-labeler, as through OpenFaaS' gateway.
 And `faas-cli generate` turns stack.yml into an openfaas.com/v1 Function carrying the
-stack's image, settings, resources and secret (not its read-only root filesystem).  The
-Function is not checked against OpenFaaS' CRD: no module the Go proxy serves carries one for
-openfaas.com/v1 (the README says which were tried).
+stack's image, settings, resources and secret (not its read-only root filesystem), which a
+1.34 kube-apiserver holding OpenFaaS' own Function CRD (from the pinned faas-netes module)
+accepts whole under strict field validation and stores as sent, also with the
+`readOnlyRootFilesystem: true` the README tells operator users to add; a field the CRD does
+not know (stack.yml's own spelling of that setting) is refused, so acceptance means something.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ import yaml
 
 from testbed import clis, manifests
 from testbed.apiserver import APISERVER, ApiServer
+from testbed.crdserver import Kubectl, crd_apiserver, not_kept, ok, refused
 from testbed.monitoring.chain import Function
 from testbed.tools import require, require_tool
 
@@ -42,12 +45,15 @@ def faas_cli() -> Path:
     return clis.faas_cli()
 
 
-def run_faas_cli(exe: Path, workdir: Path, *args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+def run_faas_cli(
+    exe: Path, workdir: Path, *args: str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess:
     """faas-cli with its own HOME (no user config, no stored gateway credentials), offline."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFAAS_")}
     env["HOME"] = str(workdir)
-    return subprocess.run([str(exe), *args], input=stdin, capture_output=True, cwd=workdir,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [str(exe), *args], input=stdin, capture_output=True, cwd=workdir, env=env, timeout=60
+    )
 
 
 @pytest.fixture(scope="module")
@@ -79,19 +85,44 @@ def function(cluster, tmp_path_factory) -> Iterator[tuple[Function, str]]:
 def label(cluster: ApiServer, workdir: Path, namespace: str, pod: str) -> str:
     """The pod's `status` label as the pinned kubectl reads it ("" when unset)."""
     require(manifests.kubectl().exists(), str(manifests.kubectl()))
-    result = subprocess.run([str(manifests.kubectl()), "--kubeconfig", str(cluster.kubeconfig()),
-                             "--cache-dir", str(workdir / "kubectl-cache"), "-n", namespace,
-                             "get", "pod", pod, "-o", "jsonpath={.metadata.labels.status}"],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [
+            str(manifests.kubectl()),
+            "--kubeconfig",
+            str(cluster.kubeconfig()),
+            "--cache-dir",
+            str(workdir / "kubectl-cache"),
+            "-n",
+            namespace,
+            "get",
+            "pod",
+            pod,
+            "-o",
+            "jsonpath={.metadata.labels.status}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout
 
 
 def invoke(exe: Path, workdir: Path, gateway: str, token: str) -> subprocess.CompletedProcess:
     """The README's command, word for word but the gateway."""
-    return run_faas_cli(exe, workdir, "invoke", "cpu-alert-labeler", "--gateway", gateway,
-                        "--content-type", "application/json", "-H", f"Authorization=Bearer {token}",
-                        stdin=ALERT.read_bytes())
+    return run_faas_cli(
+        exe,
+        workdir,
+        "invoke",
+        "cpu-alert-labeler",
+        "--gateway",
+        gateway,
+        "--content-type",
+        "application/json",
+        "-H",
+        f"Authorization=Bearer {token}",
+        stdin=ALERT.read_bytes(),
+    )
 
 
 def test_wrong_token_is_refused_and_labels_nothing(faas_cli, cluster, function, tmp_path):
@@ -112,15 +143,49 @@ def test_invoke_with_alert_json_labels_the_pods(faas_cli, cluster, function, tmp
     assert answer["counts"], answer
     assert {key: label(cluster, tmp_path, *key) for key in EXPECTED} == EXPECTED
     # It came through faas-cli's route, not by chance: the function logged that path.
-    assert any(d.get("path") == "/function/cpu-alert-labeler" and d.get("status") == 200
-               for d in server.log("webhook"))
+    assert any(
+        d.get("path") == "/function/cpu-alert-labeler" and d.get("status") == 200
+        for d in server.log("webhook")
+    )
 
 
-def test_generate_turns_stack_yml_into_a_function(faas_cli, tmp_path):
-    result = run_faas_cli(faas_cli, tmp_path, "generate", "--api", "openfaas.com/v1",
-                          "--yaml", str(STACK), "--namespace", "openfaas-fn")
+@pytest.fixture(scope="module")
+def generated(faas_cli, tmp_path_factory) -> dict:
+    """The README's `faas-cli generate --api openfaas.com/v1 --yaml stack.yml ...`, parsed."""
+    result = run_faas_cli(
+        faas_cli,
+        tmp_path_factory.mktemp("generate"),
+        "generate",
+        "--api",
+        "openfaas.com/v1",
+        "--yaml",
+        str(STACK),
+        "--namespace",
+        "openfaas-fn",
+    )
     assert result.returncode == 0, result.stderr
     (function,) = [d for d in yaml.safe_load_all(result.stdout) if d]
+    return function
+
+
+@pytest.fixture(scope="module")
+def openfaas_api(tmp_path_factory) -> Iterator[Kubectl]:
+    """The pinned kubectl against a fresh 1.34 apiserver that knows OpenFaaS' Function kind."""
+    with crd_apiserver(
+        tmp_path_factory.mktemp("kube-openfaas"),
+        manifests.openfaas_crds(),
+        "OpenFaaS CRDs (make openfaas-crds)",
+    ) as run:
+        ok(run("create", "namespace", "openfaas-fn"))
+        yield run
+
+
+def apply_strict(api: Kubectl, function: dict) -> subprocess.CompletedProcess:
+    return api("apply", "--server-side", "--validate=strict", "-f", "-", stdin=function)
+
+
+def test_generate_turns_stack_yml_into_a_function(generated):
+    function = generated
     stack = yaml.safe_load(STACK.read_text())["functions"]["cpu-alert-labeler"]
     assert (function["apiVersion"], function["kind"]) == ("openfaas.com/v1", "Function")
     assert function["metadata"] == {"name": "cpu-alert-labeler", "namespace": "openfaas-fn"}
@@ -132,6 +197,28 @@ def test_generate_turns_stack_yml_into_a_function(faas_cli, tmp_path):
     # This faas-cli drops readonly_root_filesystem (the README tells operator users to add
     # it); should a newer pin carry it, the README's note must go.
     assert stack["readonly_root_filesystem"] is True and "readOnlyRootFilesystem" not in spec
+
+
+@pytest.mark.parametrize("hardened", [False, True], ids=["as generated", "with readOnlyRootFilesystem"])
+def test_openfaas_crd_accepts_and_keeps_the_generated_function(openfaas_api, generated, hardened):
+    """Strict validation against OpenFaaS' own schema, and nothing pruned on the way in."""
+    function = {**generated, "spec": {**generated["spec"]}}
+    if hardened:  # what the README tells operator users to add
+        function["spec"]["readOnlyRootFilesystem"] = True
+    ok(apply_strict(openfaas_api, function))
+    stored = json.loads(
+        ok(openfaas_api("-n", "openfaas-fn", "get", "function", "cpu-alert-labeler", "-o", "json"))
+    )
+    assert not_kept(stored, function) == []
+    assert stored["spec"].get("readOnlyRootFilesystem", False) is hardened
+
+
+def test_openfaas_crd_refuses_a_field_it_does_not_know(openfaas_api, generated):
+    """stack.yml's spelling of the setting is not the CRD's: strict validation says so."""
+    function = {**generated, "spec": {**generated["spec"], "readonly_root_filesystem": True}}
+    assert ".spec.readonly_root_filesystem: field not declared in schema" in refused(
+        apply_strict(openfaas_api, function)
+    )
 
 
 def test_faas_cli_names_its_pinned_version(faas_cli, tmp_path):

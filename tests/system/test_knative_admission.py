@@ -11,66 +11,28 @@ gets it refused.
 
 import copy
 import json
-import subprocess
 from collections.abc import Callable, Iterator
 
 import pytest
 
 from testbed import clis, manifests
-from testbed.apiserver import ApiServer, binary, etcd_binary
+from testbed.crdserver import Kubectl, crd_apiserver, not_kept, ok, refused
 from testbed.manifests import find
-from testbed.tools import require, require_tool
+from testbed.tools import require
 
-VERSION = manifests.KUBERNETES_VERSION
 NAMESPACE = "cpu-alert-labeler"
 KNATIVE_ONLY = {"containerConcurrency", "timeoutSeconds"}
-Kubectl = Callable[..., subprocess.CompletedProcess]
 
 
 @pytest.fixture(scope="module")
 def kubectl(tmp_path_factory) -> Iterator[Kubectl]:
     """The pinned kubectl against a fresh 1.34 apiserver that knows Knative Serving's kinds."""
-    require(binary(VERSION).exists(), str(binary(VERSION)))
-    require(manifests.kubectl().exists(), str(manifests.kubectl()))
-    require(bool(manifests.knative_crds()), "Knative Serving CRDs (make knative-crds)")
-    require_tool(etcd_binary(VERSION))
-    workdir = tmp_path_factory.mktemp("kube-1.34")
-    server = ApiServer(workdir, version=VERSION)
-
-    def run(*args: str, stdin: object = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [str(manifests.kubectl()), "--kubeconfig", str(server.kubeconfig()),
-             "--cache-dir", str(workdir / "kubectl-cache"), *args],
-            input=None if stdin is None else json.dumps(stdin), capture_output=True, text=True, timeout=120)
-
-    try:
-        server.start()
-        for crd in manifests.knative_crds():
-            ok(run("apply", "--server-side", "-f", str(crd)))
-        ok(run("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"))
+    with crd_apiserver(
+        tmp_path_factory.mktemp("kube-1.34"),
+        manifests.knative_crds(),
+        "Knative Serving CRDs (make knative-crds)",
+    ) as run:
         yield run
-    finally:
-        server.stop()
-
-
-def not_kept(stored: object, sent: object, path: str = "") -> list[str]:
-    """The paths of `sent` whose value `stored` does not hold (fields the API added are fine:
-    Knative's schema defaults a port's protocol to TCP)."""
-    if isinstance(sent, dict) and isinstance(stored, dict):
-        return [d for key in sent for d in not_kept(stored.get(key), sent[key], f"{path}.{key}")]
-    if isinstance(sent, list) and isinstance(stored, list) and len(sent) == len(stored):
-        return [d for i, (a, b) in enumerate(zip(stored, sent)) for d in not_kept(a, b, f"{path}[{i}]")]
-    return [] if stored == sent else [f"{path}: sent {sent!r}, stored {stored!r}"]
-
-
-def ok(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
-def refused(result: subprocess.CompletedProcess) -> str:
-    assert result.returncode != 0, result.stdout
-    return result.stderr
 
 
 @pytest.mark.parametrize("overlay", sorted(manifests.OVERLAYS))
@@ -88,8 +50,9 @@ def test_knative_service_is_kept_field_for_field(kubectl):
     """The API stores every field of the Knative Service the overlay rendered, unchanged."""
     ok(kubectl("apply", "--server-side", "--validate=strict", "-k", str(manifests.OVERLAYS["knative"])))
     rendered = find(manifests.render("knative"), "Service", "serving.knative.dev/v1")
-    stored = json.loads(ok(kubectl("get", "services.serving.knative.dev", "cpu-alert-labeler",
-                                   "-n", NAMESPACE, "-o", "json")))
+    stored = json.loads(
+        ok(kubectl("get", "services.serving.knative.dev", "cpu-alert-labeler", "-n", NAMESPACE, "-o", "json"))
+    )
     assert not_kept(stored["spec"], rendered["spec"]) == []
     assert stored["metadata"]["labels"] == rendered["metadata"]["labels"]
 
@@ -102,8 +65,13 @@ def test_kn_service_is_accepted_and_kept(kubectl, tmp_path):
     made = clis.kn_service(tmp_path, clis.readme_kn_command()[1:])
     made["metadata"]["name"] = "cpu-alert-labeler-kn"
     ok(kubectl("create", "--validate=strict", "-f", "-", stdin=made))
-    stored = json.loads(ok(kubectl("get", "services.serving.knative.dev", "cpu-alert-labeler-kn",
-                                   "-n", NAMESPACE, "-o", "json")))
+    stored = json.loads(
+        ok(
+            kubectl(
+                "get", "services.serving.knative.dev", "cpu-alert-labeler-kn", "-n", NAMESPACE, "-o", "json"
+            )
+        )
+    )
     assert not_kept(stored["spec"], made["spec"]) == []
     assert stored["metadata"]["labels"] == made["metadata"]["labels"]
 
@@ -124,8 +92,12 @@ def pod_from(overlay: str) -> dict:
     objects = manifests.render(overlay)
     workload = next(o for o in objects if "template" in o.get("spec", {}))
     spec = {k: v for k, v in workload["spec"]["template"]["spec"].items() if k not in KNATIVE_ONLY}
-    return {"apiVersion": "v1", "kind": "Pod",
-            "metadata": {"name": f"restricted-probe-{overlay}", "namespace": NAMESPACE}, "spec": spec}
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": f"restricted-probe-{overlay}", "namespace": NAMESPACE},
+        "spec": spec,
+    }
 
 
 @pytest.mark.parametrize("overlay", sorted(manifests.OVERLAYS))

@@ -1,0 +1,18 @@
+"""We test these aspects: the module versions the Makefile fetches are the ones the kit reads
+(a pin changed in one place only would make the tests look in a cache folder nothing fills)."""
+
+import re
+
+from testbed import manifests
+from testbed.paths import ROOT
+
+
+def makefile_pin(name: str) -> str:
+    found = re.search(rf"^{name} := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert found, f"no {name} in the Makefile"
+    return found.group(1)
+
+
+def test_platform_crd_pins_agree_with_the_makefile():
+    assert makefile_pin("KNATIVE_SERVING") == manifests.KNATIVE_SERVING_VERSION
+    assert makefile_pin("FAAS_NETES") == manifests.FAAS_NETES_VERSION
