@@ -100,11 +100,15 @@ def daemon(layout: Layout, name: str) -> Daemon:
     return Daemon(name, argv, layout.logs, layout.pids)
 
 
+HEALTH = {
+    "kube-state-metrics": f"http://{KSM_ADDRESS}/healthz",
+    "prometheus": f"http://{PROMETHEUS_ADDRESS}/-/ready",
+    "alertmanager": f"http://{ALERTMANAGER_ADDRESS}/-/ready",
+}
+
+
 def ready(name: str) -> bool:
-    address = {"kube-state-metrics": KSM_ADDRESS, "prometheus": PROMETHEUS_ADDRESS}.get(
-        name, ALERTMANAGER_ADDRESS
-    )
-    return ok(f"http://{address}" + ("/healthz" if name == "kube-state-metrics" else "/-/ready"))
+    return ok(HEALTH[name])
 
 
 # -- identities ----------------------------------------------------------------------------
