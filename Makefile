@@ -167,8 +167,9 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # A real v1.34 node on this machine with the function deployed (image built from the
-# Dockerfile); prints KUBECONFIG=<path> last. It changes the host: see README.
-cluster: deps venv native node-binaries
+# Dockerfile) and the monitoring side (kube-state-metrics, Prometheus, Alertmanager);
+# prints KUBECONFIG=<path> last. It changes the host: see README.
+cluster: deps venv native node-binaries kube-state-metrics prometheus
 	$(PY) -m testbed.node up
 
 # Stop the node and restore the host exactly (also after a crashed run).
