@@ -179,10 +179,11 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # A real v1.34 node on this machine with the function deployed (image built from the
-# Dockerfile); prints KUBECONFIG=<path> last. It changes the host: see README.
+# Dockerfile) and the monitoring side (kube-state-metrics, Prometheus, Alertmanager);
+# prints KUBECONFIG=<path> last. It changes the host: see README.
 # PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command.
 PLATFORM ?= plain
-cluster: deps venv native node-binaries $(if $(filter knative,$(PLATFORM)),knative clis)
+cluster: deps venv native node-binaries kube-state-metrics prometheus $(if $(filter knative,$(PLATFORM)),knative clis)
 ifeq ($(PLATFORM),knative)
 	$(PY) -m testbed.knative up
 else

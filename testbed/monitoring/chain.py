@@ -16,6 +16,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from function.config import LEVEL_NAMES, Settings
 from testbed.apiserver import ApiServer
@@ -74,50 +75,11 @@ class Function:
         ]
 
 
-class Alertmanager:
-    """prometheus-alertmanager on the shipped configuration, pointed at the function."""
+class AlertmanagerAPI:
+    """What a test asks a running Alertmanager at `url`: its alerts and its counters."""
 
-    def __init__(
-        self,
-        name: str,
-        workdir: Path,
-        exe: str,
-        amtool: str,
-        function_url: str,
-        token_file: Path,
-        *,
-        build: Callable[..., str] = configs.alertmanager,
-    ):
-        """`build` writes the configuration from the URL and token file (the shipped file by default)."""
-        home = workdir / name
-        home.mkdir()
-        self.config = home / "alertmanager.yml"
-        self.config.write_text(build(url=function_url, token_file=token_file))
-        # The rewritten file must still be a valid configuration, by amtool's reading too.
-        check = subprocess.run(
-            [amtool, "check-config", str(self.config)], capture_output=True, text=True, timeout=60
-        )
-        if check.returncode != 0:
-            raise StartError(f"amtool check-config {self.config}:\n{check.stdout}{check.stderr}")
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.address = f"127.0.0.1:{port}"
-        self.process = Process(
-            name,
-            [
-                exe,
-                "--config.file",
-                str(self.config),
-                "--storage.path",
-                str(home / "data"),
-                "--web.listen-address",
-                self.address,
-                # No cluster: with one, the first notification waits for gossip to settle (~10s).
-                "--cluster.listen-address=",
-            ],
-            workdir,
-        )
-        self.process.wait_ready(self.url + "/-/ready", timeout=60)
+    def __init__(self, url: str):
+        self.url = url
 
     def post_alerts(self, alerts: list[dict]) -> None:
         status, body = http("POST", self.url + "/api/v2/alerts", alerts)
@@ -145,7 +107,77 @@ class Alertmanager:
         return self.counter("alertmanager_notifications_failed_total")
 
 
-class Prometheus:
+class Alertmanager(AlertmanagerAPI):
+    """prometheus-alertmanager on the shipped configuration, pointed at the function."""
+
+    def __init__(
+        self,
+        name: str,
+        workdir: Path,
+        exe: str,
+        amtool: str,
+        function_url: str,
+        token_file: Path,
+        *,
+        build: Callable[..., str] = configs.alertmanager,
+    ):
+        """`build` writes the configuration from the URL and token file (the shipped file by default)."""
+        home = workdir / name
+        home.mkdir()
+        self.config = home / "alertmanager.yml"
+        self.config.write_text(build(url=function_url, token_file=token_file))
+        # The rewritten file must still be a valid configuration, by amtool's reading too.
+        check = subprocess.run(
+            [amtool, "check-config", str(self.config)], capture_output=True, text=True, timeout=60
+        )
+        if check.returncode != 0:
+            raise StartError(f"amtool check-config {self.config}:\n{check.stdout}{check.stderr}")
+        port = free_port()
+        super().__init__(f"http://127.0.0.1:{port}")
+        self.address = f"127.0.0.1:{port}"
+        self.process = Process(
+            name,
+            [
+                exe,
+                "--config.file",
+                str(self.config),
+                "--storage.path",
+                str(home / "data"),
+                "--web.listen-address",
+                self.address,
+                # No cluster: with one, the first notification waits for gossip to settle (~10s).
+                "--cluster.listen-address=",
+            ],
+            workdir,
+        )
+        self.process.wait_ready(self.url + "/-/ready", timeout=60)
+
+
+class PrometheusAPI:
+    """What a test asks a running Prometheus at `url`: queries, the recorded percentages, alerts."""
+
+    def __init__(self, url: str):
+        self.url = url
+
+    def query(self, expr: str) -> list[dict]:
+        doc = get_json(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
+        return doc["data"]["result"]
+
+    def percentages(self) -> dict[tuple[str, str], float]:
+        """The recording rule's latest value per pod."""
+        return {
+            (r["metric"]["namespace"], r["metric"]["pod"]): float(r["value"][1]) for r in self.query(RECORD)
+        }
+
+    def alerts(self, namespace: str, pod: str) -> list[dict]:
+        return [
+            a
+            for a in get_json(self.url + "/api/v1/alerts")["data"]["alerts"]
+            if a["labels"].get("namespace") == namespace and a["labels"].get("pod") == pod
+        ]
+
+
+class Prometheus(PrometheusAPI):
     """Debian's prometheus on the shipped rules (durations shortened), scraping the metrics target."""
 
     def __init__(
@@ -168,7 +200,7 @@ class Prometheus:
             if build
             else configs.prometheus(rules_file=rules, target=target, alertmanager=alertmanager or "")
         )
-        self.url = f"http://127.0.0.1:{free_port()}"
+        super().__init__(f"http://127.0.0.1:{free_port()}")
         self.process = Process(
             "prometheus",
             [
@@ -184,23 +216,6 @@ class Prometheus:
         )
         self.process.wait_ready(self.url + "/-/ready", timeout=60)
         self.started = time.monotonic()
-
-    def query(self, expr: str) -> list[dict]:
-        doc = get_json(f"{self.url}/api/v1/query?{urllib.parse.urlencode({'query': expr})}")
-        return doc["data"]["result"]
-
-    def percentages(self) -> dict[tuple[str, str], float]:
-        """The recording rule's latest value per pod."""
-        return {
-            (r["metric"]["namespace"], r["metric"]["pod"]): float(r["value"][1]) for r in self.query(RECORD)
-        }
-
-    def alerts(self, namespace: str, pod: str) -> list[dict]:
-        return [
-            a
-            for a in get_json(self.url + "/api/v1/alerts")["data"]["alerts"]
-            if a["labels"].get("namespace") == namespace and a["labels"].get("pod") == pod
-        ]
 
 
 @dataclass
@@ -266,7 +281,20 @@ class Expect:
         )
 
 
-def await_labels(chain: Chain, expects: list[Expect], timeout: float, poll: float = 0.2) -> None:
+class Watched(Protocol):
+    """What await_labels() needs of a chain: this module's Chain, or the node's (testbed.node.watch)."""
+
+    @property
+    def prometheus(self) -> PrometheusAPI: ...
+
+    def label(self, namespace: str, pod: str) -> str | None: ...
+
+    def diagnose(self, namespace: str, pod: str, wanted: str) -> str: ...
+
+    def tails(self) -> str: ...
+
+
+def await_labels(chain: Watched, expects: list[Expect], timeout: float, poll: float = 0.2) -> None:
     """Watch Prometheus and the pods until every pod has its label; on timeout, fail with a diagnosis."""
     deadline = time.monotonic() + timeout
     while True:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
@@ -36,6 +37,45 @@ RATE_WINDOW = "10s"
 GROUP_WAIT, GROUP_INTERVAL, REPEAT_INTERVAL = "1s", "1s", "10s"
 
 
+@dataclass(frozen=True)
+class Pace:
+    """Every duration a test rewrites, as Prometheus and Alertmanager spell them ("10s")."""
+
+    scrape: str = INTERVAL
+    """Scrape interval (and timeout): how often each target is read."""
+    evaluation: str = INTERVAL
+    """Rule evaluation interval."""
+    hold: str = HOLD
+    """`for:` and `keep_firing_for:` of the three alerts (always equal, see the rules file)."""
+    rate_window: str = RATE_WINDOW
+    """The recording rule's rate() window: must always hold two samples of the counter."""
+    group_wait: str = GROUP_WAIT
+    group_interval: str = GROUP_INTERVAL
+    repeat_interval: str = REPEAT_INTERVAL
+
+
+LOOPBACK = Pace()
+"""The stand-in target's pace (above): it serves a fresh value at every 1s scrape."""
+CADVISOR = Pace(
+    scrape="2s",
+    evaluation="2s",
+    hold="4s",
+    rate_window="20s",
+    group_wait="1s",
+    group_interval="1s",
+    repeat_interval="15s",
+)
+"""A real kubelet's pace, on the test node.  Its cAdvisor exports each value with the
+timestamp of the sample it took, so what a rate() window holds depends on how often
+cAdvisor samples: every 10-20 s by default (housekeeping, jittered), every 1-2 s on the
+test node (testbed/node/kubelet.py says why).  Scraped every 2 s, a 20 s window holds
+about ten samples, as the shipped 5m does at the defaults; with the default sampling, 30 s
+and 45 s windows (two or three samples) read a pod at 90% as low as 62% at times, because
+rate() extrapolates a sparse window only part of the way to its edges.  `for:` 4s is two
+evaluations.  An unchanged state is re-sent every 15 s, so a label lost to a fault is
+written back within that."""
+
+
 def substitute(text: str, pattern: str, replacement: str, count: int, source: Path) -> str:
     """re.subn over lines, failing unless `pattern` matched exactly `count` times."""
     result, found = re.subn(pattern, replacement, text, flags=re.MULTILINE)
@@ -47,16 +87,16 @@ def substitute(text: str, pattern: str, replacement: str, count: int, source: Pa
     return result
 
 
-def rules() -> str:
+def rules(pace: Pace = LOOPBACK) -> str:
     """monitoring/prometheus-rules.yml with `for:`, `keep_firing_for:` and the rate window shortened."""
     text = RULES.read_text()
     # The three alerts: `for: 2m` -> `for: 2s`.
-    text = substitute(text, r"^(\s+for: )\S+$", rf"\g<1>{HOLD}", 3, RULES)
+    text = substitute(text, r"^(\s+for: )\S+$", rf"\g<1>{pace.hold}", 3, RULES)
     # The three alerts: `keep_firing_for: 2m` -> `keep_firing_for: 2s`.
-    text = substitute(text, r"^(\s+keep_firing_for: )\S+$", rf"\g<1>{HOLD}", 3, RULES)
+    text = substitute(text, r"^(\s+keep_firing_for: )\S+$", rf"\g<1>{pace.hold}", 3, RULES)
     # The recording rule's `rate(...[5m])` -> `[10s]`.  Without it the percentage
     # would take minutes to follow a change.  The rule's name (…:rate5m) stays.
-    return substitute(text, r"\[5m\]", f"[{RATE_WINDOW}]", 1, RULES)
+    return substitute(text, r"\[5m\]", f"[{pace.rate_window}]", 1, RULES)
 
 
 def prometheus(*, rules_file: Path, target: str, alertmanager: str) -> str:
@@ -107,20 +147,20 @@ def scrape_configs(target: str) -> list[dict]:
     ]
 
 
-def alertmanager(*, url: str, token_file: Path) -> str:
-    """monitoring/alertmanager.yml pointed at the loopback function, with seconds-long timers."""
+def alertmanager(*, url: str, token_file: Path, pace: Pace = LOOPBACK) -> str:
+    """monitoring/alertmanager.yml pointed at the function's `url`, with seconds-long timers."""
     text = ALERTMANAGER.read_text()
     # The function's address: the Knative cluster-local URL -> the function on loopback.
     text = substitute(text, r"^(\s+- url: )\S+$", rf"\g<1>{url}", 1, ALERTMANAGER)
     # The bearer token's file: the mounted Secret's path -> a temporary file.
     text = substitute(text, r"^(\s+credentials_file: )\S+$", rf"\g<1>{token_file}", 1, ALERTMANAGER)
     # The route's timers (see GROUP_WAIT above).
-    text = substitute(text, r"^(\s+group_wait: )\S+$", rf"\g<1>{GROUP_WAIT}", 1, ALERTMANAGER)
-    text = substitute(text, r"^(\s+group_interval: )\S+$", rf"\g<1>{GROUP_INTERVAL}", 1, ALERTMANAGER)
-    return substitute(text, r"^(\s+repeat_interval: )\S+$", rf"\g<1>{REPEAT_INTERVAL}", 1, ALERTMANAGER)
+    text = substitute(text, r"^(\s+group_wait: )\S+$", rf"\g<1>{pace.group_wait}", 1, ALERTMANAGER)
+    text = substitute(text, r"^(\s+group_interval: )\S+$", rf"\g<1>{pace.group_interval}", 1, ALERTMANAGER)
+    return substitute(text, r"^(\s+repeat_interval: )\S+$", rf"\g<1>{pace.repeat_interval}", 1, ALERTMANAGER)
 
 
-def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path) -> str:
+def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path, pace: Pace = LOOPBACK) -> str:
     """kube-prometheus-stack's default configuration with the shipped route and receiver merged in.
 
     As README tells users: the route goes first among the default routes (the first
@@ -128,7 +168,7 @@ def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path) -> str:
     everything else, the inhibit rules above all, stays the chart's.  The shipped
     parts are taken from alertmanager(), so they carry the same test-only rewrites.
     """
-    shipped = yaml.safe_load(alertmanager(url=url, token_file=token_file))
+    shipped = yaml.safe_load(alertmanager(url=url, token_file=token_file, pace=pace))
     (route,) = [r for r in shipped["route"]["routes"] if r["receiver"] == RECEIVER]
     (receiver,) = [r for r in shipped["receivers"] if r["name"] == RECEIVER]
     config = yaml.safe_load(KUBE_PROMETHEUS_STACK.read_text())
@@ -164,8 +204,11 @@ def kubernetes_scrape_configs(
         "authorization": {"credentials_file": str(token_file)},
         "tls_config": {"ca_file": str(ca_file)},
     }
+    # The kubelet's port 10250 as kube-prometheus-stack's kubelet ServiceMonitor reads it: the
+    # service account's bearer token (the kubelet asks the apiserver whether it may read
+    # nodes/metrics) and no certificate check, since a kubelet serves a self-signed certificate.
     kubelet_auth = (
-        {"authorization": {"credentials_file": str(token_file)}, "tls_config": {"ca_file": str(ca_file)}}
+        {"authorization": {"credentials_file": str(token_file)}, "tls_config": {"insecure_skip_verify": True}}
         if kubelet_scheme == "https"
         else {}
     )
@@ -218,10 +261,16 @@ def kubernetes_scrape_configs(
     ]
 
 
-def cluster_prometheus(*, rules_file: Path, alertmanager: str | None, scrape_configs: list[dict]) -> str:
+def cluster_prometheus(
+    *, rules_file: Path, alertmanager: str | None, scrape_configs: list[dict], pace: Pace = LOOPBACK
+) -> str:
     """A Prometheus configuration for a cluster: these scrape jobs, the rules, an Alertmanager if any."""
     config: dict = {
-        "global": {"scrape_interval": INTERVAL, "scrape_timeout": INTERVAL, "evaluation_interval": INTERVAL},
+        "global": {
+            "scrape_interval": pace.scrape,
+            "scrape_timeout": pace.scrape,
+            "evaluation_interval": pace.evaluation,
+        },
         "rule_files": [str(rules_file)],
         "scrape_configs": scrape_configs,
     }

@@ -1,16 +1,21 @@
-"""python -m testbed.node up|down|status: the node behind `make cluster` / `make cluster-down`.
+"""python -m testbed.node up|down|status|burn: the node behind `make cluster` / `make cluster-down`.
 
-`up` prints KUBECONFIG=<path> as its last line, so `eval "$(make -s cluster | tail -1)"`
-or copy-paste gives a working kubectl.
+`up` brings up the node, the function and the monitoring side (testbed/node/monitoring.py),
+and prints KUBECONFIG=<path> as its last line, so `eval "$(make -s cluster | tail -1)"`
+or copy-paste gives a working kubectl.  `burn NAME PERCENT` starts a pod in namespace
+`demo` that uses PERCENT of its 100m CPU limit (`kubectl -n demo exec NAME -- touch
+/tmp/stop` makes it idle), to watch its label follow.
 """
 
 from __future__ import annotations
 
 import sys
 
-from . import cluster, images
+from . import cluster, images, monitoring, workload
 from .layout import Layout
 from .proc import NodeError
+
+DEMO = "demo"
 
 
 def main(argv: list[str]) -> int:
@@ -25,10 +30,18 @@ def main(argv: list[str]) -> int:
                 f"webhook: http://{cluster.deploy.service_ip(layout)}/ with the token in "
                 f"{layout.state / 'deploy' / 'token'}"
             )
+            monitoring.start(layout)
+            print(
+                f"monitoring: Prometheus http://{monitoring.PROMETHEUS_ADDRESS}, "
+                f"Alertmanager http://{monitoring.ALERTMANAGER_ADDRESS} (durations shortened)"
+            )
             print(f"KUBECONFIG={layout.admin_kubeconfig}")
         elif command == "down":
             cluster.down(layout)
             print("node down; host restored")
+        elif command == "burn" and len(argv) == 3:
+            workload.apply(layout, DEMO, [workload.burner(argv[1], float(argv[2]))])
+            print(f"kubectl -n {DEMO} get pods -L status -w   # its label follows within about 30 s")
         elif command == "status":
             print(cluster.describe(layout))
         else:

@@ -4,7 +4,8 @@ these three functions.
 
 Order matters both ways. Up: images first (podman, no host change), then the host
 snapshot, then the bridge, etcd, apiserver, controllers, containerd, the kubelet and
-kube-proxy, then the cluster DNS and the function. Down: kube-proxy and the kubelet first (so nothing
+kube-proxy, then the cluster DNS and the function. Down: the monitoring side (monitoring.py; `make cluster`
+starts it after up), kube-proxy and the kubelet first (so nothing
 restarts a container), then the containers and their shims, containerd, the control
 plane, and finally the host restored from the snapshot. Down never needs the process
 that ran up: everything is found through the state directory.
@@ -29,6 +30,7 @@ from . import (
     images,
     kube_proxy,
     kubelet,
+    monitoring,
     pki,
     scheduler,
 )
@@ -136,6 +138,7 @@ def _start(layout: Layout, log) -> None:
 
 def down(layout: Layout, log=print) -> None:
     """Stop everything the state directory names and restore the host; safe to repeat."""
+    monitoring.stop(layout)
     for module in (kube_proxy, kubelet):
         module.daemon(layout).stop()
     owned = [layout.state]
@@ -152,6 +155,7 @@ def down(layout: Layout, log=print) -> None:
 def status(layout: Layout) -> dict:
     """What runs, for `python -m testbed.node status`."""
     report = {m.daemon(layout).name: m.daemon(layout).running() for m in ORDER}
+    report.update(monitoring.status(layout))
     report["node Ready"] = layout.state.exists() and node_ready(layout)
     return report
 

@@ -29,27 +29,18 @@ from datetime import datetime, timezone
 
 import pytest
 
-from testbed.monitoring import configs
+from testbed.monitoring import builds, configs
 from testbed.monitoring.chain import Function, Prometheus, wait_for
 from testbed.monitoring.metrics_target import MetricsTarget
 from testbed.net import free_port
-from testbed.paths import cache_root
 from testbed.process import Process
 from testbed.tools import require
 
-
-def pinned(name: str, module: str) -> str:
-    """The version testbed/monitoring/<name>/go.mod requires of `module` (scripts/build-go-tool.sh)."""
-    go_mod = (configs.ROOT / "testbed" / "monitoring" / name / "go.mod").read_text()
-    return next(line.split()[2] for line in go_mod.splitlines() if line.startswith(f"require {module} "))
-
-
-KSM_VERSION = pinned("kube-state-metrics", "k8s.io/kube-state-metrics/v2")
-KUBE_STATE_METRICS = cache_root() / f"kube-state-metrics-{KSM_VERSION}" / "bin" / "kube-state-metrics"
+KSM_VERSION = builds.KSM_VERSION
+KUBE_STATE_METRICS = builds.kube_state_metrics()
 # Debian's prometheus has no Kubernetes service discovery: this one is built with it.
-PROMETHEUS_VERSION = "v2." + pinned("prometheus", "github.com/prometheus/prometheus").removeprefix("v0.")
-PROMETHEUS = cache_root() / f"prometheus-{PROMETHEUS_VERSION}" / "bin" / "prometheus"
-PROMTOOL = PROMETHEUS.with_name("promtool")  # Debian's cannot read kubernetes_sd_configs either
+PROMETHEUS = builds.prometheus()
+PROMTOOL = builds.promtool()  # Debian's cannot read kubernetes_sd_configs either
 SCRAPE_TIMEOUT = 60.0  # service discovery and the first scrapes take a few seconds
 
 

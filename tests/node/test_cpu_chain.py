@@ -1,0 +1,256 @@
+"""Real CPU moves the label: the whole chain on the node, under kube-prometheus-stack's defaults.
+
+The monitoring side runs as `make cluster` runs it (testbed/node/monitoring.py):
+kube-state-metrics and Prometheus (both built from the Go module proxy) reading the node's
+apiserver as their own ServiceAccounts, Prometheus finding the kubelet (its /metrics/cadvisor
+AND /metrics/resource), kube-state-metrics and the function's pods through Kubernetes service
+discovery with kube-prometheus' job names, evaluating the shipped rules (durations shortened
+to the node's pace, configs.CADVISOR); Debian's Alertmanager on the chart's default
+configuration with the shipped route and receiver merged in, delivering to the function's
+ClusterIP Service with the token of its Secret.
+
+We test these aspects, with pods that really burn CPU (testbed/node/burn.py), each limited
+to 100m, all started at once and watched in parallel:
+- a pod at ~90% of its limit is labeled `panne`, one at ~45% `moderate`, an idle one
+  `normal`: real cAdvisor and kube-state-metrics figures cross the shipped thresholds;
+- the kubelet's two endpoints are both scraped and the pod at 90% reads about 90%, not 180%;
+- a burner that stops goes back to `normal`;
+- a pod deleted while its alert fires is skipped by the function (no error, nothing written);
+- faults: the function's pod deleted as the first notifications go out (its Deployment
+  replaces it, Alertmanager sends again) and the apiserver restarted as a level change is
+  about to be delivered: every final label is right, and once both faults are over a round
+  of re-sends fails no notification.
+
+Printed as evidence (no timing is asserted): per pod, the seconds from the CPU change to
+Prometheus recording the crossing, and from there to the label on the pod; `kubectl get
+pods -L status` after each phase; alertmanager_notifications_failed_total per phase.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+import pytest
+
+from function.config import Settings
+from testbed.monitoring import builds, configs
+from testbed.monitoring.chain import Expect, await_labels, wait_for
+from testbed.node import apiserver, deploy, monitoring, workload
+from testbed.node.proc import NodeError
+from testbed.node.watch import FUNCTION_SELECTOR, NodeChain
+from testbed.tools import require, require_tool
+
+MODERATE, CRITICAL = Settings().moderate_threshold, Settings().critical_threshold
+PERCENT = {"hot": 90, "warm": 45, "idle": 0, "stopper": 90, "doomed": 90}
+FIRST = {"hot": "panne", "warm": "moderate", "idle": "normal", "stopper": "panne", "doomed": "panne"}
+FINAL = {"hot": "panne", "warm": "moderate", "idle": "normal", "stopper": "normal"}
+PHASE_TIMEOUT = 150.0  # ~30s here: pods start, two cAdvisor samples, the 20s window, for: 4s
+REPEAT = float(configs.CADVISOR.repeat_interval.rstrip("s"))  # re-sends of an unchanged state
+RECOVERY_TIMEOUT = 120.0  # in-flight retries end within ~10s, then one quiet repeat interval
+
+
+@pytest.fixture(scope="module")
+def chain(node):
+    """The monitoring side up (kept if `make cluster` started it, else stopped afterwards)."""
+    for exe in (builds.kube_state_metrics(), builds.prometheus()):
+        require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
+    require_tool("prometheus-alertmanager")
+    require_tool("amtool")
+    was_up = all(monitoring.status(node).values())
+    try:
+        took = monitoring.start(node)
+    except NodeError as err:
+        pytest.fail(f"monitoring bring-up failed: {err}")
+    print(f"\nmonitoring side up in {took:.1f}s (Prometheus {builds.PROMETHEUS_VERSION}, "
+          f"kube-state-metrics {builds.KSM_VERSION}, Debian's Alertmanager); pace {configs.CADVISOR}")
+    yield NodeChain(node)
+    if not was_up:
+        monitoring.stop(node)
+
+
+@pytest.fixture
+def namespace(node):
+    name = f"burn-{uuid.uuid4().hex[:6]}"
+    yield name
+    deploy.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
+
+
+class Fault:
+    """An action run in the background once `when()` holds (polled, bounded): a fault injected
+    at a moment chosen by what the chain is doing, while the test keeps watching."""
+
+    def __init__(self, name: str, when: Callable[[], bool], act: Callable[[], None], timeout: float):
+        self.name, self.when, self.act, self.timeout = name, when, act, timeout
+        self.at: float | None = None
+        self.took: float | None = None
+        self.error: str | None = None
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        deadline = time.monotonic() + self.timeout
+        try:
+            while not self.when():
+                if time.monotonic() > deadline:
+                    self.error = f"{self.name}: its moment never came within {self.timeout:.0f}s"
+                    return
+                time.sleep(0.2)
+            self.at = time.monotonic()
+            self.act()
+            self.took = time.monotonic() - self.at
+        except Exception as err:  # reported by join(), in the test's thread
+            self.error = f"{self.name}: {err!r}"
+
+    def join(self) -> None:
+        self.thread.join(self.timeout + 120)
+        assert self.error is None, self.error
+
+
+class Quiet:
+    """True once Alertmanager has sent at least `groups` notifications over a whole repeat
+    interval without one failing: each group has had its re-send, and every one got through."""
+
+    def __init__(self, chain: NodeChain, groups: int):
+        self.chain, self.groups = chain, groups
+        self.mark = self._read()
+
+    def _read(self) -> tuple[float, float, float]:
+        am = self.chain.alertmanager
+        return time.monotonic(), am.failed(), am.counter("alertmanager_notifications_total")
+
+    def __call__(self) -> bool:
+        now = self._read()
+        if now[1] != self.mark[1]:  # a failure: start over from here
+            self.mark = now
+        return now[0] - self.mark[0] >= REPEAT and now[2] - self.mark[2] >= self.groups
+
+
+def kubectl(node, *args: str) -> str:
+    return deploy.kubectl(node, *args).stdout
+
+
+def function_pods(node) -> set[str]:
+    """The function's pods not being deleted (a previous run's may still be terminating)."""
+    pods = json.loads(kubectl(node, "-n", deploy.NAMESPACE, "get", "pods", "-l", FUNCTION_SELECTOR, "-o", "json"))
+    return {p["metadata"]["name"] for p in pods["items"] if not p["metadata"].get("deletionTimestamp")}
+
+
+def crossing(level: str) -> tuple[Callable[[float | None], bool], str]:
+    """The recorded percentage that means `level`, and its words for the report."""
+    if level == "panne":
+        return (lambda v: v is not None and v >= CRITICAL), f">= {CRITICAL:g}%"
+    if level == "moderate":
+        return (lambda v: v is not None and MODERATE <= v < CRITICAL), f"{MODERATE:g}-{CRITICAL:g}%"
+    return (lambda v: v is not None and v < MODERATE), f"< {MODERATE:g}%"
+
+
+def expect(namespace: str, pod: str, level: str, changed: float) -> Expect:
+    crossed, words = crossing(level)
+    return Expect(namespace, pod, level, crossed, words, changed)
+
+
+def report(title: str, expects: list[Expect]) -> None:
+    print(f"\n{title}")
+    for e in expects:
+        print("  " + e.report())
+
+
+def restart_apiserver(node, took: dict[str, float]) -> None:
+    """Stop the apiserver and start it again. SIGTERM, then SIGKILL after 5 s: it drains its
+    requests first, which took 20 s here, so in effect it often crashes; either is a fault."""
+    began = time.monotonic()
+    apiserver.daemon(node).stop(timeout=5)
+    took["stop"] = time.monotonic() - began
+    apiserver.start(node)
+    took["start"] = time.monotonic() - began - took["stop"]
+
+
+def test_real_cpu_moves_the_label_through_faults(node, chain, namespace):
+    """90% -> panne, 45% -> moderate, idle -> normal, stopped -> normal, deleted -> skipped, with
+    the function's pod deleted mid-burst and the apiserver restarted mid-run."""
+    failed = {"before": chain.alertmanager.failed()}
+    old_function = function_pods(node)
+
+    # 1. All five burners at once; the function's pod is deleted as soon as Alertmanager
+    #    holds the first of their alerts, i.e. as the burst of notifications goes out.
+    created = time.monotonic()
+    workload.apply(node, namespace, [workload.burner(name, p) for name, p in PERCENT.items()])
+    first = [expect(namespace, pod, level, created) for pod, level in FIRST.items()]
+    fault1 = Fault(
+        "function pod deleted",
+        lambda: bool(chain.alertmanager.alerts_where(f'namespace="{namespace}"')),
+        lambda: deploy.kubectl(node, "-n", deploy.NAMESPACE, "delete", "pod", *old_function, "--wait=false",
+                               "--ignore-not-found"),
+        PHASE_TIMEOUT,
+    )
+    await_labels(chain, first, PHASE_TIMEOUT, poll=0.5)
+    fault1.join()
+    failed["phase 1"] = chain.alertmanager.failed()
+    report("burners started: time from the pods' creation to the recorded crossing, and on to the label:",
+           first)
+    assert fault1.at is not None
+    print(f"  (the function's pod {' '.join(old_function)} was deleted {fault1.at - created:.1f}s after "
+          f"the pods' creation; replaced by {' '.join(function_pods(node) - old_function) or 'nothing yet'})")
+    print(chain.listing(namespace))
+    assert function_pods(node) - old_function, "the Deployment did not replace the deleted function pod"
+
+    # The kubelet's two endpoints are both scraped, and only cAdvisor's is counted.
+    paths = {r["metric"]["metrics_path"] for r in chain.prometheus.query(
+        f'container_cpu_usage_seconds_total{{job="kubelet", namespace="{namespace}", pod="hot", container="burn"}}')}
+    assert paths == {"/metrics/cadvisor", "/metrics/resource"}, paths
+    hot = chain.prometheus.percentages()[(namespace, "hot")]
+    print(f"pod at 90% of its limit recorded at {hot:.1f}% with both kubelet endpoints scraped")
+    assert CRITICAL <= hot < 120, f"{hot}: counted twice would read about 180"
+
+    # 2. The stopper stops, the doomed pod is deleted while PodCpuFailure fires for it, and the
+    #    apiserver is restarted once Prometheus records the stopper's fall, as its change goes out.
+    stopped = time.monotonic()
+    workload.stop(node, namespace, "stopper")
+    deleted = datetime.now(timezone.utc)
+    deploy.kubectl(node, "-n", namespace, "delete", "pod", "doomed", "--wait=false")
+    below = crossing("normal")[0]
+    restart: dict[str, float] = {}
+    fault2 = Fault(
+        "apiserver restarted",
+        lambda: below(chain.prometheus.percentages().get((namespace, "stopper"))),
+        lambda: restart_apiserver(node, restart),
+        PHASE_TIMEOUT,
+    )
+    second = [expect(namespace, "stopper", "normal", stopped)]
+    await_labels(chain, second, PHASE_TIMEOUT, poll=0.5)
+    fault2.join()
+    assert fault2.at is not None and fault2.took is not None
+
+    def skipped() -> list[dict]:
+        return [d for d in chain.changes(namespace, "doomed") if d.get("outcome") == "skipped"]
+
+    wait_for(lambda: bool(skipped()), PHASE_TIMEOUT,
+             lambda: chain.diagnose(namespace, "doomed", "(skipped)") + "\n" + chain.tails(), poll=1)
+    failed["phase 2"] = chain.alertmanager.failed()
+    report("burner stopped: time from the stop to the recorded crossing, and on to the label:", second)
+    print(f"  (the apiserver was stopped {fault2.at - stopped:.1f}s after the burner's stop, which took "
+          f"{restart['stop']:.1f}s, and was ready again {restart['start']:.1f}s later)")
+    skip = skipped()[0]
+    when = datetime.fromisoformat(skip["time"].replace("Z", "+00:00"))
+    print(f"pod deleted while PodCpuFailure fired: the function skipped it {(when - deleted).total_seconds():.1f}s "
+          f"after the deletion ({skip.get('alertname')}, {skip.get('reason')})")
+    assert not [d for d in chain.changes(namespace, "doomed") if d.get("outcome") == "failed"]
+    print(chain.listing(namespace))
+
+    # 3. After both faults: notifications recover (a repeat interval of re-sends, every
+    #    group's, with none failed; what failed before is the faults' doing), labels all right.
+    quiet = Quiet(chain, len(FINAL))
+    took = wait_for(quiet, RECOVERY_TIMEOUT, lambda: "notifications kept failing:\n" + chain.tails(), poll=1)
+    failed["after recovery"] = chain.alertmanager.failed()
+    print(f"notifications recovered: none failed for {REPEAT:g}s of re-sends, {took:.0f}s after the label change")
+    labels = {pod: chain.label(namespace, pod) for pod in FINAL}
+    print(chain.listing(namespace))
+    print("alertmanager_notifications_failed_total: " + ", ".join(f"{k} {v:g}" for k, v in failed.items())
+          + f"; function's webhook statuses (current pod) {dict(chain.webhook_statuses())}")
+    assert labels == FINAL, "\n".join(chain.diagnose(namespace, p, FINAL[p]) for p in FINAL) + chain.tails()
+    assert chain.pod(namespace, "doomed") is None
