@@ -1,15 +1,17 @@
 """python -m testbed.knative up: the node, Knative Serving, the function deployed by `kn`.
 
 Behind `make cluster PLATFORM=knative`. Knative runs with its default durations (a
-Revision scales to zero after about 90 s idle); `make cluster-down` takes everything down
-with the node. Prints KUBECONFIG=<path> as its last line, like `python -m testbed.node up`.
+Revision scales to zero after about 90 s idle), and the node's monitoring side delivers to
+the Revision (testbed.node.monitoring, Webhook.proxy_url says how without cluster DNS on
+the host); `make cluster-down` takes everything down with the node. Prints
+KUBECONFIG=<path> as its last line, like `python -m testbed.node up`.
 """
 
 from __future__ import annotations
 
 import sys
 
-from testbed.node import cluster
+from testbed.node import cluster, monitoring
 from testbed.node.layout import Layout
 from testbed.node.proc import NodeError
 
@@ -22,6 +24,18 @@ def up(layout: Layout) -> None:
     function.deploy_kn(layout)
     revision = function.revision(layout, function.KN_NAMESPACE)["metadata"]["name"]
     ns = function.KN_NAMESPACE
+    monitoring.start(
+        layout,
+        webhook=monitoring.Webhook(
+            f"http://{function.host(layout, ns, revision)}/",
+            monitoring.function_webhook(layout).token_file,
+            proxy_url=f"http://{function.public_service_ip(layout, ns, revision)}:80",
+        ),
+    )
+    print(
+        f"monitoring: Prometheus http://{monitoring.PROMETHEUS_ADDRESS}, Alertmanager "
+        f"http://{monitoring.ALERTMANAGER_ADDRESS}, delivering to the Revision"
+    )
     print(
         f"Knative Serving {serving.VERSION}: no networking layer, so the Route stays not Ready; "
         f"the Revision {revision} serves at http://{function.host(layout, ns, revision)}/ "
