@@ -132,14 +132,14 @@ $(FAAS_CLI):
 
 # Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6, the pause
 # binary and CoreDNS, from the Go module proxy; cached outside the clone, built only when
-# missing (cold: about 20 minutes on 2 cores, CoreDNS a few more).
+# missing (cold: about 20 minutes on 2 cores, CoreDNS 3 more).
 node-binaries: .cache/apt.stamp $(COREDNS)
 	GO=$(GO) testbed/node/build/build.sh
 $(COREDNS):
 	GO=$(GO) testbed/node/coredns/build.sh
 
 # Knative Serving's controller, webhook, autoscaler, activator and queue-proxy, from the Go
-# module proxy (cold: about 15 minutes on 2 cores), for the node's Knative tier.
+# module proxy (cold: about 6 minutes on 2 cores), for the node's Knative tier.
 knative: $(KNATIVE_NODE)
 $(KNATIVE_NODE):
 	GO=$(GO) testbed/knative/build/build.sh

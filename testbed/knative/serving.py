@@ -143,11 +143,9 @@ def _configure(doc: dict, autoscaler: dict[str, str]) -> None:
         data["queue-sidecar-image"] = image("queue")
     elif name == "config-autoscaler":
         data.update(autoscaler)
-    elif name == "config-features":
-        # secure-pod-defaults stays "disabled" (its default): the function's own pod spec
-        # and the queue-proxy's built-in security context already meet `restricted`, and
-        # the tests prove it in a namespace that enforces it.
-        pass
+    # config-features' secure-pod-defaults stays "disabled" (its default): the function's
+    # own pod spec and the queue-proxy's built-in security context already meet
+    # `restricted`, and the tests prove it in a namespace that enforces it.
 
 
 def _render_doc(doc: dict, autoscaler: dict[str, str]) -> dict:
