@@ -24,14 +24,7 @@ def up(layout: Layout) -> None:
     function.deploy_kn(layout)
     revision = function.revision(layout, function.KN_NAMESPACE)["metadata"]["name"]
     ns = function.KN_NAMESPACE
-    monitoring.start(
-        layout,
-        webhook=monitoring.Webhook(
-            f"http://{function.host(layout, ns, revision)}/",
-            monitoring.function_webhook(layout).token_file,
-            proxy_url=f"http://{function.public_service_ip(layout, ns, revision)}:80",
-        ),
-    )
+    monitoring.start(layout, webhook=function.revision_webhook(layout, ns, revision))
     print(
         f"monitoring: Prometheus http://{monitoring.PROMETHEUS_ADDRESS}, Alertmanager "
         f"http://{monitoring.ALERTMANAGER_ADDRESS}, delivering to the Revision"

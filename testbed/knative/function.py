@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 
 from testbed import clis
-from testbed.node import deploy
+from testbed.node import deploy, monitoring
 from testbed.node.containerd import ctr
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
@@ -206,3 +206,21 @@ def replicas(layout: Layout, namespace: str, revision_name: str) -> int:
         check=False,
     )
     return int(res.stdout.strip() or 0)
+
+
+def revision_webhook(layout: Layout, namespace: str, revision_name: str) -> monitoring.Webhook:
+    """The node's Alertmanager (on the host, without cluster DNS) aimed at the Revision: its
+    URL names the Revision's host and proxy_url is the public Service's ClusterIP."""
+    return monitoring.Webhook(
+        f"http://{host(layout, namespace, revision_name)}/",
+        monitoring.function_webhook(layout).token_file,  # the same token as the Knative namespaces' Secrets
+        proxy_url=f"http://{public_service_ip(layout, namespace, revision_name)}:80",
+    )
+
+
+def aimed_at_a_revision(layout: Layout) -> bool:
+    """The node's running Alertmanager delivers to a Revision (proxy_url is set only for one).
+    Its re-sends of firing alerts (every 15 s at the test pace) keep that Revision awake."""
+    config = monitoring.home(layout) / "alertmanager" / "alertmanager.yml"
+    running = monitoring.daemon(layout, "alertmanager").running()
+    return running and config.exists() and "proxy_url" in config.read_text()
