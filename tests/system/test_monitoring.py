@@ -180,8 +180,8 @@ def test_usage_comes_from_cadvisor_only():
 
 
 def test_each_alert_keeps_firing_as_long_as_the_next_waits():
-    """keep_firing_for equals for: a level is left as slowly as it is entered, and an upper
-    alert resolves in the evaluation in which PodCpuNormal fires."""
+    """keep_firing_for equals for: a level is left as slowly as it is entered, and the upper
+    alerts still firing resolve in the evaluation in which PodCpuNormal fires."""
     durations = {(alert["for"], alert["keep_firing_for"]) for alert in alerts().values()}
     assert len(durations) == 1, durations
     ((wait, keep),) = durations
