@@ -26,7 +26,9 @@ RECEIVER = "cpu-alert-labeler"
 # Prometheus scrapes and evaluates every second, so the test's durations follow.
 INTERVAL = "1s"
 # `for:` and `keep_firing_for:` (2m shipped) become 2 evaluations.  Both get the same
-# value, as the shipped file requires (a level hands over to the next in one evaluation).
+# value, as the shipped file requires (an upper alert resolves in the evaluation in which
+# PodCpuNormal fires; between the two upper alerts, which are cumulative, the warning
+# fires throughout, so no handover depends on this timing).
 HOLD = "2s"
 # The rate window (5m shipped, 5-10 scrapes at the usual 30s-1m scrape interval)
 # becomes 10 scrapes at 1s: the same ratio, so a missed scrape still leaves a value.

@@ -13,6 +13,9 @@ We test these aspects, with pods that really burn CPU (testbed/node/burn.py), ea
 to 100m, all started at once and watched in parallel:
 - a pod at ~90% of its limit is labeled `panne`, one at ~45% `moderate`, an idle one
   `normal`: real cAdvisor and kube-state-metrics figures cross the shipped thresholds;
+- a pod climbing to `panne` is never seen back at `normal` once above it (the handover gap
+  of exclusive ranges, seen here before the rules became cumulative; the labels are polled
+  every 0.5 s, so this is evidence, not proof: rules_test.yml and test_handovers.py are);
 - the kubelet's two endpoints are both scraped and the pod at 90% reads about 90%, not 180%;
 - a burner that stops goes back to `normal`;
 - a pod deleted while its alert fires is skipped by the function (no error, nothing written);
@@ -194,6 +197,9 @@ def test_real_cpu_moves_the_label_through_faults(node, chain, namespace):
     report("burners started: time from the pods' creation to the recorded crossing, and on to the label:",
            first)
     assert fault1.at is not None
+    for e in first:
+        risen = e.seen[next((i for i, v in enumerate(e.seen) if v not in (None, "normal")), len(e.seen)):]
+        assert e.label == "normal" or "normal" not in risen, f"{e.pod} went back to normal: {e.seen}"
     print(f"  (the function's pod {' '.join(old_function)} was deleted {fault1.at - created:.1f}s after "
           f"the pods' creation; replaced by {' '.join(function_pods(node) - old_function) or 'nothing yet'})")
     print(chain.listing(namespace))

@@ -13,6 +13,9 @@ Only durations, the function's address and the token file are rewritten
   `status=panne` (66% and more), each pod on its own: the same pod name in two
   namespaces is two pods, a pod of several containers is judged on their summed
   limits, a pod whose usage does not move keeps `status=normal`;
+- on the way up the function never writes `normal` (the function's own log of every
+  change): with Prometheus posting each rule's alerts separately and Alertmanager flushing
+  every second, the cumulative rules leave no notification with nothing firing;
 - as its usage falls, PodCpuNormal takes over and the pod is `status=normal` again;
   when its series vanish, its alert resolves and the pod is `status=normal` again;
 - `kubectl get pods -L status` shows each of these states;
@@ -147,6 +150,7 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
     check_kubectl(chain, tmp_path, selector, {(ns, pod): "normal" for ns, pod, *_ in pods}, "all at 10%")
 
     # 2. Usage rises: each pod to its level; the pod that does not move stays normal.
+    changes_before = len(chain.function.log("pod_change"))
     expects, steady = [], []
     for namespace, pod, _, rise, _ in pods:
         if rise is None:
@@ -159,6 +163,12 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
     report("rise: time from the change to the recorded crossing, and from the crossing to the label:", expects)
     for e in steady:
         assert e.seen == ["normal"], f"{e.namespace}/{e.pod} did not keep normal: {e.seen}"
+    # Every label the function wrote on the way up: a `normal` among them is the handover gap
+    # (a notification with a resolved alert and nothing firing) that exclusive ranges left.
+    written = [(d.get("namespace"), d.get("pod"), d.get("label")) for d in chain.function.log("pod_change")[changes_before:]
+               if d.get("namespace") in (shop, batch) and d.get("outcome") == "labeled"]
+    print(f"\nrise: labels written, in order: {written}")
+    assert not [w for w in written if w[2] == "normal"], f"normal written on the way up: {written}"
     wanted = {(ns, pod): level(rise) if rise is not None else "normal" for ns, pod, _, rise, _ in pods}
     check_kubectl(chain, tmp_path, selector, wanted, "after the rise")
 

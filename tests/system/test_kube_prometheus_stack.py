@@ -5,26 +5,38 @@ in as README says), on Debian's real Alertmanager fed alerts through its API.
 - with InfoInhibitor firing in a namespace (as it does wherever info alerts fire and no
   warning or critical does), PodCpuNormal, PodHighCpuUsage and PodCpuFailure, with the
   severities of the shipped rules, all reach the function's receiver, one notification per
-  pod, with the bearer token; a pod with both a warning and a critical alert of ours gets
-  both in one notification (the chart's critical-mutes-warning rule needs the same alertname);
+  pod, with the bearer token; a pod in `panne`, which fires both our warning and our critical
+  alert (the levels are cumulative), gets both in one notification, the warning not muted
+  (the chart's critical-mutes-warning rule needs the same alertname);
 - the chart's inhibit rules are in force (positive controls): an `info` alert of that
   namespace is suppressed, inhibited by InfoInhibitor, and so is PodCpuNormal carrying the
   old `severity: info`, which therefore never reaches the receiver: the defect the shipped
   severities avoid;
 - the chart's own Watchdog goes to its `null` receiver, not to the function;
-- Alertmanager counts no failed notification.
+- Alertmanager counts no failed notification;
+- with the README's optional inhibit rule added (a pod's critical alert mutes its warning,
+  for pagers), the function's notifications still give the right level: `panne` while
+  PodCpuFailure fires (the warning muted), `moderate` once it resolves (the warning back in
+  the same notification), never `normal`.
 
 A recording receiver stands for the function: the claim is about delivery, not labels
 (tests/system/test_e2e.py drives the function behind the shipped configuration).
 """
 
+import json
+import re
 import secrets
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 
 import pytest
 import yaml
 
+from function.alerts import parse_body
+from function.classifier import Level
+from function.config import Settings
+from function.plan import Scope, plan
 from testbed.monitoring import configs
 from testbed.monitoring.chain import Alertmanager, wait_for
 from testbed.monitoring.receiver import Receiver
@@ -79,14 +91,13 @@ def test_our_alerts_reach_the_function_under_kube_prometheus_stacks_inhibit_rule
         alert("KubeQuotaAlmostFull", "shop", "info"),  # a user's info alert: muted (control)
         alert("PodCpuNormal", "shop", normal, "idle"),
         alert("PodHighCpuUsage", "shop", moderate, "busy"),
+        alert("PodHighCpuUsage", "shop", moderate, "burner"),  # >= 66%: both fire
         alert("PodCpuFailure", "shop", critical, "burner"),
-        alert("PodHighCpuUsage", "shop", moderate, "handover"),
-        alert("PodCpuFailure", "shop", critical, "handover"),
         alert("PodCpuNormal", "quiet", normal, "idle"),
         alert("PodCpuNormal", "shop", "info", "legacy"),  # the old severity: muted (control)
     ])
     wanted = {("shop", "idle"): {"PodCpuNormal"}, ("shop", "busy"): {"PodHighCpuUsage"},
-              ("shop", "burner"): {"PodCpuFailure"}, ("shop", "handover"): {"PodHighCpuUsage", "PodCpuFailure"},
+              ("shop", "burner"): {"PodHighCpuUsage", "PodCpuFailure"},
               ("quiet", "idle"): {"PodCpuNormal"}}
 
     def delivered() -> dict[tuple[str, str], set[str]]:
@@ -102,8 +113,8 @@ def test_our_alerts_reach_the_function_under_kube_prometheus_stacks_inhibit_rule
     # The controls: the chart's inhibit rules are really in force.
     for muted in (("KubeQuotaAlmostFull", ""), ("PodCpuNormal", "legacy")):
         assert shop[muted]["state"] == "suppressed" and shop[muted]["inhibitedBy"], explain()
-    for ours in (("PodCpuNormal", "idle"), ("PodHighCpuUsage", "busy"), ("PodCpuFailure", "burner"),
-                 ("PodHighCpuUsage", "handover"), ("PodCpuFailure", "handover")):
+    for ours in (("PodCpuNormal", "idle"), ("PodHighCpuUsage", "busy"), ("PodHighCpuUsage", "burner"),
+                 ("PodCpuFailure", "burner")):
         assert shop[ours]["state"] == "active" and not shop[ours]["inhibitedBy"], explain()
     # Every group of ours has been flushed (group_wait 1s) by now, the muted one included.
     time.sleep(2 * float(configs.GROUP_WAIT.rstrip("s")))
@@ -114,3 +125,62 @@ def test_our_alerts_reach_the_function_under_kube_prometheus_stacks_inhibit_rule
     suppressed = sorted(f"{name}/{pod or '-'}" for (name, pod), s in shop.items() if s["state"] == "suppressed")
     print(f"\nkube-prometheus-stack defaults: {len(wanted)} pods' alerts delivered in {took:.1f}s "
           f"with InfoInhibitor firing; suppressed in shop: {suppressed}")
+
+
+def readme_inhibit_rule() -> dict:
+    """The optional inhibit rule the README offers to users who page on warnings, as written there."""
+    readme = (configs.ROOT / "README.md").read_text()
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", readme, re.S) if "alertname = PodCpuFailure" in b]
+    (rule,) = yaml.safe_load(block)["inhibit_rules"]
+    return rule
+
+
+def with_readme_inhibit_rule(*, url: str, token_file: Path) -> str:
+    config = yaml.safe_load(configs.kube_prometheus_stack_alertmanager(url=url, token_file=token_file))
+    config["inhibit_rules"].append(readme_inhibit_rule())
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def planned_level(body: dict) -> Level | None:
+    """The level the function's plan() gives the pod of one notification (None: no change)."""
+    settings, levels = Settings(), dict(Settings().alert_levels)
+    payload = parse_body(json.dumps(body).encode(), max_alerts=100, pod_label=settings.pod_label,
+                         namespace_label=settings.namespace_label, cpu_annotation=settings.cpu_annotation)
+    by_name: list[Level | None] = [Level[levels[a.name].upper()] for a in payload.alerts]
+    _, targets = plan(payload.alerts, by_name, Scope("shop", (), ()))
+    return next((target.level for target in targets.values()), None)
+
+
+def test_the_readme_inhibit_rule_keeps_the_functions_levels(tmp_path):
+    """With the README's inhibit rule, a pod in panne notifies PodCpuFailure alone (the warning
+    muted): `panne`; once PodCpuFailure resolves, the warning is back in the same notification
+    as the resolution: `moderate`; no notification gives `normal`."""
+    tools = {name: require_tool(name) for name in ("prometheus-alertmanager", "amtool")}
+    token_file = tmp_path / "token"
+    token_file.write_text(secrets.token_hex(16) + "\n")
+    with Receiver() as receiver:
+        am = Alertmanager("alertmanager-inhibit", tmp_path, tools["prometheus-alertmanager"], tools["amtool"],
+                          receiver.url, token_file, build=with_readme_inhibit_rule)
+        try:
+            def ours() -> list[dict]:
+                return [n.body for n in receiver.notifications() if n.group() == ("shop", "hot")]
+
+            def explain() -> str:
+                return f"notifications {ours()}\nAlertmanager's view: {states(am, 'shop')}\n" + am.process.tail()
+
+            warning = alert("PodHighCpuUsage", "shop", "warning", "hot")
+            critical = alert("PodCpuFailure", "shop", "critical", "hot")
+            am.post_alerts([warning, critical])  # as Prometheus would: both fire at >= 66%
+            wait_for(lambda: any(planned_level(b) == Level.CRITICAL for b in ours()), DELIVERY_TIMEOUT, explain)
+            muted = states(am, "shop")[("PodHighCpuUsage", "hot")]
+            assert muted["state"] == "suppressed" and muted["inhibitedBy"], explain()
+
+            resolved = dict(critical, endsAt=datetime.now(timezone.utc).isoformat())
+            am.post_alerts([warning, resolved])  # the critical alert resolves, the warning fires on
+            wait_for(lambda: planned_level(ours()[-1]) == Level.MODERATE, DELIVERY_TIMEOUT, explain)
+            levels = [planned_level(b) for b in ours()]
+            print(f"\nREADME inhibit rule: the pod's notifications gave {[lv.name.lower() if lv is not None else lv for lv in levels]}")
+            assert Level.NORMAL not in levels and None not in levels, explain()
+            assert am.failed() == 0
+        finally:
+            am.process.stop()
