@@ -29,6 +29,10 @@ KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 # pseudo-version, the newest the Go module proxy was found to serve.
 FAAS_NETES := v0.0.0-20230128105321-d45bc4d2a2b1
 OPENFAAS_CRDS := $(CACHE)/faas-netes-$(FAAS_NETES)/crds
+# Knative Serving's components on the node (testbed/knative/build/build.sh says why this
+# version), and the node's cluster DNS (testbed/node/coredns/), pinned by their go.mod.
+KNATIVE_NODE := $(CACHE)/knative-serving-$(call go_pin_in,testbed/knative/build,knative.dev/serving)/bin/queue
+COREDNS := $(CACHE)/coredns-$(call go_pin_in,testbed/node/coredns,github.com/coredns/coredns)/bin/coredns
 # The platforms' own CLIs, built from pinned Go modules (scripts/build-cli.sh says why
 # these versions), pinned by testbed/gopins/<name>/go.mod; testbed/clis.py reads the same pins.
 KN := $(CACHE)/kn-$(call go_pin_in,testbed/gopins/kn,knative.dev/client)/bin/kn
@@ -37,7 +41,7 @@ export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds openfaas-crds clis \
+.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds openfaas-crds clis knative \
         node-binaries tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
@@ -126,14 +130,22 @@ $(KN):
 $(FAAS_CLI):
 	GO=$(GO) scripts/build-cli.sh faas-cli
 
-# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
-# binary, from the Go module proxy; cached outside the clone, built only when missing
-# (cold: about 20 minutes on 2 cores).
-node-binaries: .cache/apt.stamp
+# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6, the pause
+# binary and CoreDNS, from the Go module proxy; cached outside the clone, built only when
+# missing (cold: about 20 minutes on 2 cores, CoreDNS 3 more).
+node-binaries: .cache/apt.stamp $(COREDNS)
 	GO=$(GO) testbed/node/build/build.sh
+$(COREDNS):
+	GO=$(GO) testbed/node/coredns/build.sh
+
+# Knative Serving's controller, webhook, autoscaler, activator and queue-proxy, from the Go
+# module proxy (cold: about 6 minutes on 2 cores), for the node's Knative tier.
+knative: $(KNATIVE_NODE)
+$(KNATIVE_NODE):
+	GO=$(GO) testbed/knative/build/build.sh
 
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds openfaas-crds clis fuzz-build
+tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds openfaas-crds clis knative fuzz-build
 
 test: tools native-test lint pytest pytest-1.34
 
@@ -169,8 +181,14 @@ lint: venv
 # A real v1.34 node on this machine with the function deployed (image built from the
 # Dockerfile) and the monitoring side (kube-state-metrics, Prometheus, Alertmanager);
 # prints KUBECONFIG=<path> last. It changes the host: see README.
-cluster: deps venv native node-binaries kube-state-metrics prometheus
+# PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command.
+PLATFORM ?= plain
+cluster: deps venv native node-binaries kube-state-metrics prometheus $(if $(filter knative,$(PLATFORM)),knative clis)
+ifeq ($(PLATFORM),knative)
+	$(PY) -m testbed.knative up
+else
 	$(PY) -m testbed.node up
+endif
 
 # Stop the node and restore the host exactly (also after a crashed run).
 cluster-down: venv
@@ -192,11 +210,13 @@ reliability: deps venv native apiserver fuzz
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures
-# (bench/node.py: cold start on a real node, container memory after 10k alerts).
-bench: deps venv native apiserver node-binaries
+# (bench/node.py: cold start on a real node, container memory after 10k alerts), and the
+# Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory).
+bench: deps venv native apiserver node-binaries knative clis
 	$(PY) -m bench.run
 	KUBE_VERSION=1.34 $(PY) -m bench.run --only "throughput and floor"
 	$(PY) -m bench.node
+	$(PY) -m bench.knative
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info

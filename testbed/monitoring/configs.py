@@ -162,7 +162,9 @@ def alertmanager(*, url: str, token_file: Path, pace: Pace = LOOPBACK) -> str:
     return substitute(text, r"^(\s+repeat_interval: )\S+$", rf"\g<1>{pace.repeat_interval}", 1, ALERTMANAGER)
 
 
-def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path, pace: Pace = LOOPBACK) -> str:
+def kube_prometheus_stack_alertmanager(
+    *, url: str, token_file: Path, pace: Pace = LOOPBACK, proxy_url: str | None = None
+) -> str:
     """kube-prometheus-stack's default configuration with the shipped route and receiver merged in.
 
     As README tells users: the route goes first among the default routes (the first
@@ -174,6 +176,8 @@ def kube_prometheus_stack_alertmanager(*, url: str, token_file: Path, pace: Pace
     (route,) = [r for r in shipped["route"]["routes"] if r["receiver"] == RECEIVER]
     (receiver,) = [r for r in shipped["receivers"] if r["name"] == RECEIVER]
     config = yaml.safe_load(KUBE_PROMETHEUS_STACK.read_text())
+    if proxy_url:  # Alertmanager connects there and names `url`'s host (testbed.node.monitoring.Webhook)
+        receiver["webhook_configs"][0]["http_config"]["proxy_url"] = proxy_url
     config["route"]["routes"].insert(0, route)
     config["receivers"].append(receiver)
     return yaml.safe_dump(config, sort_keys=False)

@@ -4,7 +4,7 @@ these three functions.
 
 Order matters both ways. Up: images first (podman, no host change), then the host
 snapshot, then the bridge, etcd, apiserver, controllers, containerd, the kubelet and
-kube-proxy, then the function. Down: the monitoring side (monitoring.py; `make cluster`
+kube-proxy, then the cluster DNS and the function. Down: the monitoring side (monitoring.py; `make cluster`
 starts it after up), kube-proxy and the kubelet first (so nothing
 restarts a container), then the containers and their shims, containerd, the control
 plane, and finally the host restored from the snapshot. Down never needs the process
@@ -24,6 +24,7 @@ from . import (
     containerd,
     controller_manager,
     deploy,
+    dns,
     etcd,
     hoststate,
     images,
@@ -55,7 +56,7 @@ def binaries_missing(layout: Layout) -> list[str]:
             "kube-proxy",
             "kubectl",
         )
-    ] + [layout.etcd_bin]
+    ] + [layout.etcd_bin, dns.binary()]
     return [str(p) for p in wanted if not p.exists()]
 
 
@@ -130,6 +131,7 @@ def _start(layout: Layout, log) -> None:
             images.load(layout, containerd.PAUSE_IMAGE)
             images.load(layout, images.FUNCTION_IMAGE)
     kubelet.daemon(layout).wait(lambda: node_ready(layout), 120, "Ready node")
+    dns.apply(layout)  # not awaited: the function does not resolve names
     deploy.apply(layout)
     log("function deployed")
 

@@ -13,6 +13,7 @@ container or image label, so no rule can tell whose CPU it is (PLATFORM.md).
 value is exported with its sample's timestamp, and a rate() over a test-sized window of
 two or three such samples read a pod at 90% as low as 62% (rate() extrapolates only part
 of the way to a window's edges), so tests would need minutes-long windows otherwise.
+Pods get the cluster DNS (testbed.node.dns).
 """
 
 from __future__ import annotations
@@ -49,6 +50,9 @@ def _config(layout: Layout) -> dict:
         "containerRuntimeEndpoint": f"unix://{layout.containerd_socket}",
         "podCIDR": layout.pod_cidr,
         "resolvConf": "/etc/resolv.conf",
+        # Pods resolve through the node's CoreDNS (testbed.node.dns), as in any cluster.
+        "clusterDNS": [layout.dns_ip],
+        "clusterDomain": layout.cluster_domain,
         "evictionHard": {
             "memory.available": "100Mi",
             "nodefs.available": "1%",

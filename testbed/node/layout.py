@@ -35,6 +35,10 @@ class Layout:
     """Pod addresses, handed out by CNI host-local on the bridge."""
     service_cidr: str = "10.96.0.0/24"
     """ClusterIPs; 10.96.0.1 is the `kubernetes` Service."""
+    dns_ip: str = "10.96.0.10"
+    """The cluster DNS Service's ClusterIP (kube-dns, testbed.node.dns), kubeadm's choice."""
+    cluster_domain: str = "cluster.local"
+    """The DNS suffix of Services (`NAME.NAMESPACE.svc.cluster.local`), the usual default."""
     node_name: str = "calb-node"
     """The Node object's name."""
     apiserver_port: int = 6443

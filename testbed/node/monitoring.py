@@ -62,6 +62,11 @@ class Webhook:
 
     url: str
     token_file: Path
+    proxy_url: str | None = None
+    """Where to connect instead of resolving `url`'s host: the host has no cluster DNS, so a
+    URL that must carry a Service's DNS name as its Host (a Knative Revision's, which the
+    activator routes by) goes to that Service's ClusterIP as an HTTP proxy, which receives
+    the request with that Host, as the Service would from a pod that resolved the name."""
 
 
 def home(layout: Layout) -> Path:
@@ -232,7 +237,7 @@ def _write_alertmanager(layout: Layout, webhook: Webhook) -> bool:
     config = home(layout) / "alertmanager" / "alertmanager.yml"
     config.parent.mkdir(parents=True, exist_ok=True)
     text = configs.kube_prometheus_stack_alertmanager(
-        url=webhook.url, token_file=webhook.token_file, pace=PACE
+        url=webhook.url, token_file=webhook.token_file, pace=PACE, proxy_url=webhook.proxy_url
     )
     if config.exists() and config.read_text() == text:
         return False

@@ -1,0 +1,341 @@
+"""Knative Serving on the real node: the function deployed as users do, scaled to zero, woken.
+
+We test these aspects:
+- Knative Serving (built from its pinned Go modules, installed from its own config files)
+  runs from local images, its activator connected to its autoscaler through cluster DNS;
+- the README's `kn service create` and `kubectl apply -k knative/` each bring a Revision
+  to Ready in a namespace that enforces Pod Security "restricted" (the queue-proxy
+  sidecar included), while the Route stays not Ready: there is no networking layer;
+- the Revision scales to zero when idle; a webhook sent to its public Service while at
+  zero is held by the activator, a pod starts, the alert's pod gets its label and the
+  answer is 200; then it scales to zero again (timings printed, not asserted);
+- Alertmanager (Debian's, in a pod, on the shipped configuration) delivers a firing alert
+  to a Revision at zero by its cluster DNS name, which wakes and labels the pod, with no
+  failed notification;
+- the real chain of the node's monitoring side (a pod burning CPU, cAdvisor, Prometheus and
+  its rules, Alertmanager: testbed.node.monitoring) delivers to the Revision at zero, the
+  burning pod gets `panne`, and no notification fails.
+
+Durations are shortened for the test (testbed.knative.serving.TEST_AUTOSCALER); figures
+at full size are in `make bench` (bench/knative.py).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.request
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+
+from testbed import clis
+from testbed.knative import alerting, function, serving
+from testbed.monitoring import builds
+from testbed.node import deploy, monitoring
+from testbed.node import workload as burners
+from testbed.node.containerd import PAUSE_IMAGE
+from testbed.node.layout import Layout
+from testbed.paths import PAYLOADS
+from testbed.tools import require, require_tool
+
+NO_INGRESS = (
+    "No networking layer on this node (Kourier, Contour and Istio need Envoy, which no "
+    "reachable registry carries): Routes stay not Ready (IngressNotConfigured); "
+    "Revisions are reached through their public Service"
+)
+NAMESPACES = (function.KN_NAMESPACE, function.KUSTOMIZE_NAMESPACE)
+
+
+def kubectl(layout: Layout, *args: str) -> str:
+    res = serving.kubectl(layout, *args, check=False)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def wait_for(check, what: str, timeout: float = 90, poll: float = 0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(poll)
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+@pytest.fixture(scope="module")
+def knative(node):
+    """Knative installed; the function deployed by kn and by the overlay, fresh each run;
+    an Alertmanager pod aimed at the overlay's Revision. Returns {namespace: Revision}."""
+    require(not serving.missing(), "Knative Serving built (make knative): " + ", ".join(serving.missing()))
+    require(clis.kn().exists(), str(clis.kn()))
+    if function.aimed_at_a_revision(node):  # `make cluster PLATFORM=knative` left it so: its
+        # re-sends would keep the Revisions awake; the last test aims it at a Revision itself
+        monitoring.point_alertmanager(node, monitoring.function_webhook(node))
+    began = time.monotonic()
+    serving.install(node, serving.TEST_AUTOSCALER)
+    installed = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        for ns in NAMESPACES:  # kn must really create its Service: start from nothing
+            pool.submit(
+                serving.kubectl,
+                node,
+                "delete",
+                "namespace",
+                ns,
+                "--ignore-not-found",
+                "--timeout=90s",
+                timeout=120,
+            )
+    function.deploy_kn(node)
+    function.deploy_kustomize(node)
+    with ThreadPoolExecutor(2) as pool:
+        revisions = dict(zip(NAMESPACES, pool.map(lambda ns: function.revision(node, ns), NAMESPACES)))
+    ready = time.monotonic()
+    overlay_revision = revisions[function.KUSTOMIZE_NAMESPACE]["metadata"]["name"]
+    alerting.start(node, f"http://{function.host(node, function.KUSTOMIZE_NAMESPACE, overlay_revision)}/")
+    print(
+        f"\n{NO_INGRESS}.\nKnative Serving {serving.VERSION} ready in {installed - began:.1f}s; "
+        f"both Revisions Ready {ready - installed:.1f}s later"
+    )
+    return revisions
+
+
+@pytest.fixture
+def workload(node):
+    """A namespace with a running pod of our own (the pause image), removed afterwards."""
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    kubectl(node, "create", "namespace", name)
+    kubectl(node, "-n", name, "run", "app", f"--image={PAUSE_IMAGE}", "--image-pull-policy=Never")
+    wait_for(
+        lambda: kubectl(node, "-n", name, "get", "pod", "app", "-o", "jsonpath={.status.phase}") == "Running",
+        "the workload pod Running",
+    )
+    yield name
+    serving.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
+
+
+def alert_for(namespace: str, pod: str) -> dict:
+    body = json.loads((PAYLOADS / "alertmanager-v4.json").read_text())
+    first = dict(body["alerts"][0])
+    first["labels"] = {**first["labels"], "namespace": namespace, "pod": pod, "alertname": "PodCpuFailure"}
+    return {**body, "alerts": [first]}
+
+
+def post(url: str, host: str, body: dict, token: str) -> tuple[int, dict]:
+    """POST as a client that called the Service by its cluster DNS name (the Host it sends)."""
+    headers = {"Content-Type": "application/json", "Host": host, "Authorization": f"Bearer {token}"}
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, {"body": err.read().decode(errors="replace")[:500]}
+
+
+def label(layout: Layout, namespace: str, pod: str) -> str:
+    return kubectl(layout, "-n", namespace, "get", "pod", pod, "-o", "jsonpath={.metadata.labels.status}")
+
+
+def at_zero(layout: Layout, namespace: str, revision: str, timeout: float = 90) -> float:
+    """Seconds until the Revision's Deployment wants no pod and none is left, not even terminating."""
+    began = time.monotonic()
+    wait_for(
+        lambda: (
+            function.replicas(layout, namespace, revision) == 0
+            and not revision_pods(layout, namespace, revision)
+        ),
+        f"{namespace}/{revision} at zero",
+        timeout,
+    )
+    return time.monotonic() - began
+
+
+def revision_pods(layout: Layout, namespace: str, revision: str) -> list[dict]:
+    return json.loads(
+        kubectl(
+            layout,
+            "-n",
+            namespace,
+            "get",
+            "pods",
+            "-l",
+            f"serving.knative.dev/revision={revision}",
+            "-o",
+            "json",
+        )
+    )["items"]
+
+
+def test_knative_runs_from_local_images_with_cluster_dns(node, knative):
+    """The four components run from our images; the activator is Ready, which it is only
+    once its websocket to autoscaler.knative-serving.svc.cluster.local is up."""
+    deployments = json.loads(kubectl(node, "-n", serving.NAMESPACE, "get", "deployments", "-o", "json"))[
+        "items"
+    ]
+    images = {
+        d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"] for d in deployments
+    }
+    assert images == {name: serving.image(name) for name in serving.DEPLOYMENTS}
+    assert all(d["status"].get("readyReplicas") == 1 for d in deployments), [d["status"] for d in deployments]
+    logs = kubectl(node, "-n", serving.NAMESPACE, "logs", "deployment/activator")
+    assert "Connecting to Autoscaler at ws://autoscaler.knative-serving.svc.cluster.local:8080" in logs
+
+
+@pytest.mark.parametrize("namespace", NAMESPACES)
+def test_revision_ready_under_restricted_route_without_ingress(node, knative, namespace):
+    """kn's and the overlay's Service: Configuration and Revision Ready (their pod, the
+    queue-proxy included, admitted under `restricted`); the Route is not, for want of an ingress."""
+    labels = json.loads(kubectl(node, "get", "namespace", namespace, "-o", "json"))["metadata"]["labels"]
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    conditions = {c["type"]: c for c in knative[namespace]["status"]["conditions"]}
+    assert conditions["Ready"]["status"] == "True" and conditions["ContainerHealthy"]["status"] == "True"
+    configuration = json.loads(
+        kubectl(node, "-n", namespace, "get", "configuration", function.NAME, "-o", "json")
+    )
+    assert {c["type"]: c["status"] for c in configuration["status"]["conditions"]}["Ready"] == "True"
+    route = json.loads(kubectl(node, "-n", namespace, "get", "route", function.NAME, "-o", "json"))
+    ready = {c["type"]: c for c in route["status"]["conditions"]}["Ready"]
+    print(f"\n{namespace}: Route Ready={ready['status']} ({ready.get('reason')}: {ready.get('message')})")
+    assert ready["status"] != "True" and ready.get("reason") == "IngressNotConfigured"
+    template = json.loads(
+        kubectl(
+            node,
+            "-n",
+            namespace,
+            "get",
+            "deployment",
+            f"{knative[namespace]['metadata']['name']}-deployment",
+            "-o",
+            "json",
+        )
+    )
+    containers = {c["name"]: c for c in template["spec"]["template"]["spec"]["containers"]}
+    queue = containers.pop("queue-proxy")
+    assert queue["image"] == serving.image("queue")
+    assert queue["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    assert queue["securityContext"]["runAsNonRoot"] and queue["securityContext"]["capabilities"]["drop"] == [
+        "ALL"
+    ]
+    # kn leaves the container unnamed (Knative calls it user-container), the overlay names it.
+    (user,) = containers.values()
+    assert user["image"] == function.IMAGE
+
+
+def test_scales_to_zero_wakes_for_a_webhook_and_sleeps_again(node, knative, workload):
+    """At zero, a webhook to the Revision's public Service wakes a pod, labels ours, gets 200."""
+    ns = function.KN_NAMESPACE
+    revision = knative[ns]["metadata"]["name"]
+    idle = at_zero(node, ns, revision)
+    url = f"http://{function.public_service_ip(node, ns, revision)}/"
+    with ThreadPoolExecutor(1) as pool:
+        sent = time.monotonic()
+        pod_ready = pool.submit(first_ready, node, ns, revision, sent)
+        status, summary = post(
+            url, function.host(node, ns, revision), alert_for(workload, "app"), deploy.webhook_token(node)
+        )
+        answered = time.monotonic() - sent
+        ready = pod_ready.result()
+    assert status == 200, summary
+    assert summary["counts"] == {"labeled": 1}
+    assert label(node, workload, "app") == "panne"
+    assert ready is not None, "no pod of the Revision became Ready"
+    back = at_zero(node, ns, revision)
+    print(
+        f"\nat zero after {idle:.1f}s of waiting; webhook sent at zero -> a pod of the Revision Ready "
+        f"+{ready:.1f}s -> 200 with the label written +{answered:.2f}s; back to zero {back:.1f}s later "
+        f"(stable window {serving.TEST_AUTOSCALER['stable-window']}, grace "
+        f"{serving.TEST_AUTOSCALER['scale-to-zero-grace-period']})"
+    )
+
+
+def first_ready(
+    layout: Layout, namespace: str, revision: str, since: float, timeout: float = 30
+) -> float | None:
+    """Seconds from `since` until a pod of the Revision is Ready (polled every 0.2 s)."""
+    while time.monotonic() - since < timeout:
+        for pod in revision_pods(layout, namespace, revision):
+            if any(
+                c["type"] == "Ready" and c["status"] == "True" for c in pod["status"].get("conditions", [])
+            ):
+                return time.monotonic() - since
+        time.sleep(0.2)
+    return None
+
+
+def test_alertmanager_delivers_to_a_sleeping_function(node, knative, workload):
+    """A firing alert through Alertmanager reaches the overlay's Revision at zero: it wakes,
+    the pod gets its label, and Alertmanager counts no failed notification."""
+    ns = function.KUSTOMIZE_NAMESPACE
+    revision = knative[ns]["metadata"]["name"]
+    base = alerting.address(node)
+    at_zero(node, ns, revision)
+    now = datetime.now(timezone.utc).isoformat()
+    sent = time.monotonic()
+    alerting.post_alerts(
+        base,
+        [
+            {
+                "labels": {
+                    "alertname": "PodCpuFailure",
+                    "namespace": workload,
+                    "pod": "app",
+                    "severity": "critical",
+                },
+                "annotations": {"cpu_usage": "91.0"},
+                "startsAt": now,
+                "generatorURL": "http://knative.invalid/",
+            }
+        ],
+    )
+    wait_for(lambda: label(node, workload, "app") == "panne", "the label from Alertmanager's webhook", 60)
+    labelled = time.monotonic() - sent
+    assert alerting.counters(base, "alertmanager_notifications_total") >= 1
+    assert alerting.counters(base, "alertmanager_notifications_failed_total") == 0
+    print(
+        f"\nAlertmanager -> Revision at zero: label written {labelled:.1f}s after the alert was "
+        f"posted (group_wait {alerting.configs.GROUP_WAIT}); failed notifications: 0"
+    )
+
+
+@pytest.fixture
+def burning(node):
+    name = f"burn-{uuid.uuid4().hex[:6]}"
+    yield name
+    serving.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
+
+
+def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
+    """A pod at 90% of its CPU limit: Prometheus fires, the node's Alertmanager sends to the kn
+    Revision while it is at zero, the Revision wakes, the pod gets `panne`, nothing fails."""
+    for exe in (builds.kube_state_metrics(), builds.prometheus()):
+        require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
+    require_tool("prometheus-alertmanager")
+    ns = function.KN_NAMESPACE
+    revision = knative[ns]["metadata"]["name"]
+    alertmanager = f"http://{monitoring.ALERTMANAGER_ADDRESS}"
+    was_up = all(monitoring.status(node).values())
+    monitoring.start(node, webhook=function.revision_webhook(node, ns, revision))
+    try:
+        failed = alerting.counters(alertmanager, "alertmanager_notifications_failed_total")
+        at_zero(node, ns, revision)
+        created = time.monotonic()
+        burners.apply(node, burning, [burners.burner("hot", 90)])
+        wait_for(lambda: label(node, burning, "hot") == "panne", "panne on the burning pod", 150, poll=0.5)
+        labelled = time.monotonic() - created
+        woke = revision_pods(node, ns, revision)
+        assert alerting.counters(alertmanager, "alertmanager_notifications_failed_total") == failed
+        assert woke, "the label was written, yet no pod of the Revision ran"
+    finally:
+        if was_up:
+            monitoring.point_alertmanager(node, monitoring.function_webhook(node))
+        else:
+            monitoring.stop(node)
+    print(
+        f"\nreal chain -> Revision at zero: the burning pod labelled panne {labelled:.1f}s after its "
+        f"creation (cAdvisor, a {monitoring.PACE.rate_window} rate window, for: {monitoring.PACE.hold}); "
+        f"the Revision woke for it; failed notifications: 0"
+    )
