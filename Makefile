@@ -20,10 +20,10 @@ go_pin = $(call go_pin_in,testbed/monitoring/$(1),$(2))
 KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
 # Prometheus' Go module v0.X.Y is its release v2.X.Y.
 PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
-# Knative Serving's CRDs, read from its pinned Go module: v0.51.0 (2026-10-26) is the newest
-# the Go module proxy serves here; the API tests show its CRDs at work on Kubernetes 1.34.
-# Keep equal to testbed/manifests.py.
-KNATIVE_SERVING := v0.51.0
+# Knative Serving's CRDs, read from the Go module of the Knative Serving the node runs
+# (testbed/knative/build/go.mod; build.sh says why that version): the API tests show
+# them at work on Kubernetes 1.34.
+KNATIVE_SERVING := $(call go_pin_in,testbed/knative/build,knative.dev/serving)
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 # OpenFaaS' Function CRD (openfaas.com/v1) from faas-netes, whose tags lack Go's `v`: a
 # pseudo-version, the newest the Go module proxy was found to serve.

@@ -5,8 +5,8 @@
 # the cache outside the clone, keyed by module and version.  Nothing third-party is kept
 # in the repository.
 #   usage: scripts/module-crds.sh MODULE VERSION DIR NAME
-#     knative.dev/serving v0.51.0 config/core/300-resources knative-serving
-#       -> $cache/knative-serving-v0.51.0/crds/*.yaml
+#     knative.dev/serving v0.47.0 config/core/300-resources knative-serving
+#       -> $cache/knative-serving-v0.47.0/crds/*.yaml
 set -eu
 module=$1 version=$2 subdir=$3 name=$4
 go=${GO:-go}

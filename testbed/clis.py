@@ -14,20 +14,11 @@ from pathlib import Path
 
 import yaml
 
+from testbed.gomod import pinned
 from testbed.paths import ROOT, cache_root
 
-
-def pinned(name: str, module: str) -> str:
-    """The version testbed/gopins/<name>/go.mod requires of `module` (the Makefile reads the same)."""
-    for line in (ROOT / "testbed" / "gopins" / name / "go.mod").read_text().splitlines():
-        words = line.split()
-        if words[:2] == ["require", module]:
-            return words[2]
-    raise LookupError(f"testbed/gopins/{name}/go.mod does not require {module}")
-
-
-KN_VERSION = pinned("kn", "knative.dev/client")
-FAAS_CLI_VERSION = pinned("faas-cli", "github.com/openfaas/faas-cli")
+KN_VERSION = pinned("testbed/gopins/kn", "knative.dev/client")
+FAAS_CLI_VERSION = pinned("testbed/gopins/faas-cli", "github.com/openfaas/faas-cli")
 
 
 def kn() -> Path:

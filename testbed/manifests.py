@@ -17,12 +17,13 @@ from pathlib import Path
 
 import yaml
 
+from testbed.gomod import pinned
 from testbed.node.layout import K8S_VERSION
 from testbed.paths import ROOT, cache_root
 
 KUBERNETES_VERSION = K8S_VERSION.removeprefix("v")
-# knative.dev/serving's module version; keep equal to KNATIVE_SERVING in the Makefile.
-KNATIVE_SERVING_VERSION = "v0.51.0"
+# The Knative Serving whose CRDs the admission tests hold is the one the node runs.
+KNATIVE_SERVING_VERSION = pinned("testbed/knative/build", "knative.dev/serving")
 # github.com/openfaas/faas-netes' module version; keep equal to FAAS_NETES in the Makefile.
 FAAS_NETES_VERSION = "v0.0.0-20230128105321-d45bc4d2a2b1"
 OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import yaml
 
+from testbed.gomod import pinned
 from testbed.node import binimage, dns
 from testbed.node.layout import Layout
 from testbed.node.proc import NodeError, run
@@ -52,17 +53,7 @@ TEST_AUTOSCALER = {
 }
 
 
-def _pinned(module: str) -> str:
-    for line in (BUILD / "go.mod").read_text().splitlines():
-        words = line.strip().split()
-        if words[:1] == ["require"]:
-            words = words[1:]
-        if words[:1] == [module]:
-            return words[1]
-    raise LookupError(f"testbed/knative/build/go.mod does not require {module}")
-
-
-VERSION = _pinned("knative.dev/serving")
+VERSION = pinned("testbed/knative/build", "knative.dev/serving")
 """knative.dev/serving v0.47.0 is Knative Serving 1.20 (needs Kubernetes 1.32+)."""
 
 

@@ -9,21 +9,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from testbed.paths import ROOT, cache_root
+from testbed.gomod import pinned
+from testbed.paths import cache_root
 
-
-def pinned(name: str, module: str) -> str:
-    """The version testbed/monitoring/<name>/go.mod requires of `module`."""
-    for line in (ROOT / "testbed" / "monitoring" / name / "go.mod").read_text().splitlines():
-        words = line.split()
-        if words[:2] == ["require", module]:
-            return words[2]
-    raise LookupError(f"testbed/monitoring/{name}/go.mod does not require {module}")
-
-
-KSM_VERSION = pinned("kube-state-metrics", "k8s.io/kube-state-metrics/v2")
+KSM_VERSION = pinned("testbed/monitoring/kube-state-metrics", "k8s.io/kube-state-metrics/v2")
 # Prometheus' Go module v0.X.Y is its release v2.X.Y.
-PROMETHEUS_VERSION = "v2." + pinned("prometheus", "github.com/prometheus/prometheus").removeprefix("v0.")
+PROMETHEUS_VERSION = "v2." + pinned(
+    "testbed/monitoring/prometheus", "github.com/prometheus/prometheus"
+).removeprefix("v0.")
 
 
 def kube_state_metrics() -> Path:

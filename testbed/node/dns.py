@@ -21,7 +21,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from testbed.paths import ROOT, cache_root
+from testbed.gomod import pinned
+from testbed.paths import cache_root
 
 from . import binimage, kubelet
 from .layout import Layout
@@ -32,15 +33,7 @@ NAME = "coredns"
 PORT = 1053
 
 
-def _pinned() -> str:
-    for line in (ROOT / "testbed" / "node" / "coredns" / "go.mod").read_text().splitlines():
-        words = line.split()
-        if words[:2] == ["require", "github.com/coredns/coredns"]:
-            return words[2]
-    raise LookupError("testbed/node/coredns/go.mod does not require github.com/coredns/coredns")
-
-
-VERSION = _pinned()
+VERSION = pinned("testbed/node/coredns", "github.com/coredns/coredns")
 IMAGE = f"localhost/coredns:{VERSION}"
 
 

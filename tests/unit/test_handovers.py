@@ -23,11 +23,9 @@ import pytest
 from function.alerts import FIRING, RESOLVED, Alert
 from function.classifier import Level
 from function.model import PodMeta
-from function.plan import Keys, Scope, decide, plan
+from testbed import decisions
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
-KEYS = Keys(label="status", prefix="cpu-alert-labeler")
-OURS = ("normal", "moderate", "panne")
 LEVELS = {"PodCpuNormal": Level.NORMAL, "PodHighCpuUsage": Level.MODERATE, "PodCpuFailure": Level.CRITICAL}
 
 State = dict[str, tuple[str, int, int | None]]  # alertname -> (status, startsAt, endsAt) in minutes
@@ -49,18 +47,7 @@ def snapshot(state: State) -> tuple[Alert, ...]:
 
 
 def apply(meta: PodMeta, alerts: tuple[Alert, ...]) -> PodMeta:
-    """One notification through plan() and decide(), the patch applied as the API would."""
-    _, targets = plan(alerts, [LEVELS[a.name] for a in alerts], Scope("default", (), ()),
-                      trust_until=T0 + timedelta(days=1))
-    if not targets:
-        return meta
-    (target,) = targets.values()
-    d = decide(target, meta, keys=KEYS, value=OURS[target.level], ours=OURS)
-    if d.patch is None:
-        return meta
-    change = d.patch["metadata"]
-    annotations = {k: v for k, v in {**meta.annotations, **change["annotations"]}.items() if v is not None}
-    return PodMeta(meta.uid, meta.resource_version + "1", {**meta.labels, **change["labels"]}, annotations)
+    return decisions.apply(meta, alerts, [LEVELS[a.name] for a in alerts], T0 + timedelta(days=1))
 
 
 def labels_shown(start: State, posts: list[tuple[str, tuple]], flushes: tuple[int, ...]) -> list[str]:

@@ -16,26 +16,14 @@ from hypothesis import strategies as st
 from function.alerts import FIRING, RESOLVED, Alert
 from function.classifier import Level
 from function.model import PodMeta
-from function.plan import Keys, Scope, decide, plan
+from testbed import decisions
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
-KEYS = Keys(label="status", prefix="cpu-alert-labeler")
-OURS = ("normal", "moderate", "panne")
 RULES = {"A": Level.CRITICAL, "B": Level.MODERATE, "C": Level.NORMAL, "D": Level.CRITICAL}
 
 
 def apply(meta: PodMeta, alerts: tuple[Alert, ...]) -> PodMeta:
-    levels = [RULES[a.fingerprint] for a in alerts]
-    _, targets = plan(alerts, levels, Scope("default", (), ()), trust_until=T0 + timedelta(days=1))
-    if not targets:
-        return meta
-    (target,) = targets.values()
-    d = decide(target, meta, keys=KEYS, value=OURS[target.level], ours=OURS)
-    if d.patch is None:
-        return meta
-    change = d.patch["metadata"]
-    annotations = {k: v for k, v in {**meta.annotations, **change["annotations"]}.items() if v is not None}
-    return PodMeta(meta.uid, meta.resource_version + "1", {**meta.labels, **change["labels"]}, annotations)
+    return decisions.apply(meta, alerts, [RULES[a.fingerprint] for a in alerts], T0 + timedelta(days=1))
 
 
 @st.composite
@@ -72,7 +60,7 @@ def test_in_order_delivery_ends_on_the_truth(timeline, data):
     for snapshot in snapshots:
         for _ in range(data.draw(st.integers(1, 2))):
             meta = apply(meta, snapshot)
-    assert meta.labels.get("status", "normal") == OURS[truth]
+    assert meta.labels.get("status", "normal") == decisions.OURS[truth]
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -93,4 +81,4 @@ def test_late_re_sends_do_not_undo_the_truth(timeline, data):
         if older:
             meta = apply(meta, older[index])
     meta = apply(meta, snapshots[-1])  # Alertmanager re-sends the current group on repeat_interval
-    assert meta.labels.get("status", "normal") == OURS[truth]
+    assert meta.labels.get("status", "normal") == decisions.OURS[truth]
