@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from testbed.private import write_private
+
 
 def write_kubeconfig(
     path: Path, *, server: str, ca: Path | None, user: str, token: str, cluster: str
@@ -26,6 +28,4 @@ def write_kubeconfig(
         "users": [{"name": user, "user": {"token": token}}],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user}}],
     }
-    path.write_text(json.dumps(config, indent=1))
-    path.chmod(0o600)
-    return path
+    return write_private(path, json.dumps(config, indent=1))

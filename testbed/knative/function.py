@@ -40,6 +40,7 @@ from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
 from testbed.node.proc import NodeError
 from testbed.paths import ROOT
+from testbed.private import write_private
 
 from .serving import kubectl
 
@@ -62,8 +63,7 @@ def _wrapper(layout: Layout, namespace: str, source: Path, image: bool) -> Path:
     """A kustomization over `source` for this node: namespace, token Secret, renamed binding."""
     folder = layout.state / "knative" / namespace
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / "token").write_text(deploy.webhook_token(layout))
-    (folder / "token").chmod(0o600)
+    write_private(folder / "token", deploy.webhook_token(layout))
     doc: dict = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",

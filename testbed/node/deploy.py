@@ -15,6 +15,8 @@ import os
 import secrets
 from pathlib import Path
 
+from testbed.private import write_private
+
 from .images import FUNCTION_IMAGE, ROOT
 from .layout import Layout
 from .proc import run
@@ -46,8 +48,7 @@ def kustomization(layout: Layout) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     token = folder / "token"
     if not token.exists():
-        token.write_text(secrets.token_hex(32))
-        token.chmod(0o600)
+        write_private(token, secrets.token_hex(32))
     name, tag = FUNCTION_IMAGE.rsplit(":", 1)
     doc = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",

@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.monitoring import builds, configs
+from testbed.private import write_private
 
 from . import deploy, kubelet
 from .health import ok
@@ -175,13 +176,6 @@ def secret_value(layout: Layout, namespace: str, secret: str, key: str) -> str |
     return base64.b64decode(res.stdout).decode() if res.returncode == 0 and res.stdout else None
 
 
-def _write_secret(path: Path, value: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.touch(mode=0o600)
-    path.write_text(value)
-    return path
-
-
 def _identities(layout: Layout) -> None:
     """Apply the RBAC (idempotent) and write each program's token where it reads it."""
     deploy.kubectl(
@@ -193,7 +187,7 @@ def _identities(layout: Layout) -> None:
             if time.monotonic() > deadline:
                 raise NodeError(f"the token controller never filled {NAMESPACE}/{name}-token")
             time.sleep(0.5)
-        _write_secret(home(layout) / name / "token", token)
+        write_private(home(layout) / name / "token", token)
     d = home(layout) / "kube-state-metrics"
     kubeconfig(layout, "kube-state-metrics", d / "kubeconfig", token=(d / "token").read_text())
 
@@ -204,7 +198,7 @@ def function_webhook(layout: Layout) -> Webhook:
     token = secret_value(layout, deploy.NAMESPACE, f"{deploy.NAME}-token", "token")
     if token is None:
         raise NodeError(f"no Secret {deploy.NAMESPACE}/{deploy.NAME}-token: is the function deployed?")
-    path = _write_secret(home(layout) / "secrets" / deploy.NAME / "token", token)
+    path = write_private(home(layout) / "secrets" / deploy.NAME / "token", token)
     return Webhook(f"http://{deploy.service_ip(layout)}/", path)
 
 

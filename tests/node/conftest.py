@@ -14,7 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed.node import cluster
+from testbed.node import cluster, monitoring
 from testbed.node.layout import Layout
 from testbed.tools import require, require_tool
 
@@ -35,7 +35,9 @@ def node() -> Iterator[Layout]:
     layout = Layout()
     missing = cluster.binaries_missing(layout)
     require(not missing, ", ".join(missing))
-    reused = layout.state.exists() and cluster.healthy(layout)
+    # A node this session did not start stays up afterwards, even if it looks unhealthy
+    # right now (a test of another session may be replacing the function's pod).
+    reused = layout.state.exists()
     try:
         cluster.up(layout)
     except Exception as err:
@@ -44,4 +46,7 @@ def node() -> Iterator[Layout]:
     if layout.state.exists() and not reused:
         cluster.down(layout)
     elif reused and not layout.state.exists():
-        cluster.up(layout)  # test_down took down the node `make cluster` had left: bring it back
+        # test_down took down the node `make cluster` had left: bring it back as it makes it
+        # (with PLATFORM=knative, Knative is not reinstalled: `make cluster PLATFORM=knative`).
+        cluster.up(layout)
+        monitoring.start(layout)

@@ -35,7 +35,7 @@ import json
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import pytest
@@ -83,22 +83,37 @@ def namespace(node):
     deploy.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
 
 
+@pytest.fixture
+def faults() -> Iterator[list[Fault]]:
+    """The test's faults, cancelled and waited for when it ends, pass or fail: a fault still
+    waiting for its moment must not restart the apiserver while the node goes down."""
+    started: list[Fault] = []
+    yield started
+    for fault in started:
+        fault.cancel()
+
+
 class Fault:
     """An action run in the background once `when()` holds (polled, bounded): a fault injected
     at a moment chosen by what the chain is doing, while the test keeps watching."""
 
-    def __init__(self, name: str, when: Callable[[], bool], act: Callable[[], None], timeout: float):
+    def __init__(self, name: str, when: Callable[[], bool], act: Callable[[], None], timeout: float,
+                 registry: list[Fault]):
         self.name, self.when, self.act, self.timeout = name, when, act, timeout
         self.at: float | None = None
         self.took: float | None = None
         self.error: str | None = None
+        self.cancelled = threading.Event()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        registry.append(self)
         self.thread.start()
 
     def _run(self) -> None:
         deadline = time.monotonic() + self.timeout
         try:
             while not self.when():
+                if self.cancelled.is_set():
+                    return
                 if time.monotonic() > deadline:
                     self.error = f"{self.name}: its moment never came within {self.timeout:.0f}s"
                     return
@@ -112,6 +127,11 @@ class Fault:
     def join(self) -> None:
         self.thread.join(self.timeout + 120)
         assert self.error is None, self.error
+
+    def cancel(self) -> None:
+        """Never act from now on; wait for an action already under way to finish."""
+        self.cancelled.set()
+        self.thread.join(self.timeout + 120)
 
 
 class Quiet:
@@ -173,11 +193,12 @@ def restart_apiserver(node, took: dict[str, float]) -> None:
     took["start"] = time.monotonic() - began - took["stop"]
 
 
-def test_real_cpu_moves_the_label_through_faults(node, chain, namespace):
+def test_real_cpu_moves_the_label_through_faults(node, chain, namespace, faults):
     """90% -> panne, 45% -> moderate, idle -> normal, stopped -> normal, deleted -> skipped, with
     the function's pod deleted mid-burst and the apiserver restarted mid-run."""
     failed = {"before": chain.alertmanager.failed()}
     old_function = function_pods(node)
+    assert old_function, "no live function pod to delete"
 
     # 1. All five burners at once; the function's pod is deleted as soon as Alertmanager
     #    holds the first of their alerts, i.e. as the burst of notifications goes out.
@@ -190,6 +211,7 @@ def test_real_cpu_moves_the_label_through_faults(node, chain, namespace):
         lambda: deploy.kubectl(node, "-n", deploy.NAMESPACE, "delete", "pod", *old_function, "--wait=false",
                                "--ignore-not-found"),
         PHASE_TIMEOUT,
+        faults,
     )
     await_labels(chain, first, PHASE_TIMEOUT, poll=0.5)
     fault1.join()
@@ -226,6 +248,7 @@ def test_real_cpu_moves_the_label_through_faults(node, chain, namespace):
         lambda: below(chain.prometheus.percentages().get((namespace, "stopper"))),
         lambda: restart_apiserver(node, restart),
         PHASE_TIMEOUT,
+        faults,
     )
     second = [expect(namespace, "stopper", "normal", stopped)]
     await_labels(chain, second, PHASE_TIMEOUT, poll=0.5)

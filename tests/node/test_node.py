@@ -23,10 +23,11 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import pytest
 
-from testbed.node import cluster, deploy, hoststate, pki
+from testbed.node import cluster, deploy, hoststate, monitoring, pki
 from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
@@ -174,11 +175,25 @@ def test_spec_guard_allows_the_label_and_denies_the_rest(node, workload, as_func
     assert labels == {"app": "demo", "status": "moderate"}
 
 
+def running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie waiting for its parent to reap it is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
 def test_down_restores_the_host(node):
-    """After down, sysctls, nftables, links, mounts, cgroups and folders are as recorded."""
+    """After down, no daemon of the node or of its monitoring side runs, and sysctls,
+    nftables, links, mounts, cgroups and folders are as recorded."""
     snapshot = json.loads((node.state / "host-state.json").read_text())
+    daemons = [m.daemon(node) for m in cluster.ORDER] + [monitoring.daemon(node, n) for n in monitoring.NAMES]
+    pids = {d.name: pid for d in daemons if (pid := d.pid()) is not None}
+    assert {m.daemon(node).name for m in cluster.ORDER} <= set(pids), pids
     cluster.down(node)
     assert not node.state.exists()
+    assert {name: pid for name, pid in pids.items() if running(pid)} == {}
     assert hoststate._ruleset() == snapshot["ruleset"]
     assert hoststate._links() == snapshot["links"]
     assert hoststate._mounts() == snapshot["mounts"]

@@ -76,6 +76,18 @@ def labeler_route(config: dict) -> dict:
     return route
 
 
+def test_rules_run_in_the_order_the_handovers_rely_on():
+    """The percentage is recorded first, and PodCpuNormal is evaluated before the upper alerts,
+    so it already fires when they resolve on the way down (the rules file says why)."""
+    names = [rule.get("record") or rule["alert"] for rule in rules()]
+    assert names == [
+        "namespace_pod:cpu_usage_percent_of_limit:rate5m",
+        "PodCpuNormal",
+        "PodHighCpuUsage",
+        "PodCpuFailure",
+    ]
+
+
 def test_promtool_accepts_the_rule_file():
     """promtool finds the rule file valid (syntax, PromQL, templates)."""
     promtool = require_tool("promtool")
@@ -209,8 +221,14 @@ def test_alertmanager_sends_each_pods_alerts_with_resolutions(name):
 
 def amtool_route(amtool: str, config: Path, labels: dict[str, str]) -> str:
     """The receiver(s) `amtool config routes test` picks for an alert with these labels."""
-    result = run(amtool, "config", "routes", "test", f"--config.file={config}",
-                 *(f"{k}={v}" for k, v in labels.items()))
+    result = run(
+        amtool,
+        "config",
+        "routes",
+        "test",
+        f"--config.file={config}",
+        *(f"{k}={v}" for k, v in labels.items()),
+    )
     assert result.returncode == 0, output(result)
     return result.stdout.strip()
 
@@ -219,8 +237,11 @@ def amtool_route(amtool: str, config: Path, labels: dict[str, str]) -> str:
 def kube_prometheus_stack(tmp_path) -> Path:
     """kube-prometheus-stack's default Alertmanager configuration with the shipped route merged in."""
     path = tmp_path / "alertmanager.yml"
-    path.write_text(configs.kube_prometheus_stack_alertmanager(url=WEBHOOK_URLS["alertmanager.yml"],
-                                                               token_file=tmp_path / "token"))
+    path.write_text(
+        configs.kube_prometheus_stack_alertmanager(
+            url=WEBHOOK_URLS["alertmanager.yml"], token_file=tmp_path / "token"
+        )
+    )
     return path
 
 
@@ -232,12 +253,22 @@ def test_the_route_merged_into_kube_prometheus_stacks_defaults_is_valid(kube_pro
     assert "4 inhibit rules" in result.stdout, output(result)
 
 
-@pytest.mark.parametrize("alertname,severity", [("PodCpuNormal", "none"), ("PodHighCpuUsage", "warning"),
-                                                ("PodCpuFailure", "critical")])
-def test_kube_prometheus_stacks_routes_send_our_alerts_to_the_function(kube_prometheus_stack, alertname, severity):
+@pytest.mark.parametrize(
+    "alertname,severity",
+    [("PodCpuNormal", "none"), ("PodHighCpuUsage", "warning"), ("PodCpuFailure", "critical")],
+)
+def test_kube_prometheus_stacks_routes_send_our_alerts_to_the_function(
+    kube_prometheus_stack, alertname, severity
+):
     """Under the chart's routes each of our alerts goes to the function's receiver only."""
     amtool = require_tool("amtool")
-    labels = {"alertname": alertname, "severity": severity, "namespace": "shop", "pod": "api", "cluster": "eu"}
+    labels = {
+        "alertname": alertname,
+        "severity": severity,
+        "namespace": "shop",
+        "pod": "api",
+        "cluster": "eu",
+    }
     assert amtool_route(amtool, kube_prometheus_stack, labels) == configs.RECEIVER
 
 
@@ -252,22 +283,35 @@ def test_kube_prometheus_stacks_own_alerts_keep_their_routes(kube_prometheus_sta
 def test_the_alertmanagerconfig_carries_the_shipped_route_and_receiver():
     """The AlertmanagerConfig's route and webhook say what alertmanager.yml says, in the operator's fields."""
     resource = load(ALERTMANAGER_CONFIG)
-    assert (resource["apiVersion"], resource["kind"]) == ("monitoring.coreos.com/v1alpha1", "AlertmanagerConfig")
+    assert (resource["apiVersion"], resource["kind"]) == (
+        "monitoring.coreos.com/v1alpha1",
+        "AlertmanagerConfig",
+    )
     shipped = load(MONITORING / "alertmanager.yml")
     route, spec_route = labeler_route(shipped), resource["spec"]["route"]
     (matcher,) = spec_route["matchers"]
     assert f'{matcher["name"]} {matcher["matchType"]} "{matcher["value"]}"' == route["matchers"][0]
     assert spec_route["receiver"] == route["receiver"] == configs.RECEIVER
-    assert (spec_route["groupBy"], spec_route["groupWait"], spec_route["groupInterval"],
-            spec_route["repeatInterval"]) == (route["group_by"], route["group_wait"], route["group_interval"],
-                                              route["repeat_interval"])
+    assert (
+        spec_route["groupBy"],
+        spec_route["groupWait"],
+        spec_route["groupInterval"],
+        spec_route["repeatInterval"],
+    ) == (route["group_by"], route["group_wait"], route["group_interval"], route["repeat_interval"])
     (receiver,) = resource["spec"]["receivers"]
     (webhook,) = receiver["webhookConfigs"]
-    (shipped_webhook,) = [r for r in shipped["receivers"] if r["name"] == configs.RECEIVER][0]["webhook_configs"]
+    (shipped_webhook,) = [r for r in shipped["receivers"] if r["name"] == configs.RECEIVER][0][
+        "webhook_configs"
+    ]
     assert (webhook["url"], webhook["sendResolved"], webhook["maxAlerts"]) == (
-        shipped_webhook["url"], shipped_webhook["send_resolved"], shipped_webhook["max_alerts"])
+        shipped_webhook["url"],
+        shipped_webhook["send_resolved"],
+        shipped_webhook["max_alerts"],
+    )
     assert webhook["httpConfig"]["authorization"] == {
-        "type": "Bearer", "credentials": {"name": "cpu-alert-labeler", "key": "token"}}
+        "type": "Bearer",
+        "credentials": {"name": "cpu-alert-labeler", "key": "token"},
+    }
 
 
 def operator_generated(resource: dict, *, namespace_matcher: bool, token_file: Path) -> dict:
@@ -275,35 +319,60 @@ def operator_generated(resource: dict, *, namespace_matcher: bool, token_file: P
     it: receiver named `<namespace>/<name>/<receiver>`, the route first with `continue: true`, and
     with the OnNamespace strategy a `namespace="<its namespace>"` matcher added."""
     meta, spec = resource["metadata"], resource["spec"]
-    prefix = f'{meta["namespace"]}/{meta["name"]}/'
+    prefix = f"{meta['namespace']}/{meta['name']}/"
     matchers = [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in spec["route"]["matchers"]]
     if namespace_matcher:
         matchers.append(f'namespace="{meta["namespace"]}"')
     (receiver,) = spec["receivers"]
     (webhook,) = receiver["webhookConfigs"]
     config = yaml.safe_load(configs.KUBE_PROMETHEUS_STACK.read_text())
-    config["route"]["routes"].insert(0, {
-        "receiver": prefix + spec["route"]["receiver"], "matchers": matchers, "continue": True,
-        "group_by": spec["route"]["groupBy"], "group_wait": spec["route"]["groupWait"],
-        "group_interval": spec["route"]["groupInterval"], "repeat_interval": spec["route"]["repeatInterval"]})
-    config["receivers"].append({"name": prefix + receiver["name"], "webhook_configs": [{
-        "url": webhook["url"], "send_resolved": webhook["sendResolved"], "max_alerts": webhook["maxAlerts"],
-        "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}}}]})
+    config["route"]["routes"].insert(
+        0,
+        {
+            "receiver": prefix + spec["route"]["receiver"],
+            "matchers": matchers,
+            "continue": True,
+            "group_by": spec["route"]["groupBy"],
+            "group_wait": spec["route"]["groupWait"],
+            "group_interval": spec["route"]["groupInterval"],
+            "repeat_interval": spec["route"]["repeatInterval"],
+        },
+    )
+    config["receivers"].append(
+        {
+            "name": prefix + receiver["name"],
+            "webhook_configs": [
+                {
+                    "url": webhook["url"],
+                    "send_resolved": webhook["sendResolved"],
+                    "max_alerts": webhook["maxAlerts"],
+                    "http_config": {"authorization": {"type": "Bearer", "credentials_file": str(token_file)}},
+                }
+            ],
+        }
+    )
     return config
 
 
-@pytest.mark.parametrize("strategy,reaches", [("OnNamespace", False),
-                                              ("OnNamespaceExceptForAlertmanagerNamespace", True)])
+@pytest.mark.parametrize(
+    "strategy,reaches", [("OnNamespace", False), ("OnNamespaceExceptForAlertmanagerNamespace", True)]
+)
 def test_the_alertmanagerconfig_reaches_other_namespaces_only_without_the_namespace_matcher(
-        tmp_path, strategy, reaches):
+    tmp_path, strategy, reaches
+):
     """As generated under OnNamespace, the route takes only alerts of its own namespace (`monitoring`),
     so a pod in `shop` is never labeled; in the Alertmanager's namespace under
     OnNamespaceExceptForAlertmanagerNamespace (or None) it takes every namespace's alerts."""
     amtool = require_tool("amtool")
     resource = load(ALERTMANAGER_CONFIG)
     config = tmp_path / "generated.yml"
-    config.write_text(yaml.safe_dump(operator_generated(
-        resource, namespace_matcher=strategy == "OnNamespace", token_file=tmp_path / "token")))
+    config.write_text(
+        yaml.safe_dump(
+            operator_generated(
+                resource, namespace_matcher=strategy == "OnNamespace", token_file=tmp_path / "token"
+            )
+        )
+    )
     result = run(amtool, "check-config", str(config))
     assert result.returncode == 0, output(result)
     ours = "monitoring/cpu-alert-labeler/cpu-alert-labeler"
@@ -340,8 +409,11 @@ def test_the_readmes_kube_prometheus_stack_values_give_the_shipped_route(tmp_pat
     keeps the chart's inhibit rules and Watchdog route, and carries alertmanager.yml's route and receiver."""
     amtool = require_tool("amtool")
     readme = (MONITORING.parent / "README.md").read_text()
-    (snippet,) = [block for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
-                  if block.startswith("alertmanager:\n")]
+    (snippet,) = [
+        block
+        for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)
+        if block.startswith("alertmanager:\n")
+    ]
     values = yaml.safe_load(snippet)["alertmanager"]
     assert values["alertmanagerSpec"]["secrets"] == ["cpu-alert-labeler"]
     defaults = yaml.safe_load(configs.KUBE_PROMETHEUS_STACK.read_text())
@@ -357,5 +429,7 @@ def test_the_readmes_kube_prometheus_stack_values_give_the_shipped_route(tmp_pat
     assert others == defaults["route"]["routes"]
     assert merged["receivers"] == shipped["receivers"]
     for alertname in ("PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"):
-        assert amtool_route(amtool, path, {"alertname": alertname, "namespace": "shop", "pod": "api"}) \
+        assert (
+            amtool_route(amtool, path, {"alertname": alertname, "namespace": "shop", "pod": "api"})
             == configs.RECEIVER
+        )
