@@ -26,6 +26,7 @@ from .k8snames import is_dns_label, is_dns_subdomain
 from .model import OutcomeKind, PodKey, PodMeta
 
 _MAX_TEXT = 256  # alert text copied into pod annotations is bounded
+RESOLVED_NORMAL = "a resolved normal alert changes nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +86,16 @@ def plan(
     target per pod.  Times after `trust_until` take no part in ordering."""
     items = [_item(alert, level, scope) for alert, level in zip(alerts, levels)]
     by_pod: dict[PodKey, list[Item]] = {}
+    # A resolved normal alert decides nothing, but it is part of the pod's snapshot: the
+    # snapshot is as new as it too, or a late re-send of an older state at the time of the
+    # alert that now decides the pod would tie with it and win on severity.
+    dated_by: dict[PodKey, list[Item]] = {}
     for item in items:
         if item.key is not None:
             by_pod.setdefault(item.key, []).append(item)
-    targets = {key: _target(key, group, trust_until) for key, group in by_pod.items()}
+        if item.key is not None or item.skip_reason == RESOLVED_NORMAL:
+            dated_by.setdefault((str(item.namespace), str(item.pod)), []).append(item)
+    targets = {key: _target(key, group, dated_by[key], trust_until) for key, group in by_pod.items()}
     return [_ranked(item, targets) for item in items], targets
 
 
@@ -106,7 +113,7 @@ def _item(alert: Alert, level: Level | None, scope: Scope) -> Item:
     if level is None:
         return _skipped(item, "unclassified: no known alert name and no readable CPU usage")
     if alert.status != FIRING and level == Level.NORMAL:
-        return _skipped(item, "a resolved normal alert changes nothing")
+        return _skipped(item, RESOLVED_NORMAL)
     return item
 
 
@@ -114,7 +121,7 @@ def _skipped(item: Item, reason: str) -> Item:
     return Item(item.alert, item.namespace, item.pod, item.level, skip_reason=reason)
 
 
-def _target(key: PodKey, group: list[Item], trust_until: datetime | None) -> Target:
+def _target(key: PodKey, group: list[Item], snapshot: list[Item], trust_until: datetime | None) -> Target:
     firing = [i for i in group if i.alert.status == FIRING]
     if firing:
         cause = max(firing, key=_level)
@@ -122,7 +129,7 @@ def _target(key: PodKey, group: list[Item], trust_until: datetime | None) -> Tar
     else:
         cause, level = group[0], Level.NORMAL
     # The payload is a snapshot of the group: it is as new as its newest trusted event.
-    times = [at for i in group if (at := i.alert.at) is not None and trusted(at, trust_until)]
+    times = [at for i in snapshot if (at := i.alert.at) is not None and trusted(at, trust_until)]
     resolves = frozenset(
         i.alert.fingerprint for i in group if i.alert.status != FIRING and i.alert.fingerprint
     )

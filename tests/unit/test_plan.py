@@ -96,6 +96,20 @@ def test_target_time_is_the_newest_event_and_outranked_items_name_the_cause():
     assert [i.outranked_by for i in items] == [None, a]
 
 
+def test_a_resolved_normal_alert_dates_the_snapshot_without_deciding():
+    """It changes no level, but the target is as new as it: a late re-send of an older state
+    at the deciding alert's time must find the pod's record newer, not tied (a tie goes to
+    the more severe state).  Found by test_ordering_interleavings."""
+    later = T0 + timedelta(minutes=1)
+    warm, left_normal = alert("Warm", at=T0, fp="w"), alert("Calm", status=RESOLVED, at=later, fp="c")
+    items, targets = plan((warm, left_normal), [M, N], SCOPE)
+    (target,) = targets.values()
+    assert (target.level, target.at, target.cause.name) == (M, later, "Warm")
+    assert items[1].skip_reason == "a resolved normal alert changes nothing"
+    _, alone = plan((left_normal,), [N], SCOPE)
+    assert alone == {}
+
+
 def test_pods_are_planned_separately():
     """Different pods (or the same name in other namespaces) get their own targets."""
     alerts = (alert(pod="a"), alert(pod="b"), alert(pod="a", namespace="other"))
