@@ -25,7 +25,6 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Mapping
 
 from bench.node import Api, is_ready
 from testbed.knative import function, serving
@@ -34,11 +33,6 @@ from testbed.node.layout import Layout
 
 NS = "bench-knative"
 WAKEUPS = 5
-DEFAULTS = {
-    "stable-window": "60s",
-    "scale-to-zero-grace-period": "30s",
-    "scale-to-zero-pod-retention-period": "0s",
-}
 
 
 def revision_pod(api: Api, namespace: str, revision: str) -> dict | None:
@@ -145,33 +139,6 @@ def wake(api: Api, layout: Layout, revision: str, round_: int) -> tuple[float, f
     return (ready_at[0] if ready_at else float("nan")), answered
 
 
-def autoscaler_settings(layout: Layout) -> dict[str, str | None] | None:
-    """The durations config-autoscaler holds now (None: Knative not installed yet)."""
-    res = deploy.kubectl(
-        layout, "-n", serving.NAMESPACE, "get", "configmap", "config-autoscaler", "-o", "json", check=False
-    )
-    if res.returncode != 0:
-        return None
-    data = json.loads(res.stdout).get("data", {})
-    return {key: data.get(key) for key in DEFAULTS}
-
-
-def set_autoscaler(layout: Layout, values: Mapping[str, str | None]) -> None:
-    """Merge `values` into config-autoscaler (None removes a key: Knative's default applies)."""
-    patch = json.dumps({"data": values})
-    deploy.kubectl(
-        layout,
-        "-n",
-        serving.NAMESPACE,
-        "patch",
-        "configmap",
-        "config-autoscaler",
-        "--type=merge",
-        "-p",
-        patch,
-    )
-
-
 def memory(layout: Layout) -> dict[str, float]:
     """Working set (MiB) of the Knative and CoreDNS containers and the function's queue-proxy."""
     with urllib.request.urlopen(f"http://{layout.node_ip}:10255/stats/summary", timeout=10) as resp:
@@ -193,7 +160,7 @@ def main() -> int:
     reused = layout.state.exists() and cluster.healthy(layout)
     cluster.up(layout)
     api = Api(layout)
-    prior = autoscaler_settings(layout)  # a reused Knative gets its own durations back
+    prior = serving.autoscaler_settings(layout)  # a reused Knative gets its own durations back
     aimed = function.aimed_at_a_revision(layout)
     if aimed:  # its re-sends would keep the Revision awake: the function takes them meanwhile
         monitoring.point_alertmanager(layout, monitoring.function_webhook(layout))
@@ -210,12 +177,12 @@ def main() -> int:
         wake(api, layout, revision, WAKEUPS)
         answered_at = time.monotonic()
         awake = memory(layout)
-        set_autoscaler(layout, DEFAULTS)
+        serving.set_autoscaler(layout, serving.DEFAULT_AUTOSCALER)
         wait_zero(api, function.KN_NAMESPACE, revision, timeout=400)
         default_zero = time.monotonic() - answered_at
     finally:
         if revision:
-            set_autoscaler(layout, {**serving.TEST_AUTOSCALER, **(prior or {})})
+            serving.set_autoscaler(layout, {**serving.TEST_AUTOSCALER, **(prior or {})})
         deploy.kubectl(layout, "delete", "namespace", NS, "--wait=false", check=False)
         if aimed and revision:
             monitoring.point_alertmanager(

@@ -16,12 +16,12 @@ not an empty image.
 from __future__ import annotations
 
 import json
-import re
 import time
 import urllib.request
 from pathlib import Path
 
 from testbed.monitoring import configs
+from testbed.monitoring.chain import AlertmanagerAPI
 from testbed.node import binimage, deploy
 from testbed.node.images import BASE_IMAGE, base_image
 from testbed.node.layout import Layout
@@ -154,19 +154,11 @@ def post_alerts(base: str, alerts: list[dict]) -> None:
             raise NodeError(f"POST /api/v2/alerts: {resp.status}")
 
 
-def counters(base: str, name: str) -> float:
-    """Sum over labels of an Alertmanager counter, from its /metrics."""
-    with urllib.request.urlopen(f"{base}/metrics", timeout=10) as resp:
-        text = resp.read().decode()
-    pattern = re.compile(rf"^{re.escape(name)}(?:{{[^}}]*}})? (\S+)$", re.M)
-    return sum(float(v) for v in pattern.findall(text))
-
-
 def wait_notified(base: str, timeout: float = 60) -> float:
     """Seconds until Alertmanager counts a webhook notification (sent or failed)."""
     began = time.monotonic()
     while time.monotonic() - began < timeout:
-        if counters(base, "alertmanager_notifications_total") > 0:
+        if AlertmanagerAPI(base).counter("alertmanager_notifications_total") > 0:
             return time.monotonic() - began
         time.sleep(0.2)
     raise NodeError("Alertmanager sent no notification")

@@ -31,8 +31,9 @@ import yaml
 
 from testbed.gomod import pinned
 from testbed.node import binimage, dns
+from testbed.node.deploy import kubectl
 from testbed.node.layout import Layout
-from testbed.node.proc import NodeError, run
+from testbed.node.proc import NodeError
 from testbed.paths import ROOT, cache_root
 
 BUILD = ROOT / "testbed" / "knative" / "build"
@@ -43,6 +44,12 @@ DEPLOYMENTS = ("activator", "autoscaler", "controller", "webhook")
 MARKER = "cpu-alert-labeler/rendered"
 """Annotation on the knative-serving namespace: the hash of what was last applied."""
 
+DEFAULT_AUTOSCALER: dict[str, str | None] = {
+    # Knative's own defaults for the keys below (its config-autoscaler _example block).
+    "stable-window": "60s",
+    "scale-to-zero-grace-period": "30s",
+    "scale-to-zero-pod-retention-period": "0s",
+}
 TEST_AUTOSCALER = {
     # Test-only durations (the defaults are 60s, 30s and 0s): a Revision idle for the
     # stable window is marked inactive and, after the grace period with the activator in
@@ -182,9 +189,28 @@ def build_images(layout: Layout) -> None:
         binimage.ensure(layout, image(component), binaries() / component)
 
 
-def kubectl(layout: Layout, *args: str, check: bool = True, timeout: float = 180, **kw):
-    return run(
-        layout.kubectl(), "--kubeconfig", layout.admin_kubeconfig, *args, check=check, timeout=timeout, **kw
+def autoscaler_settings(layout: Layout) -> dict[str, str | None] | None:
+    """The durations config-autoscaler holds now for the keys TEST_AUTOSCALER sets (None:
+    Knative not installed yet), so a test or the bench can put back what it changed."""
+    res = kubectl(layout, "-n", NAMESPACE, "get", "configmap", "config-autoscaler", "-o", "json", check=False)
+    if res.returncode != 0:
+        return None
+    data = json.loads(res.stdout).get("data", {})
+    return {key: data.get(key) for key in TEST_AUTOSCALER}
+
+
+def set_autoscaler(layout: Layout, values: dict[str, str | None]) -> None:
+    """Merge `values` into config-autoscaler (None removes a key: Knative's default applies)."""
+    kubectl(
+        layout,
+        "-n",
+        NAMESPACE,
+        "patch",
+        "configmap",
+        "config-autoscaler",
+        "--type=merge",
+        "-p",
+        json.dumps({"data": values}),
     )
 
 

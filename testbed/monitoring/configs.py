@@ -163,7 +163,12 @@ def alertmanager(*, url: str, token_file: Path, pace: Pace = LOOPBACK) -> str:
 
 
 def kube_prometheus_stack_alertmanager(
-    *, url: str, token_file: Path, pace: Pace = LOOPBACK, proxy_url: str | None = None
+    *,
+    url: str,
+    token_file: Path,
+    pace: Pace = LOOPBACK,
+    proxy_url: str | None = None,
+    namespace: str | None = None,
 ) -> str:
     """kube-prometheus-stack's default configuration with the shipped route and receiver merged in.
 
@@ -178,6 +183,8 @@ def kube_prometheus_stack_alertmanager(
     config = yaml.safe_load(KUBE_PROMETHEUS_STACK.read_text())
     if proxy_url:  # Alertmanager connects there and names `url`'s host (testbed.node.monitoring.Webhook)
         receiver["webhook_configs"][0]["http_config"]["proxy_url"] = proxy_url
+    if namespace:  # a test's own namespace only, the matcher an AlertmanagerConfig there gets
+        route["matchers"] = [*route["matchers"], f'namespace="{namespace}"']
     config["route"]["routes"].insert(0, route)
     config["receivers"].append(receiver)
     return yaml.safe_dump(config, sort_keys=False)

@@ -24,9 +24,9 @@ from pathlib import Path
 from testbed.gomod import pinned
 from testbed.paths import cache_root
 
-from . import binimage, kubelet
+from . import binimage
 from .layout import Layout
-from .proc import Daemon, run
+from .proc import NodeError, run
 
 NAMESPACE = "kube-system"
 NAME = "coredns"
@@ -217,29 +217,13 @@ def kubelet_has_dns(layout: Layout) -> bool:
     return config.get("clusterDNS") == [layout.dns_ip]
 
 
-def _restart_kubelet_with_dns(layout: Layout) -> None:
-    """Add clusterDNS to the kubelet's config file and restart the kubelet alone with the
-    RUNNING kubelet's own argv (flags another checkout added stay; its pods keep running)."""
-    daemon = kubelet.daemon(layout)
-    pid = daemon.pid()
-    argv = daemon.argv
-    if pid is not None:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode().rstrip("\0").split("\0")
-    path = layout.state / "kubelet" / "config.json"
-    config = json.loads(path.read_text())
-    config.update(clusterDNS=[layout.dns_ip], clusterDomain=layout.cluster_domain)
-    path.write_text(json.dumps(config, indent=1))
-    daemon.stop()
-    running = Daemon(daemon.name, argv, daemon.logs, daemon.pids)
-    running.launch(lambda: kubelet.ready(layout), 60, "/healthz")
-
-
 def ensure(layout: Layout, log=print) -> None:
-    """Cluster DNS on a node that may have been started without it (from an older
-    checkout): CoreDNS applied and awaited, and the kubelet given clusterDNS if it lacks
-    it (pods created afterwards resolve through CoreDNS)."""
-    apply(layout)
+    """Cluster DNS applied and awaited; a node whose kubelet was started without clusterDNS
+    (from an older checkout) is refused: its pods could not resolve Knative's Services."""
     if not kubelet_has_dns(layout):
-        log("kubelet has no clusterDNS: restarting it alone with the cluster DNS")
-        _restart_kubelet_with_dns(layout)
+        raise NodeError(
+            "the running kubelet has no clusterDNS (a node from an older checkout): "
+            "make cluster-down && make cluster"
+        )
+    apply(layout)
     wait(layout)

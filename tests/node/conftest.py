@@ -10,11 +10,13 @@ the function deployed by `kubectl apply -k`, and whatever a module adds on top o
 from __future__ import annotations
 
 import os
+import uuid
 from collections.abc import Iterator
 
 import pytest
 
-from testbed.node import cluster, monitoring
+from testbed.node import cluster, deploy, monitoring, probe
+from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.layout import Layout
 from testbed.tools import require, require_tool
 
@@ -50,3 +52,18 @@ def node() -> Iterator[Layout]:
         # (with PLATFORM=knative, Knative is not reinstalled: `make cluster PLATFORM=knative`).
         cluster.up(layout)
         monitoring.start(layout)
+
+
+@pytest.fixture
+def workload(node: Layout) -> Iterator[str]:
+    """A namespace with a running pod `app` of our own (the pause image, label app=demo),
+    removed afterwards."""
+    name = f"w-{uuid.uuid4().hex[:8]}"
+    deploy.kubectl(node, "create", "namespace", name)
+    deploy.kubectl(node, "-n", name, "run", "app", f"--image={PAUSE_IMAGE}", "--image-pull-policy=Never",
+                   "--labels=app=demo")
+    probe.wait_for(lambda: deploy.kubectl(node, "-n", name, "get", "pod", "app", "-o",
+                                          "jsonpath={.status.phase}").stdout == "Running",
+                   "the workload pod Running")
+    yield name
+    deploy.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)

@@ -22,10 +22,9 @@ at full size are in `make bench` (bench/knative.py).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
-import urllib.error
-import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -35,11 +34,10 @@ import pytest
 from testbed import clis
 from testbed.knative import alerting, function, serving
 from testbed.monitoring import builds
-from testbed.node import deploy, monitoring
+from testbed.monitoring.chain import AlertmanagerAPI
+from testbed.node import deploy, monitoring, probe
 from testbed.node import workload as burners
-from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.layout import Layout
-from testbed.paths import PAYLOADS
 from testbed.tools import require, require_tool
 
 NO_INGRESS = (
@@ -56,25 +54,17 @@ def kubectl(layout: Layout, *args: str) -> str:
     return res.stdout
 
 
-def wait_for(check, what: str, timeout: float = 90, poll: float = 0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(poll)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-
-
 @pytest.fixture(scope="module")
 def knative(node):
     """Knative installed; the function deployed by kn and by the overlay, fresh each run;
     an Alertmanager pod aimed at the overlay's Revision. Returns {namespace: Revision}."""
     require(not serving.missing(), "Knative Serving built (make knative): " + ", ".join(serving.missing()))
     require(clis.kn().exists(), str(clis.kn()))
-    if function.aimed_at_a_revision(node):  # `make cluster PLATFORM=knative` left it so: its
-        # re-sends would keep the Revisions awake; the last test aims it at a Revision itself
+    aimed = function.aimed_at_a_revision(node)
+    if aimed:  # `make cluster PLATFORM=knative` left it so: its re-sends would keep the
+        # Revisions awake; the last test aims it at a Revision itself
         monitoring.point_alertmanager(node, monitoring.function_webhook(node))
+    prior = serving.autoscaler_settings(node)  # a reused Knative gets its own durations back
     began = time.monotonic()
     serving.install(node, serving.TEST_AUTOSCALER)
     installed = time.monotonic()
@@ -101,39 +91,12 @@ def knative(node):
         f"\n{NO_INGRESS}.\nKnative Serving {serving.VERSION} ready in {installed - began:.1f}s; "
         f"both Revisions Ready {ready - installed:.1f}s later"
     )
-    return revisions
-
-
-@pytest.fixture
-def workload(node):
-    """A namespace with a running pod of our own (the pause image), removed afterwards."""
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    kubectl(node, "create", "namespace", name)
-    kubectl(node, "-n", name, "run", "app", f"--image={PAUSE_IMAGE}", "--image-pull-policy=Never")
-    wait_for(
-        lambda: kubectl(node, "-n", name, "get", "pod", "app", "-o", "jsonpath={.status.phase}") == "Running",
-        "the workload pod Running",
-    )
-    yield name
-    serving.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
-
-
-def alert_for(namespace: str, pod: str) -> dict:
-    body = json.loads((PAYLOADS / "alertmanager-v4.json").read_text())
-    first = dict(body["alerts"][0])
-    first["labels"] = {**first["labels"], "namespace": namespace, "pod": pod, "alertname": "PodCpuFailure"}
-    return {**body, "alerts": [first]}
-
-
-def post(url: str, host: str, body: dict, token: str) -> tuple[int, dict]:
-    """POST as a client that called the Service by its cluster DNS name (the Host it sends)."""
-    headers = {"Content-Type": "application/json", "Host": host, "Authorization": f"Bearer {token}"}
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, {"body": err.read().decode(errors="replace")[:500]}
+    yield revisions
+    if prior is not None:
+        serving.set_autoscaler(node, {key: prior[key] for key in serving.TEST_AUTOSCALER})
+    if aimed:
+        kn_revision = function.revision(node, function.KN_NAMESPACE)["metadata"]["name"]
+        monitoring.point_alertmanager(node, function.revision_webhook(node, function.KN_NAMESPACE, kn_revision))
 
 
 def label(layout: Layout, namespace: str, pod: str) -> str:
@@ -143,7 +106,7 @@ def label(layout: Layout, namespace: str, pod: str) -> str:
 def at_zero(layout: Layout, namespace: str, revision: str, timeout: float = 90) -> float:
     """Seconds until the Revision's Deployment wants no pod and none is left, not even terminating."""
     began = time.monotonic()
-    wait_for(
+    probe.wait_for(
         lambda: (
             function.replicas(layout, namespace, revision) == 0
             and not revision_pods(layout, namespace, revision)
@@ -234,8 +197,8 @@ def test_scales_to_zero_wakes_for_a_webhook_and_sleeps_again(node, knative, work
     with ThreadPoolExecutor(1) as pool:
         sent = time.monotonic()
         pod_ready = pool.submit(first_ready, node, ns, revision, sent)
-        status, summary = post(
-            url, function.host(node, ns, revision), alert_for(workload, "app"), deploy.webhook_token(node)
+        status, summary = probe.post(
+            url, probe.critical_alert(workload, "app"), deploy.webhook_token(node), host=function.host(node, ns, revision)
         )
         answered = time.monotonic() - sent
         ready = pod_ready.result()
@@ -291,10 +254,10 @@ def test_alertmanager_delivers_to_a_sleeping_function(node, knative, workload):
             }
         ],
     )
-    wait_for(lambda: label(node, workload, "app") == "panne", "the label from Alertmanager's webhook", 60)
+    probe.wait_for(lambda: label(node, workload, "app") == "panne", "the label from Alertmanager's webhook", 60)
     labelled = time.monotonic() - sent
-    assert alerting.counters(base, "alertmanager_notifications_total") >= 1
-    assert alerting.counters(base, "alertmanager_notifications_failed_total") == 0
+    assert AlertmanagerAPI(base).counter("alertmanager_notifications_total") >= 1
+    assert AlertmanagerAPI(base).failed() == 0
     print(
         f"\nAlertmanager -> Revision at zero: label written {labelled:.1f}s after the alert was "
         f"posted (group_wait {alerting.configs.GROUP_WAIT}); failed notifications: 0"
@@ -310,25 +273,35 @@ def burning(node):
 
 def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
     """A pod at 90% of its CPU limit: Prometheus fires, the node's Alertmanager sends to the kn
-    Revision while it is at zero, the Revision wakes, the pod gets `panne`, nothing fails."""
+    Revision while it is at zero, the Revision wakes, the pod gets `panne`, nothing fails.
+    Alertmanager's route takes only the burning namespace's alerts here, so no other pod's
+    alert can wake the Revision first: it has no pod when the burner's alert reaches
+    Alertmanager, and the pod that serves the label starts after that."""
     for exe in (builds.kube_state_metrics(), builds.prometheus()):
         require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
     require_tool("prometheus-alertmanager")
     ns = function.KN_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
-    alertmanager = f"http://{monitoring.ALERTMANAGER_ADDRESS}"
+    alertmanager = AlertmanagerAPI(f"http://{monitoring.ALERTMANAGER_ADDRESS}")
     was_up = all(monitoring.status(node).values())
-    monitoring.start(node, webhook=function.revision_webhook(node, ns, revision))
+    webhook = dataclasses.replace(function.revision_webhook(node, ns, revision), namespace=burning)
+    monitoring.start(node, webhook=webhook)
     try:
-        failed = alerting.counters(alertmanager, "alertmanager_notifications_failed_total")
+        failed = alertmanager.failed()
         at_zero(node, ns, revision)
         created = time.monotonic()
         burners.apply(node, burning, [burners.burner("hot", 90)])
-        wait_for(lambda: label(node, burning, "hot") == "panne", "panne on the burning pod", 150, poll=0.5)
+        probe.wait_for(lambda: alertmanager.alerts_where(f'namespace="{burning}"'), "the burner's alert in Alertmanager",
+                 150, poll=0.2)
+        alerted = datetime.now(timezone.utc)
+        assert revision_pods(node, ns, revision) == [], "the Revision was awake before the burner's alert"
+        probe.wait_for(lambda: label(node, burning, "hot") == "panne", "panne on the burning pod", 150, poll=0.5)
         labelled = time.monotonic() - created
         woke = revision_pods(node, ns, revision)
-        assert alerting.counters(alertmanager, "alertmanager_notifications_failed_total") == failed
+        assert alertmanager.failed() == failed
         assert woke, "the label was written, yet no pod of the Revision ran"
+        started = min(datetime.fromisoformat(p["metadata"]["creationTimestamp"].replace("Z", "+00:00")) for p in woke)
+        assert started >= alerted.replace(microsecond=0), (started, alerted)
     finally:
         if was_up:
             monitoring.point_alertmanager(node, monitoring.function_webhook(node))

@@ -20,18 +20,14 @@ import base64
 import json
 import subprocess
 import time
-import urllib.error
-import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from testbed.node import cluster, deploy, hoststate, monitoring, pki
+from testbed.node import cluster, deploy, hoststate, monitoring, pki, probe
 from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
-from testbed.paths import PAYLOADS
 
 NS = deploy.NAMESPACE
 
@@ -43,56 +39,12 @@ def kubectl(layout: Layout, *args: str, check: bool = True) -> str:
     return res.stdout if check else res.stdout + res.stderr
 
 
-def wait_for(check, what: str, timeout: float = 90):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 def function_pod(layout: Layout) -> dict:
     pods = json.loads(kubectl(layout, "-n", NS, "get", "pods", "-l",
                               "app.kubernetes.io/name=cpu-alert-labeler", "-o", "json"))["items"]
     running = [p for p in pods if p["status"].get("phase") == "Running"]
     assert running, f"no Running function pod: {[p['status'] for p in pods]}"
     return running[0]
-
-
-@pytest.fixture
-def workload(node):
-    """A namespace with a running pod of our own (the pause image), removed afterwards."""
-    name = f"w-{uuid.uuid4().hex[:8]}"
-    kubectl(node, "create", "namespace", name)
-    kubectl(node, "-n", name, "run", "app", f"--image={PAUSE_IMAGE}", "--image-pull-policy=Never",
-            "--labels=app=demo")
-    wait_for(lambda: kubectl(node, "-n", name, "get", "pod", "app", "-o",
-                             "jsonpath={.status.phase}") == "Running", "the workload pod Running")
-    yield name
-    kubectl(node, "delete", "namespace", name, "--wait=false")
-
-
-def post(url: str, body: dict, token: str | None) -> tuple[int, dict]:
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    req = urllib.request.Request(url, data=json.dumps(body).encode(), headers=headers, method="POST")
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
-
-
-def alert_for(namespace: str, pod: str) -> dict:
-    body = json.loads((PAYLOADS / "alertmanager-v4.json").read_text())
-    first = dict(body["alerts"][0])
-    first["labels"] = {**first["labels"], "namespace": namespace, "pod": pod,
-                       "alertname": "PodCpuFailure"}
-    first["status"] = "firing"
-    return {**body, "alerts": [first]}
 
 
 def test_function_pod_runs_under_the_restricted_profile(node):
@@ -111,9 +63,9 @@ def test_function_pod_runs_under_the_restricted_profile(node):
 def test_webhook_to_the_cluster_ip_labels_our_pod(node, workload):
     """An alert for our pod, sent to the Service's ClusterIP, sets status=panne on it."""
     url = f"http://{deploy.service_ip(node)}/"
-    alert = alert_for(workload, "app")
-    assert post(url, alert, token=None)[0] == 401
-    status, summary = post(url, alert, token=deploy.webhook_token(node))
+    alert = probe.critical_alert(workload, "app")
+    assert probe.post(url, alert, token=None)[0] == 401
+    status, summary = probe.post(url, alert, token=deploy.webhook_token(node))
     assert status == 200, summary
     listing = kubectl(node, "-n", workload, "get", "pods", "-L", "status")
     print(listing)

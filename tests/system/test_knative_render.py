@@ -53,6 +53,9 @@ def test_configmaps_carry_the_nodes_settings(rendered):
     assert function.IMAGE.split("/")[0] in skipped.split(",")
     autoscaler = configmap(rest, "config-autoscaler")
     assert {k: autoscaler[k] for k in serving.TEST_AUTOSCALER} == serving.TEST_AUTOSCALER
+    # Keys this Knative documents (its _example block): a renamed key would set nothing.
+    documented = set(re.findall(r"^\s*([a-z0-9-]+):", autoscaler["_example"], re.M))
+    assert set(serving.TEST_AUTOSCALER) <= documented, set(serving.TEST_AUTOSCALER) - documented
 
 
 def test_crds_present_hpa_absent_webhooks_last(rendered):
