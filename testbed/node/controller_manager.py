@@ -11,36 +11,24 @@ from __future__ import annotations
 from .health import ok
 from .layout import Layout
 from .pki import kubeconfig_for
-from .proc import Daemon
+from .proc import Daemon, local_controller
 
 PORT = 10357
 
 
 def daemon(layout: Layout) -> Daemon:
-    return Daemon(
+    return local_controller(
+        layout,
         "kube-controller-manager",
-        [
-            str(layout.bin / "kube-controller-manager"),
-            "--kubeconfig",
-            str(kubeconfig_for(layout, "controller-manager")),
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            str(PORT),
-            "--leader-elect=false",
-            "--use-service-account-credentials",
-            "--root-ca-file",
-            str(layout.pki / "ca.crt"),
-            "--service-account-private-key-file",
-            str(layout.pki / "sa.key"),
-            "--service-cluster-ip-range",
-            layout.service_cidr,
-            "--profiling=false",
-            "--v",
-            "1",
-        ],
-        layout.logs,
-        layout.pids,
+        kubeconfig_for(layout, "controller-manager"),
+        PORT,
+        "--use-service-account-credentials",
+        "--root-ca-file",
+        str(layout.pki / "ca.crt"),
+        "--service-account-private-key-file",
+        str(layout.pki / "sa.key"),
+        "--service-cluster-ip-range",
+        layout.service_cidr,
     )
 
 

@@ -16,7 +16,34 @@ import subprocess
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from .layout import Layout
+
+
+def control_plane(layout: Layout, name: str, *flags: str) -> Daemon:
+    """A control-plane component: `layout.bin/<name>` with `flags`, then the tail all three
+    share (no profiling endpoint, log level 1), its log and pid under the layout."""
+    argv = [str(layout.bin / name), *flags, "--profiling=false", "--v", "1"]
+    return Daemon(name, argv, layout.logs, layout.pids)
+
+
+def local_controller(layout: Layout, name: str, kubeconfig: Path, port: int, *flags: str) -> Daemon:
+    """The controller-manager or the scheduler: its own kubeconfig, serving health on
+    loopback only, no leader election (one replica)."""
+    return control_plane(
+        layout,
+        name,
+        "--kubeconfig",
+        str(kubeconfig),
+        "--bind-address",
+        "127.0.0.1",
+        "--secure-port",
+        str(port),
+        "--leader-elect=false",
+        *flags,
+    )
 
 
 class NodeError(RuntimeError):

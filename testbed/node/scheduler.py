@@ -5,30 +5,13 @@ from __future__ import annotations
 from .health import ok
 from .layout import Layout
 from .pki import kubeconfig_for
-from .proc import Daemon
+from .proc import Daemon, local_controller
 
 PORT = 10359
 
 
 def daemon(layout: Layout) -> Daemon:
-    return Daemon(
-        "kube-scheduler",
-        [
-            str(layout.bin / "kube-scheduler"),
-            "--kubeconfig",
-            str(kubeconfig_for(layout, "scheduler")),
-            "--bind-address",
-            "127.0.0.1",
-            "--secure-port",
-            str(PORT),
-            "--leader-elect=false",
-            "--profiling=false",
-            "--v",
-            "1",
-        ],
-        layout.logs,
-        layout.pids,
-    )
+    return local_controller(layout, "kube-scheduler", kubeconfig_for(layout, "scheduler"), PORT)
 
 
 def ready(layout: Layout) -> bool:
