@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # Builds a platform's own CLI (kn, faas-cli) from its pinned Go module, so the tests run the
 # tool a user runs, not an imitation.  The module and every dependency are pinned by
 # testbed/gopins/NAME/go.mod and go.sum (fetched through the Go module proxy, checked against
@@ -13,11 +13,10 @@
 # is one the proxy serves.  kn's dependency knative.dev/client-pkg is a pseudo-version the
 # checksum database does not know: go.sum pins it, and regenerating go.sum needs
 # GONOSUMDB=knative.dev/client-pkg (a build with this go.sum does not ask).
-set -eu
+set -euo pipefail
 name=$1
-go=${GO:-go}
-cache=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-labeler}
 here=$(cd "$(dirname "$0")/.." && pwd)
+source "$here/scripts/gobuild.sh"
 case $name in
   kn)
     module=knative.dev/client
@@ -32,17 +31,10 @@ case $name in
   *) echo "unknown tool: $name" >&2; exit 2 ;;
 esac
 pins="$here/testbed/gopins/$name"
-version=$(awk -v m="$module" '$1 == "require" && $2 == m {print $3}' "$pins/go.mod")
-[ -n "$version" ] || { echo "$0: no 'require $module' line in $pins/go.mod" >&2; exit 1; }
-# Without these the tools call themselves "dev".
-ldflags="-X $vpkg.Version=$version"
+version=$(pinned "$pins" "$module")
+ldflags="-s -w -X $vpkg.Version=$version"
 [ "$name" = faas-cli ] && ldflags="$ldflags -X $vpkg.GitCommit=${version##*-}"
 out="$cache/$name-$version/bin/$name"
 [ -x "$out" ] && exit 0
-mkdir -p "$(dirname "$out")"
-# -mod=readonly: go.mod and go.sum are the pins; a build that would change them fails.
-# GOTOOLCHAIN=local: the machine's Go, never one fetched because a go.mod asks for it.
-(cd "$pins" && GOFLAGS=-mod=readonly GOTOOLCHAIN=local CGO_ENABLED=0 \
-   "$go" build -ldflags "-s -w $ldflags" -o "$out.tmp" "$package")
-mv "$out.tmp" "$out"
+build_into "$pins" "$out" "$ldflags" "$package"
 echo "$name $version in $out"

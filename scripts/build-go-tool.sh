@@ -18,6 +18,7 @@ set -euo pipefail
 
 NAME=${1:?usage: $0 kube-state-metrics|prometheus}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$ROOT/scripts/gobuild.sh"
 MODULE=$ROOT/testbed/monitoring/$NAME
 case $NAME in
   kube-state-metrics)
@@ -27,32 +28,17 @@ case $NAME in
     PACKAGES=(github.com/prometheus/prometheus/cmd/prometheus github.com/prometheus/prometheus/cmd/promtool) ;;
   *) echo "$0: unknown program $NAME" >&2; exit 2 ;;
 esac
-VERSION=$(awk -v m="$GOMODULE" '$1 == "require" && $2 == m {print $3}' "$MODULE/go.mod")
-# Prometheus tags its releases v2.x.y, its Go module v0.x.y.
+VERSION=$(pinned "$MODULE" "$GOMODULE")
 [[ $NAME == prometheus ]] && VERSION=v2.${VERSION#v0.}
-CACHE=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-labeler}
-BIN=$CACHE/$NAME-$VERSION/bin
-GO=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
+BIN=$cache/$NAME-$VERSION/bin
 
 PROGRAMS=("${PACKAGES[@]##*/}")
 PROGRAMS=("${PROGRAMS[@]/#v2/$NAME}")  # kube-state-metrics' main package is its module root
-missing=()
-for i in "${!PACKAGES[@]}"; do
-  [[ -x $BIN/${PROGRAMS[$i]} ]] || missing+=("$i")
-done
-if (( ${#missing[@]} == 0 )); then
-  exit 0
-fi
-mkdir -p "$BIN"
-# The version the binary reports, as each project's own Makefile sets it.
 LDFLAGS="-s -w -X github.com/prometheus/common/version.Version=${VERSION#v}"
 LDFLAGS+=" -X github.com/prometheus/common/version.Revision=$VERSION -X github.com/prometheus/common/version.Branch=release"
-for i in "${missing[@]}"; do
+for i in "${!PACKAGES[@]}"; do
   program=${PROGRAMS[$i]}
-  echo "building $program $VERSION into $BIN (several minutes cold on 2 cores)"
-  # -mod=readonly: go.mod and go.sum are the pins; a build that would change them fails.
-  (cd "$MODULE" && CGO_ENABLED=0 GOTOOLCHAIN=local GOFLAGS=-mod=readonly \
-    "$GO" build -trimpath -ldflags "$LDFLAGS" -o "$BIN/$program.tmp" "${PACKAGES[$i]}")
-  mv "$BIN/$program.tmp" "$BIN/$program"
+  [[ -x $BIN/$program ]] && continue
+  build_into "$MODULE" "$BIN/$program" "$LDFLAGS" "${PACKAGES[$i]}"
   "$BIN/$program" --version 2>/dev/null || "$BIN/$program" version
 done

@@ -14,23 +14,10 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-labeler}
-version=$(awk '$1 == "require" && $2 == "knative.dev/serving" {print $3}' "$here/go.mod")
-[ -n "$version" ] || { echo "build.sh: no 'require knative.dev/serving' in go.mod" >&2; exit 1; }
+source "$here/../../../scripts/gobuild.sh"
+version=$(pinned "$here" knative.dev/serving)
 bin="$cache/knative-serving-$version/bin"
-commands=(controller webhook autoscaler activator queue)
-
-# -mod=readonly: go.mod and go.sum are the pins; a build that would change them fails.
-# GOTOOLCHAIN=local: the machine's Go, never one fetched because a go.mod asks for it.
-export CGO_ENABLED=0 GOFLAGS=-mod=readonly GOTOOLCHAIN=local
-go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-[ -x "$go" ] || { echo "build.sh: no Go toolchain (expected /usr/local/go/bin/go)" >&2; exit 1; }
-
-mkdir -p "$bin"
-for name in "${commands[@]}"; do
-  [ -x "$bin/$name" ] && continue
-  echo "build.sh: building Knative Serving $version $name" >&2
-  (cd "$here" && "$go" build -trimpath -ldflags "-s -w" -o "$bin/$name.tmp" "knative.dev/serving/cmd/$name")
-  mv "$bin/$name.tmp" "$bin/$name"
+for name in controller webhook autoscaler activator queue; do
+  build_into "$here" "$bin/$name" "-s -w" "knative.dev/serving/cmd/$name"
 done
 echo "build.sh: Knative Serving $version components in $bin" >&2

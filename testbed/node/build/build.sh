@@ -13,35 +13,21 @@
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
-cache=${CPU_ALERT_LABELER_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/cpu-alert-labeler}
+source "$here/../../../scripts/gobuild.sh"
+export GOFLAGS=-mod=mod  # k8s.io/kubernetes needs its staging replacements resolved at build time
 k8s_version=v1.34.4
 etcd_version=v3.6.4
 k8s_bin="$cache/kubernetes-$k8s_version/bin"
 etcd_bin="$cache/etcd-$etcd_version/bin"
-commands=(kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl)
-
-export CGO_ENABLED=0 GOFLAGS=-mod=mod GOTOOLCHAIN=local
-go=${GO:-$(command -v go || echo /usr/local/go/bin/go)}
-[ -x "$go" ] || { echo "build.sh: no Go toolchain (expected /usr/local/go/bin/go)" >&2; exit 1; }
 
 pkg=k8s.io/component-base/version
 ldflags="-s -w -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=34"
 ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=2026-01-01T00:00:00Z"
 ldflags+=" -X k8s.io/client-go/pkg/version.gitVersion=$k8s_version"
 
-# build NAME PACKAGE DIR: build one command unless it is already there.
-build() {
-  local name=$1 package=$2 dir=$3
-  [ -x "$dir/$name" ] && return 0
-  mkdir -p "$dir"
-  echo "build.sh: building $name ($package)" >&2
-  (cd "$here" && "$go" build -trimpath -ldflags "$ldflags" -o "$dir/$name.tmp" "$package")
-  mv "$dir/$name.tmp" "$dir/$name"
-}
-
-for name in "${commands[@]}"; do
-  build "$name" "k8s.io/kubernetes/cmd/$name" "$k8s_bin"
+for name in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
+  build_into "$here" "$k8s_bin/$name" "$ldflags" "k8s.io/kubernetes/cmd/$name"
 done
-build etcd ./cmd/etcd "$etcd_bin"
-build pause ./cmd/pause "$cache/pause-1/bin"
+build_into "$here" "$etcd_bin/etcd" "$ldflags" ./cmd/etcd
+build_into "$here" "$cache/pause-1/bin/pause" "$ldflags" ./cmd/pause
 echo "build.sh: $k8s_bin, $etcd_bin and the pause binary are complete" >&2
