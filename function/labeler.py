@@ -56,6 +56,7 @@ class Labeler:
     def __init__(self, settings: Settings, kube_factory: Callable[[Settings], Kube] | None = None):
         self.settings = settings
         self.keys = Keys(label=settings.label_key, prefix=settings.annotation_prefix)
+        self.values = settings.label_values  # by level; read for every pod, built once
         self.scope = Scope(settings.default_namespace, settings.namespace_allow, settings.namespace_deny)
         self.classifier = Classifier(
             moderate=settings.moderate_threshold,
@@ -100,7 +101,7 @@ class Labeler:
             entry(
                 item,
                 outcomes.get(item.key) if item.key else None,
-                label=s.label_values[targets[item.key].level] if item.key else None,
+                label=self.values[targets[item.key].level] if item.key else None,
                 dry_run=s.dry_run,
             )
             for item in items
@@ -145,7 +146,7 @@ class Labeler:
             pod=target.pod,
             outcome=outcome.kind.value,
             previous=outcome.previous,
-            label=self.settings.label_values[target.level],
+            label=self.values[target.level],
             cpu_level=target.level.name.lower(),
             alertname=target.cause.name[:256],
             reason=outcome.reason or None,
@@ -184,7 +185,7 @@ class Labeler:
         anything; only when that calls for no write (or is absent) is the pod read.
         """
         key = (target.namespace, target.pod)
-        value = self.settings.label_values[target.level]
+        value = self.values[target.level]
 
         def decide_on(meta: PodMeta) -> Decision:
             return decide(
@@ -192,7 +193,7 @@ class Labeler:
                 meta,
                 keys=self.keys,
                 value=value,
-                ours=self.settings.label_values,
+                ours=self.values,
                 trust_until=trust_until,
             )
 

@@ -85,17 +85,15 @@ def plan(
     """Items in payload order, each marked as planned, skipped or outranked; at most one
     target per pod.  Times after `trust_until` take no part in ordering."""
     items = [_item(alert, level, scope) for alert, level in zip(alerts, levels)]
-    by_pod: dict[PodKey, list[Item]] = {}
-    # A resolved normal alert decides nothing, but it is part of the pod's snapshot: the
-    # snapshot is as new as it too, or a late re-send of an older state at the time of the
-    # alert that now decides the pod would tie with it and win on severity.
-    dated_by: dict[PodKey, list[Item]] = {}
+    snapshots: dict[PodKey, list[Item]] = {}
     for item in items:
-        if item.key is not None:
-            by_pod.setdefault(item.key, []).append(item)
-        if item.key is not None or item.skip_reason == RESOLVED_NORMAL:
-            dated_by.setdefault((str(item.namespace), str(item.pod)), []).append(item)
-    targets = {key: _target(key, group, dated_by[key], trust_until) for key, group in by_pod.items()}
+        if (key := _snapshot_key(item)) is not None:
+            snapshots.setdefault(key, []).append(item)
+    targets = {
+        key: _target(key, snapshot, trust_until)
+        for key, snapshot in snapshots.items()
+        if any(i.skip_reason is None for i in snapshot)
+    }
     return [_ranked(item, targets) for item in items], targets
 
 
@@ -117,11 +115,21 @@ def _item(alert: Alert, level: Level | None, scope: Scope) -> Item:
     return item
 
 
+def _snapshot_key(item: Item) -> PodKey | None:
+    """The pod whose snapshot the item is part of: planned items, and resolved normal alerts,
+    which decide nothing but date the snapshot (or a late re-send of an older state at the
+    time of the deciding alert would tie with the record and win on severity)."""
+    if item.skip_reason not in (None, RESOLVED_NORMAL) or item.namespace is None or item.pod is None:
+        return None
+    return (item.namespace, item.pod)
+
+
 def _skipped(item: Item, reason: str) -> Item:
     return Item(item.alert, item.namespace, item.pod, item.level, skip_reason=reason)
 
 
-def _target(key: PodKey, group: list[Item], snapshot: list[Item], trust_until: datetime | None) -> Target:
+def _target(key: PodKey, snapshot: list[Item], trust_until: datetime | None) -> Target:
+    group = [i for i in snapshot if i.skip_reason is None]
     firing = [i for i in group if i.alert.status == FIRING]
     if firing:
         cause = max(firing, key=_level)

@@ -161,12 +161,7 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
     signal.signal(signal.SIGTERM, forward)
     status = 0
     for pid in children:
-        while True:
-            try:
-                _, code = os.waitpid(pid, 0)
-                break
-            except InterruptedError:
-                continue
+        _, code = os.waitpid(pid, 0)  # retried by Python itself when a signal interrupts it (PEP 475)
         status = status or os.waitstatus_to_exitcode(code)
     return status
 

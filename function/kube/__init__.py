@@ -9,8 +9,8 @@ kubeconfig.py  the kubernetes client's kubeconfig loader and urllib3 pool, impor
                on that path
 """
 
-from .api import FIELD_MANAGER, Kube, PodMeta, event_body
+from .api import FIELD_MANAGER, Kube, event_body
 from .connect import connect
 from .connection import Connection
 
-__all__ = ["FIELD_MANAGER", "Connection", "Kube", "PodMeta", "connect", "event_body"]
+__all__ = ["FIELD_MANAGER", "Connection", "Kube", "connect", "event_body"]
