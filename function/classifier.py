@@ -2,23 +2,18 @@
 
 Wraps the C interface: builds the rules once from the settings, classifies a
 whole payload in one native call, and turns a return code into NativeError
-carrying the library's own message.  Everything above sees only Level.
+carrying the library's own message.  Everything above sees only model.Level,
+whose values are checked here against the library's own constants.
 """
 
-from enum import IntEnum
 from typing import Iterable, Sequence
 
 from ._classifier import ffi, lib
 from .errors import NativeError
+from .model import Level
 
-
-class Level(IntEnum):
-    """CPU levels, ordered by severity."""
-
-    NORMAL = lib.CAL_NORMAL
-    MODERATE = lib.CAL_MODERATE
-    CRITICAL = lib.CAL_CRITICAL
-
+if (lib.CAL_NORMAL, lib.CAL_MODERATE, lib.CAL_CRITICAL) != tuple(Level):
+    raise ImportError("function/_classifier does not match model.Level: rebuild it (make native)")
 
 _LEVELS = {level.value: level for level in Level}
 

@@ -1,20 +1,15 @@
-"""The function's errors: one base class and a few kinds.
+"""The function's errors: one base class and a few kinds, free of HTTP.
 
-Each kind carries the HTTP status that tells Alertmanager what to do next
-(it retries 5xx only), and main.py maps them to responses in one place.
-Kubernetes API failures are wrapped by the kube package so that no module above it
-sees the client's own exception types.
+main.py's STATUSES maps each kind to the HTTP status that tells Alertmanager what
+to do next (it retries 5xx only), in one place.  Kubernetes API failures are
+wrapped by the kube package so that no module above it sees the client's own
+exception types; they never reach the HTTP answer (the labeler turns them into
+pod outcomes).
 """
-
-from types import MappingProxyType
-from typing import Mapping
 
 
 class LabelerError(Exception):
     """Base of every error the function raises on purpose."""
-
-    status = 500
-    headers: Mapping[str, str] = MappingProxyType({})
 
 
 class ConfigError(LabelerError):
@@ -24,23 +19,18 @@ class ConfigError(LabelerError):
 class PayloadError(LabelerError):
     """The request body is not an Alertmanager webhook the function can read."""
 
-    status = 400
-
 
 class PayloadTooLarge(PayloadError):
     """The body or its alert count is over the configured limit."""
 
-    status = 413
-
 
 class Unauthorized(LabelerError):
-    """The request carries no valid credentials for the webhook."""
-
-    status = 401
+    """The request carries no valid credentials for the webhook; `challenge` is the
+    WWW-Authenticate value naming the schemes that would be accepted."""
 
     def __init__(self, message: str, *, challenge: str):
         super().__init__(message)
-        self.headers = {"WWW-Authenticate": challenge}
+        self.challenge = challenge
 
 
 class NativeError(LabelerError):

@@ -23,12 +23,12 @@ from typing import Callable
 
 from . import alerts as alerts_mod
 from . import logs
-from .classifier import Classifier, Level
+from .classifier import Classifier
 from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
 from .kube import Kube, connect
 from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, TRUNCATED
-from .model import OutcomeKind, PodKey, PodMeta
+from .model import Level, OutcomeKind, PodKey, PodMeta
 from .plan import Decision, Keys, Scope, Target, cpu_text, decide, plan
 from .podcache import PodCache
 from .report import Outcome, Report, entry

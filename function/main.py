@@ -1,10 +1,10 @@
-"""HTTP entry point: the only functions-framework import.
+"""HTTP entry point: the functions-framework target (server.py serves it).
 
 Routes health checks and /metrics, authenticates, reads the body within its
 size limit, hands it to the Labeler and maps the result or error to an HTTP
-status in one place.  The status is Alertmanager's retry policy: it re-sends
-on 5xx only, so a retryable API failure answers 503 and a payload it should
-not send again answers 4xx.  Settings are read and checked at import, so a
+status in one place (STATUSES, and 503 for a report asking for a re-send).  The
+status is Alertmanager's retry policy: it re-sends on 5xx only, so a retryable
+API failure answers 503 and a payload it should not send again answers 4xx.  Settings are read and checked at import, so a
 bad configuration stops start-up; the Kubernetes client is built later, in
 the worker.
 """
@@ -18,11 +18,27 @@ import functions_framework
 from function import logs
 from function.auth import Authenticator
 from function.config import Settings
-from function.errors import LabelerError, PayloadTooLarge
+from function.errors import (
+    ConfigError,
+    LabelerError,
+    NativeError,
+    PayloadError,
+    PayloadTooLarge,
+    Unauthorized,
+)
 from function.labeler import Deadline, Labeler
 from function.metrics import REQUESTS, exposition
 
 HEALTH_PATHS = frozenset({"/healthz", "/_/health", "/_/ready"})
+# Each error kind's answer, most specific first; anything else is 500.  4xx: do not send
+# this again; 5xx: Alertmanager re-sends.
+STATUSES: tuple[tuple[type[LabelerError], int], ...] = (
+    (PayloadTooLarge, 413),
+    (PayloadError, 400),
+    (Unauthorized, 401),
+    (NativeError, 500),
+    (ConfigError, 500),
+)
 
 settings = Settings.from_env()
 log = logs.configure(settings.log_level)
@@ -65,7 +81,9 @@ def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dic
         authenticator.check(request.headers.get("Authorization"))
         report = labeler.handle(_read_body(request, settings.max_body_bytes), deadline)
     except LabelerError as exc:
-        return {"error": str(exc)}, exc.status, dict(exc.headers), {"error": str(exc)[:256]}
+        status = next((code for kind, code in STATUSES if isinstance(exc, kind)), 500)
+        headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Unauthorized) else {}
+        return {"error": str(exc)}, status, headers, {"error": str(exc)[:256]}
     except Exception:
         log.exception("unexpected error")
         return {"error": "internal error"}, 500, {}, {"error": "internal error"}

@@ -6,7 +6,17 @@ that talks to the API.
 """
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import Enum, IntEnum
+
+
+class Level(IntEnum):
+    """CPU levels, ordered by severity; the values are the native library's (classifier.h,
+    checked when classifier.py loads it)."""
+
+    NORMAL = 0
+    MODERATE = 1
+    CRITICAL = 2
+
 
 PodKey = tuple[str, str]
 """(namespace, name) of one pod."""

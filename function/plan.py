@@ -19,14 +19,24 @@ notification after it look stale, freezing the label.
 
 from dataclasses import dataclass
 from datetime import datetime
+from enum import Enum
 
 from .alerts import FIRING, Alert, format_time, parse_time
-from .classifier import Level
 from .k8snames import is_dns_label, is_dns_subdomain
-from .model import OutcomeKind, PodKey, PodMeta
+from .model import Level, OutcomeKind, PodKey, PodMeta
 
 _MAX_TEXT = 256  # alert text copied into pod annotations is bounded
-RESOLVED_NORMAL = "a resolved normal alert changes nothing"
+
+
+class Skip(str, Enum):
+    """Why an alert cannot or need not change its pod; the value is the answer's reason."""
+
+    NO_POD = "alert has no pod label"
+    BAD_POD = "pod label is not a valid pod name"
+    BAD_NAMESPACE = "namespace label is not a valid namespace name"
+    OUT_OF_SCOPE = "namespace not allowed by NAMESPACE_ALLOW / NAMESPACE_DENY"
+    UNCLASSIFIED = "unclassified: no known alert name and no readable CPU usage"
+    RESOLVED_NORMAL = "a resolved normal alert changes nothing"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +47,7 @@ class Item:
     namespace: str | None
     pod: str | None
     level: Level | None
-    skip_reason: str | None = None
+    skip_reason: Skip | None = None
     """Why this alert cannot or need not change its pod; None when it is planned."""
     outranked_by: Alert | None = None
     """The alert that decided this item's pod instead of this one."""
@@ -101,17 +111,17 @@ def _item(alert: Alert, level: Level | None, scope: Scope) -> Item:
     namespace = alert.namespace if alert.namespace is not None else scope.default_namespace
     item = Item(alert, namespace, alert.pod, level)
     if alert.pod is None or alert.pod == "":
-        return _skipped(item, "alert has no pod label")
+        return _skipped(item, Skip.NO_POD)
     if not is_dns_subdomain(alert.pod):
-        return _skipped(item, "pod label is not a valid pod name")
+        return _skipped(item, Skip.BAD_POD)
     if not is_dns_label(namespace):
-        return _skipped(item, "namespace label is not a valid namespace name")
+        return _skipped(item, Skip.BAD_NAMESPACE)
     if not scope.permits(namespace):
-        return _skipped(item, "namespace not allowed by NAMESPACE_ALLOW / NAMESPACE_DENY")
+        return _skipped(item, Skip.OUT_OF_SCOPE)
     if level is None:
-        return _skipped(item, "unclassified: no known alert name and no readable CPU usage")
+        return _skipped(item, Skip.UNCLASSIFIED)
     if alert.status != FIRING and level == Level.NORMAL:
-        return _skipped(item, RESOLVED_NORMAL)
+        return _skipped(item, Skip.RESOLVED_NORMAL)
     return item
 
 
@@ -119,12 +129,12 @@ def _snapshot_key(item: Item) -> PodKey | None:
     """The pod whose snapshot the item is part of: planned items, and resolved normal alerts,
     which decide nothing but date the snapshot (or a late re-send of an older state at the
     time of the deciding alert would tie with the record and win on severity)."""
-    if item.skip_reason not in (None, RESOLVED_NORMAL) or item.namespace is None or item.pod is None:
+    if item.skip_reason not in (None, Skip.RESOLVED_NORMAL) or item.namespace is None or item.pod is None:
         return None
     return (item.namespace, item.pod)
 
 
-def _skipped(item: Item, reason: str) -> Item:
+def _skipped(item: Item, reason: Skip) -> Item:
     return Item(item.alert, item.namespace, item.pod, item.level, skip_reason=reason)
 
 

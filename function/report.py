@@ -58,7 +58,7 @@ class Entry:
 def entry(item: Item, outcome: Outcome | None, *, label: str | None, dry_run: bool) -> Entry:
     """The entry of one item; `outcome` is its pod's (None when the item has no pod)."""
     if item.skip_reason or outcome is None:
-        return Entry(item, OutcomeKind.SKIPPED, item.skip_reason or "no pod")
+        return Entry(item, OutcomeKind.SKIPPED, item.skip_reason.value if item.skip_reason else "no pod")
     if item.outranked_by is not None:
         return Entry(item, OutcomeKind.SKIPPED, f"outranked by {item.outranked_by.name or 'another alert'}")
     return Entry(item, outcome.kind, outcome.reason, label, outcome.previous, dry_run)

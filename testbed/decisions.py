@@ -11,8 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from function.alerts import Alert
-from function.classifier import Level
-from function.model import PodMeta
+from function.model import Level, PodMeta
 from function.plan import Keys, Scope, decide, plan
 
 KEYS = Keys(label="status", prefix="cpu-alert-labeler")

@@ -34,8 +34,8 @@ import pytest
 import yaml
 
 from function.alerts import parse_body
-from function.classifier import Level
 from function.config import Settings
+from function.model import Level
 from function.plan import Scope, plan
 from testbed.monitoring import configs
 from testbed.monitoring.chain import Alertmanager, wait_for

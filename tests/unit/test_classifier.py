@@ -7,9 +7,10 @@
 
 import pytest
 
-from function.classifier import Classifier, Level
+from function.classifier import Classifier
 from function.config import Settings
 from function.errors import NativeError
+from function.model import Level
 
 
 def default_classifier() -> Classifier:

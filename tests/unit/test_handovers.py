@@ -21,8 +21,7 @@ from itertools import combinations
 import pytest
 
 from function.alerts import FIRING, RESOLVED, Alert
-from function.classifier import Level
-from function.model import PodMeta
+from function.model import Level, PodMeta
 from testbed import decisions
 
 T0 = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)

@@ -16,9 +16,8 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from function.alerts import FIRING, RESOLVED, Alert, parse_body
-from function.classifier import Level
 from function.errors import PayloadError
-from function.model import OutcomeKind, PodMeta
+from function.model import Level, OutcomeKind, PodMeta
 from function.plan import Keys, Scope, decide, plan
 from function.report import Outcome, entry
 

@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from function.alerts import FIRING, RESOLVED, Alert
-from function.classifier import Level
-from function.model import PodMeta
+from function.model import Level, PodMeta
 from testbed import decisions
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)

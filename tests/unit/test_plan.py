@@ -12,8 +12,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from function.alerts import FIRING, RESOLVED, Alert, format_time
-from function.classifier import Level
-from function.model import PodMeta
+from function.model import Level, PodMeta
 from function.plan import Keys, Scope, decide, plan
 
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)

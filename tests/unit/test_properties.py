@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from function.alerts import FIRING, RESOLVED, Alert, Payload, format_time, parse_body, parse_time
-from function.classifier import Classifier, Level
+from function.classifier import Classifier
 from function.config import Settings
 from function.errors import PayloadError
 from function.k8snames import is_dns_label, is_dns_subdomain
-from function.model import PodMeta
-from function.plan import RESOLVED_NORMAL, Keys, Scope, Target, decide, plan, recorded_time
+from function.model import Level, PodMeta
+from function.plan import Keys, Scope, Skip, Target, decide, plan, recorded_time
 
 UTC = timezone.utc
 SOME = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -262,7 +262,7 @@ def test_plan_invariants(pairs, scope):
         assert target.level == (max(firing) if firing else Level.NORMAL)
         # The snapshot is as new as the pod's newest alert, resolved normal ones included
         # (they decide nothing, but date the snapshot).
-        dated = group + [i for i in items if i.skip_reason == RESOLVED_NORMAL and (i.namespace, i.pod) == key]
+        dated = group + [i for i in items if i.skip_reason is Skip.RESOLVED_NORMAL and (i.namespace, i.pod) == key]
         assert target.at == max((i.alert.at for i in dated if i.alert.at), default=None)
         assert any(i.outranked_by is None for i in group)
         assert all(i.outranked_by in (None, target.cause) for i in group)
