@@ -157,7 +157,14 @@ class Settings:
     future_allowance: float = _setting(
         "FUTURE_TIME_ALLOWANCE_SECONDS",
         300.0,
-        "Clock skew allowed to alert times; later times neither order nor are recorded.",
+        "Clock skew allowed to alert times; later times neither order nor are recorded"
+        " (and no time after a notification's arrival is recorded).",
+    )
+    order_window: float = _setting(
+        "ORDER_WINDOW_SECONDS",
+        600.0,
+        "How long a written state outranks notifications with older alert times (late re-sends);"
+        " past it, clocks that disagree cannot hold a label. Keep above Alertmanager's group_interval.",
     )
     dry_run: bool = _setting(
         "DRY_RUN",
@@ -269,7 +276,7 @@ class Settings:
             "max_header_bytes",
         ):
             yield name, getattr(self, name) > 0, "must be a positive whole number"
-        for name in ("api_timeout", "request_deadline", "read_timeout", "keepalive_timeout"):
+        for name in ("api_timeout", "request_deadline", "read_timeout", "keepalive_timeout", "order_window"):
             yield (
                 name,
                 math.isfinite(getattr(self, name)) and getattr(self, name) > 0,

@@ -41,10 +41,12 @@ log = logging.getLogger(logs.LOGGER_NAME)
 
 
 class Deadline:
-    """A point in monotonic time that a request's API calls must finish by."""
+    """A point in monotonic time that a request's API calls must finish by, and the wall
+    time the request arrived (no alert time later than it is recorded)."""
 
     def __init__(self, seconds: float):
         self._end = time.monotonic() + seconds
+        self.arrived = datetime.now(timezone.utc)
 
     def remaining(self) -> float:
         return self._end - time.monotonic()
@@ -57,6 +59,7 @@ class Labeler:
         self.settings = settings
         self.keys = Keys(label=settings.label_key, prefix=settings.annotation_prefix)
         self.values = settings.label_values  # by level; read for every pod, built once
+        self._order_window = timedelta(seconds=settings.order_window)
         self.scope = Scope(settings.default_namespace, settings.namespace_allow, settings.namespace_deny)
         self.classifier = Classifier(
             moderate=settings.moderate_threshold,
@@ -94,8 +97,10 @@ class Labeler:
             ALERTS.labels(*labels).inc(count)
         if payload.truncated:
             TRUNCATED.inc(payload.truncated)
-        trust_until = self._trust_until()
-        items, targets = plan(payload.alerts, levels, self.scope, trust_until=trust_until)
+        trust_until = deadline.arrived + timedelta(seconds=s.future_allowance)
+        items, targets = plan(
+            payload.alerts, levels, self.scope, trust_until=trust_until, received=deadline.arrived
+        )
         outcomes = self._apply(targets, deadline, trust_until) if targets else {}
         entries = [
             entry(
@@ -108,10 +113,6 @@ class Labeler:
         ]
         retry = any(o.retryable for o in outcomes.values())
         return Report(payload.group_key, entries, retry, s.dry_run, payload.truncated)
-
-    def _trust_until(self) -> datetime:
-        """Alert times after this are not trusted (clock skew allowance past now)."""
-        return datetime.now(timezone.utc) + timedelta(seconds=self.settings.future_allowance)
 
     def _apply(
         self, targets: dict[PodKey, Target], deadline: Deadline, trust_until: datetime
@@ -195,6 +196,7 @@ class Labeler:
                 value=value,
                 ours=self.values,
                 trust_until=trust_until,
+                order_window=self._order_window,
             )
 
         meta = self._cache.take(key)

@@ -12,13 +12,21 @@ Two steps, both pure so they can be tested by tables:
   (Alertmanager re-sends, several instances, out of order) never overwrites a
   newer state, and a repeat of the current state writes nothing.
 
-Times are only trusted up to `trust_until` (now plus a small allowance for clock
-skew): a time from the future would otherwise be recorded and make every real
-notification after it look stale, freezing the label.
+Clocks disagree, so times are used with two guards.  Times after `trust_until`
+(arrival plus FUTURE_TIME_ALLOWANCE_SECONDS) take no part at all.  Times inside the
+allowance order the alerts of one notification, but the time recorded on the pod is
+never later than the notification's arrival (`received`): a sender whose clock runs
+ahead would otherwise record a future time and make every later notification of the
+pod look stale, freezing its label (the normal alert's startsAt never moves, so no
+re-send would fix it).  And a recorded state outranks notifications with older times
+only for `order_window` after it was written (the `received-at` annotation): late
+re-sends (an HA peer, a retry) arrive within minutes, while clocks that disagree
+(startsAt from Prometheus, endsAt from an Alertmanager ahead of it) could otherwise
+make the current state look older than a record for good.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import Enum
 
 from .alerts import FIRING, Alert, format_time, parse_time
@@ -71,6 +79,10 @@ class Target:
     cause_level: Level
     resolves: frozenset[str] = frozenset()
     """Fingerprints of the alerts this notification resolves for the pod."""
+    clamped: bool = False
+    """`at` is the arrival: the alerts' own newest time was later (the sender's clock ahead)."""
+    received: datetime | None = None
+    """When the notification arrived (None: not known, no order window applies)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +103,18 @@ def plan(
     scope: Scope,
     *,
     trust_until: datetime | None = None,
+    received: datetime | None = None,
 ) -> tuple[list[Item], dict[PodKey, Target]]:
     """Items in payload order, each marked as planned, skipped or outranked; at most one
-    target per pod.  Times after `trust_until` take no part in ordering."""
+    target per pod.  Times after `trust_until` take no part in ordering; a target's time
+    is never later than `received`."""
     items = [_item(alert, level, scope) for alert, level in zip(alerts, levels)]
     snapshots: dict[PodKey, list[Item]] = {}
     for item in items:
         if (key := _snapshot_key(item)) is not None:
             snapshots.setdefault(key, []).append(item)
     targets = {
-        key: _target(key, snapshot, trust_until)
+        key: _target(key, snapshot, trust_until, received)
         for key, snapshot in snapshots.items()
         if any(i.skip_reason is None for i in snapshot)
     }
@@ -138,7 +152,9 @@ def _skipped(item: Item, reason: Skip) -> Item:
     return Item(item.alert, item.namespace, item.pod, item.level, skip_reason=reason)
 
 
-def _target(key: PodKey, snapshot: list[Item], trust_until: datetime | None) -> Target:
+def _target(
+    key: PodKey, snapshot: list[Item], trust_until: datetime | None, received: datetime | None
+) -> Target:
     group = [i for i in snapshot if i.skip_reason is None]
     firing = [i for i in group if i.alert.status == FIRING]
     if firing:
@@ -148,10 +164,13 @@ def _target(key: PodKey, snapshot: list[Item], trust_until: datetime | None) -> 
         cause, level = group[0], Level.NORMAL
     # The payload is a snapshot of the group: it is as new as its newest trusted event.
     times = [at for i in snapshot if (at := i.alert.at) is not None and trusted(at, trust_until)]
+    newest = max(times, default=None)
+    clamped = newest is not None and received is not None and newest > received
     resolves = frozenset(
         i.alert.fingerprint for i in group if i.alert.status != FIRING and i.alert.fingerprint
     )
-    return Target(key[0], key[1], level, max(times, default=None), cause.alert, _level(cause), resolves)
+    at = received if clamped else newest
+    return Target(key[0], key[1], level, at, cause.alert, _level(cause), resolves, clamped, received)
 
 
 def _level(item: Item) -> Level:
@@ -201,8 +220,8 @@ class Decision:
     reason: str = ""
 
 
-def recorded_time(annotations: dict, keys: Keys) -> datetime | None:
-    text = annotations.get(keys.annotation("alert-time"))
+def recorded_time(annotations: dict, keys: Keys, name: str = "alert-time") -> datetime | None:
+    text = annotations.get(keys.annotation(name))
     try:
         return parse_time(text) if text else None
     except ValueError:
@@ -229,15 +248,17 @@ def decide(
     value: str,
     ours: tuple[str, ...],
     trust_until: datetime | None = None,
+    order_window: timedelta | None = None,
 ) -> Decision:
     """The patch that brings the pod to `target` (conditional on its resourceVersion), or
-    why none is sent."""
+    why none is sent.  A record written more than `order_window` before the target's
+    arrival no longer makes it stale."""
     if not owns(meta, keys, ours):
         found = str(meta.labels.get(keys.label))[:63]
         return Decision(
             None, OutcomeKind.SKIPPED, f"the pod's label {keys.label}={found} was not set by this function"
         )
-    why = _why_not(target, meta, keys, value, trust_until)
+    why = _why_not(target, meta, keys, value, trust_until, order_window)
     if why:
         return Decision(None, OutcomeKind.UNCHANGED, why)
     patch = {
@@ -255,12 +276,33 @@ def decide(
     return Decision(patch, OutcomeKind.LABELED)
 
 
-def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str, trust_until: datetime | None) -> str:
+def _why_not(
+    target: Target,
+    meta: PodMeta,
+    keys: Keys,
+    value: str,
+    trust_until: datetime | None,
+    order_window: timedelta | None,
+) -> str:
     """Why the pod must not or need not change; "" when it must."""
     annotations = meta.annotations
+    labeled = meta.labels.get(keys.label) == value
     recorded = recorded_time(annotations, keys)
     if not trusted(recorded, trust_until):
         recorded = None  # a future time recorded before it was refused: heal on this write
+    if target.clamped and labeled and _records_cause(target, annotations, keys):
+        # The time is the arrival, not the state's: a re-send of the recorded state from a
+        # sender whose clock is ahead writes nothing (or each re-send would PATCH).
+        return "already labeled"
+    if (
+        recorded is not None
+        and target.at is not None
+        and target.at <= recorded
+        and _outlived(target, annotations, keys, order_window)
+    ):
+        # Older times than the record's, but sent long after it was written: not a late
+        # re-send but clocks that disagree.  The notification sent now wins.
+        return "already labeled" if labeled else ""
     if target.at is None and recorded is not None and target.cause.status != FIRING:
         return "a resolved alert without a time cannot be ordered against the recorded state"
     if target.at is not None and recorded is not None:
@@ -275,10 +317,26 @@ def _why_not(target: Target, meta: PodMeta, keys: Keys, value: str, trust_until:
             # in separate notifications): the more severe wins, whichever arrives first,
             # unless this notification resolves the very alert that set the level.
             return "a more severe state of the same time is recorded"
-    if meta.labels.get(keys.label) == value and (target.at is None or target.at == recorded):
+    if labeled and (target.at is None or target.at == recorded):
         if not _cause_resolved(target, annotations, keys):
             return "already labeled"
     return ""
+
+
+def _records_cause(target: Target, annotations: dict, keys: Keys) -> bool:
+    """Whether the pod records this target's level and deciding alert."""
+    return _recorded_level(annotations, keys) == target.level and annotations.get(
+        keys.annotation("fingerprint")
+    ) == (target.cause.fingerprint[:_MAX_TEXT] or None)
+
+
+def _outlived(target: Target, annotations: dict, keys: Keys, window: timedelta | None) -> bool:
+    """Whether the record was written more than `window` before this target arrived (a
+    record without its write time predates this rule: as old as can be)."""
+    if window is None or target.received is None:
+        return False
+    written = recorded_time(annotations, keys, "received-at")
+    return written is None or target.received - written > window
 
 
 def _cause_resolved(target: Target, annotations: dict, keys: Keys) -> bool:
@@ -301,6 +359,8 @@ def _annotations(target: Target, keys: Keys) -> dict:
         # A notification without times (the old minimal form) leaves the recorded time
         # alone, so the order guard keeps working for the timed notifications after it.
         annotations[keys.annotation("alert-time")] = format_time(target.at)
+    if target.received is not None:
+        annotations[keys.annotation("received-at")] = format_time(target.received)
     return annotations
 
 

@@ -8,7 +8,7 @@ removes a key).  The label key and values are the function's defaults.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from function.alerts import Alert
 from function.model import Level, PodMeta
@@ -19,14 +19,20 @@ OURS = ("normal", "moderate", "panne")
 
 
 def apply(
-    meta: PodMeta, alerts: tuple[Alert, ...], levels: list[Level | None], trust_until: datetime
+    meta: PodMeta,
+    alerts: tuple[Alert, ...],
+    levels: list[Level | None],
+    trust_until: datetime,
+    received: datetime | None = None,
+    order_window: timedelta | None = None,
 ) -> PodMeta:
-    """The pod's metadata after one notification of `alerts` (classified as `levels`)."""
-    _, targets = plan(alerts, levels, Scope("default", (), ()), trust_until=trust_until)
+    """The pod's metadata after one notification of `alerts` (classified as `levels`) that
+    arrived at `received` (None: its times are not compared with an arrival)."""
+    _, targets = plan(alerts, levels, Scope("default", (), ()), trust_until=trust_until, received=received)
     if not targets:
         return meta
     (target,) = targets.values()
-    d = decide(target, meta, keys=KEYS, value=OURS[target.level], ours=OURS)
+    d = decide(target, meta, keys=KEYS, value=OURS[target.level], ours=OURS, order_window=order_window)
     if d.patch is None:
         return meta
     change = d.patch["metadata"]

@@ -63,7 +63,7 @@ def test_nothing_else_on_the_pod_changes(client, apiserver, namespace):
     after = apiserver.get_pod(namespace, "api-1")
     assert after["metadata"]["labels"] == {"app": "api", "tier": "web", "status": "panne"}
     assert set(after["metadata"]["annotations"]) == {
-        f"cpu-alert-labeler/{k}" for k in ("alert-time", "alertname", "level", "cpu-usage", "fingerprint")
+        f"cpu-alert-labeler/{k}" for k in ("alert-time", "received-at", "alertname", "level", "cpu-usage", "fingerprint")
     } - {"cpu-alert-labeler/cpu-usage"}  # no cpu_usage annotation on this alert
     assert after["spec"] == before["spec"] and after["status"] == before["status"]
     for key in ("name", "namespace", "uid", "creationTimestamp"):

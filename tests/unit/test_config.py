@@ -35,6 +35,7 @@ def test_every_variable_is_read():
            "WEBHOOK_PASSWORD": "pw", "API_ATTEMPTS": "2", "REQUEST_DEADLINE_SECONDS": "3",
            "DRY_RUN": "true", "EMIT_EVENTS": "no", "LOG_LEVEL": "debug", "PROMETHEUS_MULTIPROC_DIR": "/tmp/m",
            "PATCH_CONCURRENCY_PER_REQUEST": "2", "FUTURE_TIME_ALLOWANCE_SECONDS": "30", "PORT": "9000",
+           "ORDER_WINDOW_SECONDS": "120",
            "WORKERS": "2", "THREADS": "5", "MAX_CONNECTIONS": "50", "MAX_HEADER_BYTES": "4096",
            "READ_TIMEOUT_SECONDS": "3", "KEEPALIVE_TIMEOUT_SECONDS": "4",
            "KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443",
@@ -51,7 +52,7 @@ def test_every_variable_is_read():
     assert (s.webhook_token.value, s.webhook_username, s.webhook_password.value) == ("t0k", "am", "pw")
     assert (s.api_attempts, s.request_deadline, s.dry_run, s.emit_events) == (2, 3.0, True, False)
     assert (s.log_level, s.metrics_dir) == ("DEBUG", "/tmp/m")
-    assert (s.patch_concurrency_per_request, s.future_allowance) == (2, 30.0)
+    assert (s.patch_concurrency_per_request, s.future_allowance, s.order_window) == (2, 30.0, 120.0)
     assert (s.port, s.workers, s.threads, s.max_connections) == (9000, 2, 5, 50)
     assert (s.max_header_bytes, s.read_timeout, s.keepalive_timeout) == (4096, 3.0, 4.0)
     assert (s.kubernetes_service_host, s.kubernetes_service_port) == ("10.0.0.1", "443")

@@ -177,3 +177,54 @@ def test_entries_come_from_the_plan_marks():
     assert docs[1]["reason"] == "outranked by Hot" and "no pod label" in docs[2]["reason"]
     assert docs[0] == {"namespace": "ns", "pod": "p", "alertname": "Hot", "status": "firing",
                        "level": "critical", "outcome": "labeled", "label": "panne", "previous": None}
+
+
+def _arriving(meta: PodMeta, alerts, levels, arrival: datetime, window=timedelta(minutes=10)):
+    """Decide as the labeler does for a notification that arrived at `arrival`."""
+    _, targets = plan(tuple(alerts), levels, SCOPE, trust_until=arrival + timedelta(seconds=300),
+                      received=arrival)
+    t = next(iter(targets.values()))
+    d = decide(t, meta, keys=KEYS, value=VALUE[t.level], ours=OURS,
+               trust_until=arrival + timedelta(seconds=300), order_window=window)
+    if d.patch is None:
+        return d, meta
+    labels = {**meta.labels, **d.patch["metadata"]["labels"]}
+    annotations = {k: v for k, v in {**meta.annotations, **d.patch["metadata"]["annotations"]}.items()
+                   if v is not None}
+    return d, PodMeta(meta.uid, meta.resource_version + "1", labels, annotations)
+
+
+def test_an_alertmanager_clock_ahead_inside_the_allowance_does_not_freeze_the_label():
+    """Issue 20's skew: endsAt from an Alertmanager 4 minutes ahead, startsAt from Prometheus.
+    The critical notification's newest time (the normal alert's endsAt, T0+4m) is later than
+    its arrival, so the arrival is recorded; the normal notification after it wins."""
+    critical = [alert("PodCpuFailure", at=T0, fp="crit"),
+                alert("PodCpuNormal", RESOLVED, at=T0 + timedelta(minutes=4), fp="norm")]
+    d, meta = _arriving(EMPTY, critical, [Level.CRITICAL, Level.NORMAL], T0 + timedelta(seconds=10))
+    assert meta.labels["status"] == "panne"
+    assert meta.annotations["cpu-alert-labeler/alert-time"] == "2026-11-24T09:00:10.000000Z"
+    normal = [alert("PodCpuNormal", at=T0 + timedelta(minutes=1), fp="norm")]
+    d, meta = _arriving(meta, normal, [Level.NORMAL], T0 + timedelta(seconds=70))
+    assert d.kind is OutcomeKind.LABELED and meta.labels["status"] == "normal"
+
+
+def test_a_skewed_re_send_of_the_recorded_state_writes_nothing():
+    """A clamped time is the arrival: re-sends of the recorded state (times still ahead)
+    do not PATCH each time."""
+    ahead = [alert("PodCpuFailure", at=T0 + timedelta(minutes=4), fp="crit")]
+    d, meta = _arriving(EMPTY, ahead, [Level.CRITICAL], T0)
+    assert d.kind is OutcomeKind.LABELED
+    d, _ = _arriving(meta, ahead, [Level.CRITICAL], T0 + timedelta(seconds=30))
+    assert d.patch is None and d.reason == "already labeled"
+
+
+def test_a_late_re_send_is_stale_inside_the_window_and_the_current_state_wins_after_it():
+    """Within ORDER_WINDOW_SECONDS an older state's re-send is stale; past it, a notification
+    with older times than the record (clocks that disagree) is applied."""
+    d, meta = _arriving(EMPTY, [alert("PodCpuFailure", at=T0 + timedelta(minutes=2), fp="c")],
+                        [Level.CRITICAL], T0 + timedelta(minutes=2, seconds=5))
+    older = [alert("PodCpuNormal", at=T0 + timedelta(minutes=1), fp="n")]
+    d, same = _arriving(meta, older, [Level.NORMAL], T0 + timedelta(minutes=3))
+    assert d.patch is None and d.reason.startswith("stale")
+    d, later = _arriving(meta, older, [Level.NORMAL], T0 + timedelta(minutes=13))
+    assert d.kind is OutcomeKind.LABELED and later.labels["status"] == "normal"
