@@ -33,15 +33,16 @@ def alert(name="X", status=FIRING, at=T0, fp="f", cpu=None):
     return Alert(status, name, "ns", "p", cpu, at, fp)
 
 
-def target(alerts, levels, trust_until=NOW):
-    _, targets = plan(tuple(alerts), levels, SCOPE, trust_until=trust_until)
+def target(alerts, levels, trust_until=NOW, received=None):
+    _, targets = plan(tuple(alerts), levels, SCOPE, trust_until=trust_until, received=received)
     return next(iter(targets.values()))
 
 
-def apply(meta: PodMeta, alerts, levels, trust_until=NOW):
+def apply(meta: PodMeta, alerts, levels, trust_until=NOW, received=None, window=None):
     """Decide, and apply the merge patch as the API would; (decision, new metadata)."""
-    t = target(alerts, levels, trust_until)
-    d = decide(t, meta, keys=KEYS, value=VALUE[t.level], ours=OURS, trust_until=trust_until)
+    t = target(alerts, levels, trust_until, received)
+    d = decide(t, meta, keys=KEYS, value=VALUE[t.level], ours=OURS, trust_until=trust_until,
+               order_window=window)
     if d.patch is None:
         return d, meta
     labels = {**meta.labels, **d.patch["metadata"]["labels"]}
@@ -181,17 +182,7 @@ def test_entries_come_from_the_plan_marks():
 
 def _arriving(meta: PodMeta, alerts, levels, arrival: datetime, window=timedelta(minutes=10)):
     """Decide as the labeler does for a notification that arrived at `arrival`."""
-    _, targets = plan(tuple(alerts), levels, SCOPE, trust_until=arrival + timedelta(seconds=300),
-                      received=arrival)
-    t = next(iter(targets.values()))
-    d = decide(t, meta, keys=KEYS, value=VALUE[t.level], ours=OURS,
-               trust_until=arrival + timedelta(seconds=300), order_window=window)
-    if d.patch is None:
-        return d, meta
-    labels = {**meta.labels, **d.patch["metadata"]["labels"]}
-    annotations = {k: v for k, v in {**meta.annotations, **d.patch["metadata"]["annotations"]}.items()
-                   if v is not None}
-    return d, PodMeta(meta.uid, meta.resource_version + "1", labels, annotations)
+    return apply(meta, alerts, levels, arrival + timedelta(seconds=300), arrival, window)
 
 
 def test_an_alertmanager_clock_ahead_inside_the_allowance_does_not_freeze_the_label():
