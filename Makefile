@@ -4,11 +4,21 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8080
-APT_PACKAGES := g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server prometheus prometheus-alertmanager curl \
-                clang libclang-rt-14-dev
-# The test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
+# Debian packages, in four lists with a stamp each (.cache/apt-<list>.stamp), so that a
+# target installs only what it uses; `make deps` installs them all.
+# run: what `make run` needs: g++ (the native build); Go 1.19, reflect2, dpkg-dev and rsync
+# (kube-apiserver 1.20, scripts/build-apiserver.sh); etcd and openssl (the development
+# cluster); curl (the Quick start's sample), and a kubectl when none is on PATH (Debian's
+# kubernetes-client, 1.20 like the development cluster) for the Quick start's kubectl line.
+APT_run = g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server curl \
+          $(if $(shell command -v kubectl),,kubernetes-client)
+# monitoring: Debian's Prometheus, Alertmanager, promtool and amtool (system and node tiers).
+APT_monitoring := prometheus prometheus-alertmanager
+# fuzz: clang and its runtime for libFuzzer (fuzz-build).
+APT_fuzz := clang libclang-rt-14-dev
+# node: the test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
 # debootstrap for the images; nftables to record and restore the host's firewall.
-NODE_PACKAGES := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
+APT_node := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
 # The cache a calling make or test already chose wins (tests run make with another HOME).
 CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/cpu-alert-labeler)
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
@@ -41,17 +51,22 @@ export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps venv native native-test apiserver kube-state-metrics prometheus knative-crds openfaas-crds clis knative \
-        node-binaries tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
+.PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus knative-crds openfaas-crds clis kn faas-cli knative \
+        node-binaries coredns tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
 all: native
 
-deps: .cache/apt.stamp
-.cache/apt.stamp: Makefile
+deps: deps-run deps-monitoring deps-fuzz deps-node
+deps-run: .cache/apt-run.stamp
+deps-monitoring: .cache/apt-monitoring.stamp
+deps-fuzz: .cache/apt-fuzz.stamp
+deps-node: .cache/apt-node.stamp
+# A stamp says every package of its list is installed; a Makefile edit re-checks (dpkg -s is quick).
+.cache/apt-%.stamp: Makefile
 	@mkdir -p .cache
-	@if ! dpkg -s $(APT_PACKAGES) $(NODE_PACKAGES) >/dev/null 2>&1; then \
-	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) $(NODE_PACKAGES); \
+	@if ! dpkg -s $(APT_$*) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_$*); \
 	fi
 	@touch $@
 
@@ -69,7 +84,7 @@ $(NATIVE_STAMP): $(NATIVE_SRC) $(VENV)/.stamp
 	@touch $@
 
 # The C++ unit tests, under AddressSanitizer and UBSan.
-native-test: .cache/apt.stamp
+native-test: .cache/apt-run.stamp
 	@mkdir -p .cache
 	g++ -std=c++17 -O1 -g -Wall -Wextra -Werror -fsanitize=address,undefined -fno-sanitize-recover=all \
 	  -o .cache/test_classifier native/classifier.cpp native/test_classifier.cpp
@@ -83,7 +98,7 @@ native-test: .cache/apt.stamp
 FUZZ_NATIVE := .cache/fuzz/fuzz_classifier
 FUZZ_SECONDS ?= 120
 fuzz-build: $(FUZZ_NATIVE)
-$(FUZZ_NATIVE): native/classifier.cpp native/classifier.h native/fuzz/fuzz_classifier.cpp | .cache/apt.stamp
+$(FUZZ_NATIVE): native/classifier.cpp native/classifier.h native/fuzz/fuzz_classifier.cpp | .cache/apt-fuzz.stamp
 	@mkdir -p .cache/fuzz
 	clang++ -std=c++17 -g -O1 -Wall -Wextra -Werror -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all -o $@ native/classifier.cpp native/fuzz/fuzz_classifier.cpp
@@ -102,7 +117,7 @@ fuzz-python: venv native
 	  tests/fuzz/regressions
 
 apiserver: $(APISERVER)
-$(APISERVER): | .cache/apt.stamp
+$(APISERVER): | .cache/apt-run.stamp
 	scripts/build-apiserver.sh
 
 # kube-state-metrics, and a Prometheus (and promtool) with Kubernetes service discovery (Debian's has none),
@@ -124,17 +139,23 @@ openfaas-crds: $(OPENFAAS_CRDS)
 $(OPENFAAS_CRDS):
 	GO=$(GO) scripts/module-crds.sh github.com/openfaas/faas-netes $(FAAS_NETES) artifacts/crds faas-netes
 
-clis: $(KN) $(FAAS_CLI)
+clis: kn faas-cli
+kn: $(KN)
+faas-cli: $(FAAS_CLI)
 $(KN):
 	GO=$(GO) scripts/build-cli.sh kn
 $(FAAS_CLI):
 	GO=$(GO) scripts/build-cli.sh faas-cli
 
-# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6, the pause
-# binary and CoreDNS, from the Go module proxy; cached outside the clone, built only when
-# missing (cold: about 20 minutes on 2 cores, CoreDNS 3 more).
-node-binaries: .cache/apt.stamp $(COREDNS)
+# Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
+# binary, from the Go module proxy; cached outside the clone, built only when missing
+# (cold: about 20 minutes on 2 cores). The api and system tiers use its kube-apiserver,
+# etcd and kubectl; the node all of it.
+node-binaries:
 	GO=$(GO) testbed/node/build/build.sh
+
+# The node's cluster DNS (cold: about 3 minutes).
+coredns: $(COREDNS)
 $(COREDNS):
 	GO=$(GO) testbed/node/coredns/build.sh
 
@@ -144,8 +165,21 @@ knative: $(KNATIVE_NODE)
 $(KNATIVE_NODE):
 	GO=$(GO) testbed/knative/build/build.sh
 
+# What each tier uses (tests/<tier>/ and the kit parts they start), each tier adding to
+# the one below where it uses the same parts:
+# unit: pure code and the in-process app; api: kube-apiserver 1.20 (built from Debian's
+# source) and 1.34 (node-binaries, with its etcd and kubectl) plus the development cluster's
+# packages; system: Debian's monitoring programs, kube-state-metrics and a Prometheus with
+# Kubernetes discovery, Knative's and OpenFaaS' CRDs, kn and faas-cli, the libFuzzer build;
+# node: a v1.34 node with CoreDNS and Knative Serving, its monitoring side, kn.
+UNIT_NEEDS := venv native
+API_NEEDS := $(UNIT_NEEDS) deps-run apiserver node-binaries
+SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus knative-crds openfaas-crds clis fuzz-build
+CLUSTER_NEEDS := $(UNIT_NEEDS) deps-run deps-monitoring deps-node node-binaries coredns kube-state-metrics prometheus
+NODE_NEEDS := $(CLUSTER_NEEDS) knative kn
+
 # Everything the tiers run, built or installed when missing.
-tools: deps venv native apiserver node-binaries kube-state-metrics prometheus knative-crds openfaas-crds clis knative fuzz-build
+tools: deps $(SYSTEM_NEEDS) $(NODE_NEEDS)
 
 test: tools native-test lint pytest pytest-1.34
 
@@ -155,21 +189,21 @@ pytest: tools
 	$(PY) -m pytest
 
 # The API tier again, on the current API (1.34).
-pytest-1.34: tools
+pytest-1.34: $(API_NEEDS)
 	KUBE_VERSION=1.34 $(PY) -m pytest tests/api
 
-# One tier alone (tests/<tier>/, also selectable with `pytest -m <tier>`); unit needs no apiserver.
-test-unit: venv native
+# One tier alone (tests/<tier>/, also selectable with `pytest -m <tier>`), with only what it uses.
+test-unit: $(UNIT_NEEDS)
 	$(PY) -m pytest tests/unit
 
-test-api: tools
+test-api: $(API_NEEDS)
 	$(PY) -m pytest tests/api
 	KUBE_VERSION=1.34 $(PY) -m pytest tests/api
 
-test-system: tools
+test-system: $(SYSTEM_NEEDS)
 	$(PY) -m pytest tests/system
 
-test-node: tools
+test-node: $(NODE_NEEDS)
 	$(PY) -m pytest tests/node
 
 # Lint, import order and format (ruff), types (mypy): function/, the kit, bench/.
@@ -180,10 +214,10 @@ lint: venv
 
 # A real v1.34 node on this machine with the function deployed (image built from the
 # Dockerfile) and the monitoring side (kube-state-metrics, Prometheus, Alertmanager);
-# prints KUBECONFIG=<path> last. It changes the host: see README.
+# prints KUBECONFIG=<path> last. It changes the host: see docs/node.md.
 # PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command.
 PLATFORM ?= plain
-cluster: deps venv native node-binaries kube-state-metrics prometheus $(if $(filter knative,$(PLATFORM)),knative clis)
+cluster: $(CLUSTER_NEEDS) $(if $(filter knative,$(PLATFORM)),knative kn)
 ifeq ($(PLATFORM),knative)
 	$(PY) -m testbed.knative up
 else
@@ -194,17 +228,18 @@ endif
 cluster-down: venv
 	$(PY) -m testbed.node down
 
-# Serve the function; with no cluster configured, start a development cluster first.
-run: deps venv native
+# Serve the function (in the foreground); with no cluster configured, start a development
+# cluster first (scripts/run.sh builds its kube-apiserver then). Only the `run` packages.
+run: deps-run venv native
 	PORT=$(PORT) PYTHON=$(PY) scripts/run.sh
 
 # The whole chain on real parts: Prometheus -> Alertmanager -> function -> kube-apiserver -> kubectl.
-e2e: deps venv native apiserver
+e2e: deps-run deps-monitoring venv native apiserver node-binaries
 	$(PY) -m pytest tests/system/test_e2e.py -v -s
 
 # Fault, concurrency, fuzz, load and slow-client campaigns at full size, the 100,000-request
 # fuzz campaign, and the long coverage-guided fuzz runs; prints the figures.
-reliability: deps venv native apiserver fuzz
+reliability: deps-run venv native apiserver fuzz
 	$(PY) -m testbed.reliability
 	$(PY) -m testbed.reliability.fuzz100k
 
@@ -212,7 +247,7 @@ reliability: deps venv native apiserver fuzz
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures
 # (bench/node.py: cold start on a real node, container memory after 10k alerts), and the
 # Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory).
-bench: deps venv native apiserver node-binaries knative clis
+bench: deps $(API_NEEDS) coredns knative kn
 	$(PY) -m bench.run
 	KUBE_VERSION=1.34 $(PY) -m bench.run --only "throughput and floor"
 	$(PY) -m bench.node

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: serve the function on $PORT with the production server (function/server.py).
 # With no cluster configured (no $KUBECONFIG, no ~/.kube/config, not in a pod),
-# start a local development cluster holding the pods that alert.json names.
+# start a local development cluster holding the pods that alert.json names. Its kubeconfig
+# is at a path the README can name, in the clone: .cache/dev-cluster-$PORT/kubeconfig (one
+# per port, so a second `make run` on another port, or the tests, never take another's);
+# it is removed when the script stops. Stays in the foreground until Ctrl-C.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
@@ -19,7 +22,8 @@ trap 'exit 130' INT TERM
 
 if [ -z "${KUBECONFIG:-}" ] && [ -z "${KUBERNETES_SERVICE_HOST:-}" ] && [ ! -f "$HOME/.kube/config" ]; then
   make --no-print-directory apiserver
-  dev=$(mktemp -d)
+  dev="$PWD/.cache/dev-cluster-$PORT"
+  rm -rf "$dev" && mkdir -p "$dev"  # a killed run's file must not pass for this one's
   export KUBECONFIG="$dev/kubeconfig"
   "$PY" -m testbed.devcluster "$KUBECONFIG" alert.json &
   pids+=($!)
@@ -31,8 +35,9 @@ if [ -z "${KUBECONFIG:-}" ] && [ -z "${KUBERNETES_SERVICE_HOST:-}" ] && [ ! -f "
   cat <<MSG
 
 No cluster was configured, so a development cluster is running (kubeconfig: $KUBECONFIG).
+This stays in the foreground (Ctrl-C stops it all); in a second shell, in $PWD:
   send the sample:   curl -s -XPOST -H 'Content-Type: application/json' --data-binary @alert.json http://127.0.0.1:$PORT/
-  watch the labels:  KUBECONFIG=$KUBECONFIG kubectl get pods -A -L status -w
+  see the labels:    KUBECONFIG=.cache/dev-cluster-$PORT/kubeconfig kubectl get pods -A -l status --show-labels
 
 MSG
 fi

@@ -61,7 +61,7 @@ def missing(version: str = DEFAULT_VERSION) -> str | None:
     if not binary(version).exists():
         return f"{binary(version)}: run `make apiserver node-binaries`"
     if shutil.which(etcd_binary(version)) is None:
-        return f"{etcd_binary(version)}: run `make deps node-binaries`"
+        return f"{etcd_binary(version)}: run `make deps-run node-binaries`"
     return None
 
 
@@ -102,7 +102,7 @@ class ApiServer:
         if problem := missing(self.version):
             raise RuntimeError(f"missing {problem}")
         if shutil.which("openssl") is None:
-            raise RuntimeError("openssl is missing: run `make deps`")
+            raise RuntimeError("openssl is missing: run `make deps-run`")
         self.add_user(ADMIN, ["system:masters"])
         make_certificates(self.dir)
         etcd_url = self._start_etcd()

@@ -1,7 +1,7 @@
 """The platforms' own CLIs, kn and faas-cli, built from pinned Go modules, as tests run them.
 
 scripts/build-cli.sh builds them into the cache outside the clone (the Makefile's
-`tools` target); tests find them here, and run the README's kn command offline
+`clis`, `kn` and `faas-cli` targets); tests find them here, and run the README's kn command offline
 (`--target FILE`) to see the Service it makes.
 """
 

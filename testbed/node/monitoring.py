@@ -279,7 +279,7 @@ def start(layout: Layout, webhook: Webhook | None = None, log=print) -> float:
     began = time.monotonic()
     for exe in (builds.kube_state_metrics(), builds.prometheus(), Path(ALERTMANAGER)):
         if not exe.exists():
-            raise NodeError(f"missing {exe} (make kube-state-metrics prometheus deps)")
+            raise NodeError(f"missing {exe} (make kube-state-metrics prometheus deps-monitoring)")
     _kubelet_samples_pods(layout)
     _identities(layout)
     _write_prometheus(layout)
