@@ -11,8 +11,7 @@ so printing the settings can never leak a credential into a log.
 import math
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
-from typing import Callable, Mapping
+from typing import Any, Callable, Mapping
 
 from .errors import ConfigError
 from .k8snames import is_dns_label, is_dns_subdomain, is_label_value, is_qualified_name
@@ -22,21 +21,45 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
 class Secret:
-    """A credential: compared by the auth module, never shown."""
+    """A credential: compared by the auth module, never shown.
 
-    __slots__ = ("value",)
+    `file` is the file it was read from (`<VARIABLE>_FILE`), None when it came from the
+    variable itself: a file is read again as it rotates (read_secret_file), a variable
+    cannot change under a running process.
+    """
 
-    def __init__(self, value: str):
-        self.value = value
+    __slots__ = ("value", "file")
+
+    def __init__(self, value: str, file: str | None = None):
+        self.value, self.file = value, file
 
     def __repr__(self) -> str:
-        return "Secret('***')"
+        return "Secret('***')" if self.file is None else f"Secret('***', file={self.file!r})"
 
     def __eq__(self, other) -> bool:
-        return isinstance(other, Secret) and other.value == self.value
+        return isinstance(other, Secret) and (other.value, other.file) == (self.value, self.file)
 
     def __hash__(self) -> int:
-        return hash(self.value)
+        return hash((self.value, self.file))
+
+
+SECRET_FILE_MAX = 64 * 1024  # bytes; a token is tens of bytes, a file above this is not a secret
+
+
+def tokens(secret: Secret) -> tuple[str, ...]:
+    """The bearer tokens a WEBHOOK_TOKEN holds: one per line (two while a rotation is under
+    way, see the README), blank lines ignored."""
+    return tuple(line for line in (part.rstrip("\r") for part in secret.value.split("\n")) if line)
+
+
+def _tokens_ok(secret: Secret | None) -> bool:
+    # An HTTP header carries bytes that servers read as Latin-1: a token outside
+    # visible ASCII could never compare equal to what Alertmanager sends.
+    return secret is None or (bool(tokens(secret)) and all(_visible(t) for t in tokens(secret)))
+
+
+def _visible(text: str) -> bool:
+    return all("!" <= c <= "~" for c in text)
 
 
 def _setting(env: str, default, doc: str, parse: Callable[[str], object] | None = None, secret: bool = False):
@@ -73,6 +96,13 @@ def _parse_secret(text: str) -> Secret | None:
         # Headers are compared stripped: a secret with blanks around it could never match.
         raise ValueError("must not start or end with blanks")
     return Secret(text) if text else None
+
+
+def _parse_token(text: str) -> Secret | None:
+    secret = _parse_secret(text)
+    if not _tokens_ok(secret):
+        raise ValueError("must be visible ASCII characters, one token per line")
+    return secret
 
 
 @dataclass(frozen=True)
@@ -126,7 +156,7 @@ class Settings:
         "WEBHOOK_TOKEN",
         None,
         "Bearer token the webhook must present; unset with no basic auth means open.",
-        _parse_secret,
+        _parse_token,
         secret=True,
     )
     webhook_username: str = _setting(
@@ -287,10 +317,7 @@ class Settings:
             math.isfinite(self.future_allowance) and self.future_allowance >= 0,
             "must be a finite number >= 0",
         )
-        token = self.webhook_token.value if self.webhook_token else ""
-        # An HTTP header carries bytes that servers read as Latin-1: a token outside
-        # visible ASCII could never compare equal to what Alertmanager sends.
-        yield "webhook_token", all("!" <= c <= "~" for c in token), "must be visible ASCII characters"
+        yield "webhook_token", _tokens_ok(self.webhook_token), "must be visible ASCII characters"
         yield "log_level", self.log_level in LOG_LEVELS, f"must be one of {', '.join(LOG_LEVELS)}"
         port = self.kubernetes_service_port
         yield (
@@ -312,11 +339,15 @@ class Settings:
         (OpenFaaS mounts secrets under /var/openfaas/secrets/).
         """
         environ = os.environ if environ is None else environ
-        values = {}
+        values: dict[str, Any] = {}
         for f in fields(cls):
             env = f.metadata["env"]
-            text = _secret_file(environ, env) if f.metadata["secret"] else None
-            text = environ.get(env) if text is None else text
+            if f.metadata["secret"] and environ.get(f"{env}_FILE"):
+                if environ.get(env):
+                    raise ConfigError(f"set {env} or {env}_FILE, not both")
+                values[f.name] = read_secret_file(env, environ[f"{env}_FILE"])
+                continue
+            text = environ.get(env)
             if text is None:
                 continue
             parse = f.metadata["parse"] or type(f.default)
@@ -328,21 +359,34 @@ class Settings:
         return cls(**values)
 
 
-def _secret_file(environ: Mapping[str, str], env: str) -> str | None:
-    path = environ.get(f"{env}_FILE")
-    if not path:
-        return None
-    if environ.get(env):
-        raise ConfigError(f"set {env} or {env}_FILE, not both")
+def read_secret_file(env: str, path: str) -> Secret:
+    """The secret `<env>_FILE` names, read and checked as at start-up; ConfigError otherwise.
+
+    At start-up (from_env) the error stops the function; later (a rotated file read
+    again) the caller keeps the secret it has.  No message ever holds the file's content.
+    """
+    where = f"{env}_FILE={path!r}"
+    try:
+        with open(path, "rb") as file:
+            data = file.read(SECRET_FILE_MAX + 1)  # bounded before anything is decoded
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read: {exc.strerror}") from None
+    if len(data) > SECRET_FILE_MAX:
+        raise ConfigError(f"{where}: larger than {SECRET_FILE_MAX} bytes")
     try:
         # Secret files usually end with a newline that is not part of the secret.
-        text = Path(path).read_text().rstrip("\r\n")
-    except OSError as exc:
-        raise ConfigError(f"{env}_FILE={path!r}: cannot read: {exc.strerror}") from None
+        text = data.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{where}: not UTF-8 text") from None
     if not text:
         # An empty secret would otherwise mean "no secret": the webhook silently open.
-        raise ConfigError(f"{env}_FILE={path!r} is empty")
-    return text
+        raise ConfigError(f"{where} is empty")
+    parse = next(f.metadata["parse"] for f in fields(Settings) if f.metadata["env"] == env)
+    try:
+        value = parse(text)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return Secret(value.value, file=path)
 
 
 def documented() -> list[tuple[str, str, str]]:

@@ -9,13 +9,12 @@ pool.  Credentials are asked for on every request and told about every 401,
 so a rotated token is followed without rebuilding anything.
 """
 
-import threading
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
 from ..errors import ConfigError
+from ..refresh import Refreshed
 
 
 class TransportError(Exception):
@@ -57,7 +56,7 @@ class RefreshedHeader:
     `read` gives the header value; it runs here first, so a source that cannot be read
     at start stops start-up.  A later read that fails with ConfigError (a token file
     half rotated, say) keeps the last good value until the next look, and `on_error`
-    is told why.
+    is told why (function/refresh.py, shared with the webhook's own secrets).
     """
 
     def __init__(
@@ -67,28 +66,13 @@ class RefreshedHeader:
         period: float,
         on_error: Callable[[ConfigError], None] = lambda exc: None,
     ):
-        self._read, self._period, self._on_error = read, period, on_error
-        self._lock = threading.Lock()
-        self._header = read()
-        self._next = time.monotonic() + period
+        self._value = Refreshed(read, period=period, on_error=on_error)
 
     def header(self) -> str | None:
-        if time.monotonic() >= self._next:
-            self._refresh()
-        return self._header
+        return self._value.get()
 
     def reset(self) -> None:
-        self._next = 0.0
-
-    def _refresh(self) -> None:
-        with self._lock:
-            if time.monotonic() < self._next:
-                return  # another thread read it while this one waited
-            self._next = time.monotonic() + self._period
-            try:
-                self._header = self._read()
-            except ConfigError as exc:
-                self._on_error(exc)
+        self._value.expire()
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from function.config import Settings, documented
+from function.config import Settings, documented, read_secret_file, tokens
 from function.errors import ConfigError
 from testbed.paths import ROOT
 
@@ -138,3 +138,42 @@ def test_readme_table_matches_settings():
     readme = (ROOT / "README.md").read_text()
     rows = re.findall(r"^\| `([A-Z_]+)` \| `([^`]*)` \|", readme, re.MULTILINE)
     assert rows == [(env, default) for env, default, _ in documented()]
+
+
+def test_a_secret_from_a_file_knows_its_file(tmp_path):
+    """The path is kept (auth.py reads the file again as it rotates); repr shows the path only."""
+    (tmp_path / "token").write_text("s3cret-token\n")
+    s = Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token")})
+    assert s.webhook_token.file == str(tmp_path / "token")
+    assert "s3cret" not in repr(s.webhook_token) and str(tmp_path) in repr(s.webhook_token)
+    assert Settings.from_env({"WEBHOOK_TOKEN": "t0k"}).webhook_token.file is None
+
+
+def test_a_token_file_may_hold_one_token_per_line(tmp_path):
+    """Two tokens (a rotation under way), CRLF or LF, blank lines ignored."""
+    (tmp_path / "token").write_bytes(b"old-t0k\r\n\nnew-t0k\n")
+    assert tokens(Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token")}).webhook_token) == (
+        "old-t0k", "new-t0k")
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"hunter2" * 10_000, "larger than 65536 bytes"),
+    (b"hunter2\xff", "not UTF-8"),
+    (b"hunter2\nhunter2 x\n", "visible ASCII"),
+    (b" hunter2", "blanks"),
+    ("hunter2\u00e9".encode(), "visible ASCII"),
+])
+def test_read_secret_file_checks_as_at_start_up(tmp_path, content, message):
+    """The function that re-reads a rotated file refuses what start-up refuses, without the content."""
+    (tmp_path / "token").write_bytes(content)
+    for read in (lambda: Settings.from_env({"WEBHOOK_TOKEN_FILE": str(tmp_path / "token")}),
+                 lambda: read_secret_file("WEBHOOK_TOKEN", str(tmp_path / "token"))):
+        with pytest.raises(ConfigError, match=message) as info:
+            read()
+        assert "hunter2" not in str(info.value) and "WEBHOOK_TOKEN_FILE" in str(info.value)
+
+
+def test_the_size_bound_is_checked_before_reading_everything(tmp_path):
+    """A huge (or endless) file is not read whole: /dev/zero is refused at once."""
+    with pytest.raises(ConfigError, match="larger than"):
+        read_secret_file("WEBHOOK_TOKEN", "/dev/zero")
