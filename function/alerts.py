@@ -63,7 +63,7 @@ def parse_body(
     if not raw:
         raise PayloadError("'alerts' is empty")
     if len(raw) > max_alerts:
-        raise PayloadTooLarge(f"{len(raw)} alerts in one request; the limit is {max_alerts}")
+        raise PayloadTooLarge(f"{len(raw)} alerts in one request; the limit is {max_alerts}", limit="alerts")
     names = (pod_label, namespace_label, cpu_annotation)
     alerts = tuple(_alert(item, f"alerts[{i}]", *names) for i, item in enumerate(raw))
     return Payload(

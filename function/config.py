@@ -17,6 +17,11 @@ from .errors import ConfigError
 from .k8snames import is_dns_label, is_dns_subdomain, is_label_value, is_qualified_name
 
 LEVEL_NAMES = ("normal", "moderate", "critical")
+# The body room MAX_BODY_BYTES must leave for each of MAX_ALERTS alerts.  An alert of the
+# shipped rules under kube-prometheus-stack is about 570 bytes (labels, summary,
+# generatorURL); 2 KiB leaves room for longer descriptions, and the start-up check keeps
+# a notification of MAX_ALERTS alerts from being refused for its size (413: never re-sent).
+ALERT_BYTES = 2048
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -165,7 +170,11 @@ class Settings:
     webhook_password: Secret | None = _setting(
         "WEBHOOK_PASSWORD", None, "Basic-auth password for `WEBHOOK_USERNAME`.", _parse_secret, secret=True
     )
-    max_body_bytes: int = _setting("MAX_BODY_BYTES", 1_048_576, "Largest request body accepted (413 above).")
+    max_body_bytes: int = _setting(
+        "MAX_BODY_BYTES",
+        4_194_304,
+        "Largest request body accepted (413 above); at least `MAX_ALERTS` x 2048.",
+    )
     max_alerts: int = _setting("MAX_ALERTS", 2000, "Most alerts accepted in one request (413 above).")
     api_timeout: float = _setting(
         "API_TIMEOUT_SECONDS", 5.0, "Timeout of each Kubernetes API call, in seconds."
@@ -312,6 +321,12 @@ class Settings:
                 math.isfinite(getattr(self, name)) and getattr(self, name) > 0,
                 "must be a positive number",
             )
+        yield (
+            "max_body_bytes",
+            self.max_body_bytes >= self.max_alerts * ALERT_BYTES,
+            f"below MAX_ALERTS={self.max_alerts} x {ALERT_BYTES} bytes: a notification of MAX_ALERTS"
+            " alerts would be refused for its size, and Alertmanager never re-sends a 413",
+        )
         yield (
             "future_allowance",
             math.isfinite(self.future_allowance) and self.future_allowance >= 0,

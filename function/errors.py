@@ -21,7 +21,12 @@ class PayloadError(LabelerError):
 
 
 class PayloadTooLarge(PayloadError):
-    """The body or its alert count is over the configured limit."""
+    """The body or its alert count is over the configured limit; `limit` names which
+    (`body` or `alerts`), for the refusals metric."""
+
+    def __init__(self, message: str, *, limit: str):
+        super().__init__(message)
+        self.limit = limit
 
 
 class Unauthorized(LabelerError):

@@ -27,7 +27,7 @@ from function.errors import (
     Unauthorized,
 )
 from function.labeler import Deadline, Labeler
-from function.metrics import REQUESTS, exposition
+from function.metrics import REFUSED, REQUESTS, exposition
 
 HEALTH_PATHS = frozenset({"/healthz", "/_/health", "/_/ready"})
 # Each error kind's answer, most specific first; anything else is 500.  4xx: do not send
@@ -81,6 +81,8 @@ def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dic
         authenticator.check(request.headers.get("Authorization"))
         report = labeler.handle(_read_body(request, settings.max_body_bytes), deadline)
     except LabelerError as exc:
+        if isinstance(exc, PayloadTooLarge):
+            REFUSED.labels(exc.limit).inc()
         status = next((code for kind, code in STATUSES if isinstance(exc, kind)), 500)
         headers = {"WWW-Authenticate": exc.challenge} if isinstance(exc, Unauthorized) else {}
         return {"error": str(exc)}, status, headers, {"error": str(exc)[:256]}
@@ -101,8 +103,8 @@ def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dic
 
 def _read_body(request: flask.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"body of {request.content_length} bytes; the limit is {limit}")
+        raise PayloadTooLarge(f"body of {request.content_length} bytes; the limit is {limit}", limit="body")
     body = request.stream.read(limit + 1)
     if len(body) > limit:
-        raise PayloadTooLarge(f"body over the limit of {limit} bytes")
+        raise PayloadTooLarge(f"body over the limit of {limit} bytes", limit="body")
     return body

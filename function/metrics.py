@@ -33,6 +33,12 @@ TRUNCATED = Counter(
     "cpu_alert_labeler_truncated_alerts_total",
     "Alerts Alertmanager left out of notifications (its max_alerts).",
 )
+REFUSED = Counter(
+    "cpu_alert_labeler_refused_total",
+    "Notifications refused for their size (413, which Alertmanager never re-sends), by limit:"
+    " body (MAX_BODY_BYTES) or alerts (MAX_ALERTS).",
+    ["limit"],
+)
 API_LATENCY = Histogram(
     "cpu_alert_labeler_api_call_duration_seconds",
     "Kubernetes API call latency, by call and result.",

@@ -14,7 +14,8 @@ connection after a 401 or 413 so an unauthenticated sender cannot keep it.
 
 The function stays a functions-framework target: the app is
 `functions_framework.create_app("handle", function/main.py)`.  Imports:
-functions_framework, waitress and function.config; nothing else of function/.
+functions_framework, waitress, function.config and function.metrics (to count the
+bodies waitress refuses before the app sees them); nothing else of function/.
 With WORKERS > 1 the listening socket is opened here and each worker process
 (forked before the app is loaded, so clients are built per worker) serves it.
 SIGTERM stops accepting, answers the requests in hand (up to their deadline), then exits.
@@ -32,9 +33,10 @@ import functions_framework
 from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.server import TcpWSGIServer
-from waitress.task import WSGITask
+from waitress.task import ErrorTask, WSGITask
 
 from function.config import Settings
+from function.metrics import REFUSED
 
 SOURCE = str(Path(__file__).resolve().parent / "main.py")
 _CLOSE_AFTER = ("401", "413")  # statuses after which the connection is not kept
@@ -49,10 +51,21 @@ class _ClosingTask(WSGITask):
         return super().build_response_header()
 
 
+class _CountedErrorTask(ErrorTask):
+    """Waitress's answer to a request it refused while reading; a body over MAX_BODY_BYTES
+    (413) is counted with the app's own refusals."""
+
+    def execute(self):
+        if getattr(self.request.error, "code", None) == 413:
+            REFUSED.labels("body").inc()
+        return super().execute()
+
+
 class _TimedChannel(HTTPChannel):
     """Remembers when the request being read began, for the total read timeout."""
 
     task_class = _ClosingTask
+    error_task_class = _CountedErrorTask
     reading_since: float | None = None
 
     def received(self, data):

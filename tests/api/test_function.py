@@ -242,7 +242,7 @@ def test_invalid_names_never_reach_the_api(make_client, recording_api, tmp_path,
     (json.dumps({"alerts": [{"labels": {"pod": ["x"]}}]}).encode(), 400, "labels must be"),
     (json.dumps({"alerts": [{"status": "maybe"}]}).encode(), 400, "firing"),
     (json.dumps({"alerts": [{}] * 2001}).encode(), 413, "limit is 2000"),
-    (b" " * (1_048_576 + 1), 413, "limit"),
+    (b" " * (4_194_304 + 1), 413, "limit"),
 ])
 def test_malformed_bodies_are_4xx_and_never_reach_the_api(make_client, recording_api, tmp_path,
                                                            body, status, message):
@@ -256,9 +256,15 @@ def test_malformed_bodies_are_4xx_and_never_reach_the_api(make_client, recording
 
 def test_body_limit_is_configurable(make_client, recording_api, tmp_path):
     """MAX_BODY_BYTES bounds the body before it is parsed."""
-    client = make_client(recording_api.kubeconfig(tmp_path / "kubeconfig"), MAX_BODY_BYTES="100")
-    response = post(client, webhook(fire("a" * 20, "shop"), fire("b" * 20, "shop")))
+    client = make_client(recording_api.kubeconfig(tmp_path / "kubeconfig"), MAX_BODY_BYTES="2048",
+                         MAX_ALERTS="1")
+    response = post(client, webhook(fire("a" * 200, "shop", cpu="9" * 2000)))
     assert response.status_code == 413 and recording_api.requests == []
+    response = post(client, webhook(fire("a", "shop"), fire("b", "shop")))
+    assert response.status_code == 413 and "2 alerts" in response.json["error"]
+    metrics = client.get("/metrics").get_data(as_text=True)
+    assert 'cpu_alert_labeler_refused_total{limit="body"}' in metrics
+    assert 'cpu_alert_labeler_refused_total{limit="alerts"}' in metrics
 
 
 def test_unclassified_alerts_are_skipped(client, apiserver, namespace):

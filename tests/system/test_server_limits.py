@@ -59,6 +59,17 @@ class Server:
         except OSError:
             return None
 
+    def refused(self) -> dict[str, float]:
+        """cpu_alert_labeler_refused_total by limit, from /metrics."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        found = {}
+        for line in text.splitlines():
+            if line.startswith("cpu_alert_labeler_refused_total{"):
+                labels, value = line.rsplit(" ", 1)
+                found[labels.split('limit="')[1].split('"')[0]] = float(value)
+        return found
+
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
@@ -139,6 +150,7 @@ def test_oversized_content_length_is_refused_unread(server):
     assert answer.startswith(b"HTTP/1.1 413"), answer[:200]
     assert b"connection: close" in answer.lower()
     assert server.health() == 200
+    assert server.refused() == {"body": 1.0}  # counted, though the app never saw it
 
 
 def test_oversized_chunked_body_is_cut_off_and_memory_stays_bounded(server):

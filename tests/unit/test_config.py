@@ -29,7 +29,7 @@ def test_every_variable_is_read():
            "LABEL_CRITICAL": "hot", "ALERT_LEVELS": "A=critical, B=normal", "MODERATE_THRESHOLD": "10",
            "CRITICAL_THRESHOLD": "20.5", "CPU_ANNOTATION": "cpu", "POD_LABEL": "kpod",
            "NAMESPACE_LABEL": "kns", "DEFAULT_NAMESPACE": "apps", "ANNOTATION_PREFIX": "example.com",
-           "MAX_BODY_BYTES": "100", "MAX_ALERTS": "5", "API_TIMEOUT_SECONDS": "1.5",
+           "MAX_BODY_BYTES": "10240", "MAX_ALERTS": "5", "API_TIMEOUT_SECONDS": "1.5",
            "PATCH_CONCURRENCY": "3", "KUBECONFIG": "/etc/kube/config", "NAMESPACE_ALLOW": "a, b",
            "NAMESPACE_DENY": "kube-system", "WEBHOOK_TOKEN": "t0k", "WEBHOOK_USERNAME": "am",
            "WEBHOOK_PASSWORD": "pw", "API_ATTEMPTS": "2", "REQUEST_DEADLINE_SECONDS": "3",
@@ -46,7 +46,7 @@ def test_every_variable_is_read():
     assert s.alert_levels == (("A", "critical"), ("B", "normal"))
     assert (s.moderate_threshold, s.critical_threshold, s.cpu_annotation) == (10, 20.5, "cpu")
     assert (s.pod_label, s.namespace_label, s.default_namespace) == ("kpod", "kns", "apps")
-    assert (s.annotation_prefix, s.max_body_bytes, s.max_alerts) == ("example.com", 100, 5)
+    assert (s.annotation_prefix, s.max_body_bytes, s.max_alerts) == ("example.com", 10240, 5)
     assert (s.api_timeout, s.patch_concurrency, s.kubeconfig) == (1.5, 3, "/etc/kube/config")
     assert (s.namespace_allow, s.namespace_deny) == (("a", "b"), ("kube-system",))
     assert (s.webhook_token.value, s.webhook_username, s.webhook_password.value) == ("t0k", "am", "pw")
@@ -111,6 +111,8 @@ def test_bad_secrets(env, message):
     ({"ANNOTATION_PREFIX": "a/b"}, "ANNOTATION_PREFIX"),
     ({"MAX_ALERTS": "0"}, "MAX_ALERTS"),
     ({"MAX_BODY_BYTES": "1.5"}, "MAX_BODY_BYTES"),
+    ({"MAX_BODY_BYTES": "1048576"}, "MAX_BODY_BYTES=1048576: below MAX_ALERTS=2000 x 2048 bytes"),
+    ({"MAX_ALERTS": "5000"}, "MAX_BODY_BYTES=4194304: below MAX_ALERTS=5000"),
     ({"API_TIMEOUT_SECONDS": "0"}, "API_TIMEOUT_SECONDS"),
     ({"POD_LABEL": ""}, "POD_LABEL"),
     ({"NAMESPACE_ALLOW": "ok, Not_OK"}, "NAMESPACE_ALLOW"),
@@ -177,3 +179,27 @@ def test_the_size_bound_is_checked_before_reading_everything(tmp_path):
     """A huge (or endless) file is not read whole: /dev/zero is refused at once."""
     with pytest.raises(ConfigError, match="larger than"):
         read_secret_file("WEBHOOK_TOKEN", "/dev/zero")
+
+
+def test_the_body_limit_holds_max_alerts_alerts_of_the_shipped_shape():
+    """Issue 20's first break: 2000 alerts shaped like the shipped rules' under
+    kube-prometheus-stack (about 570 bytes each) were over the 1 MiB body limit, so the
+    notification was refused (413) and never re-sent.  The defaults now agree, and the
+    start-up check keeps any configuration from disagreeing."""
+    import json
+
+    alert = {
+        "status": "firing",
+        "labels": {"alertname": "PodCpuFailure", "namespace": "shop", "pod": "checkout-7d9f8b6c5-x2k4p",
+                   "severity": "critical", "prometheus": "monitoring/kube-prometheus-stack-prometheus"},
+        "annotations": {"summary": "Pod CPU above 66 %", "cpu_usage": "92.5"},
+        "startsAt": "2026-11-24T09:12:41.503123456Z", "endsAt": "0001-01-01T00:00:00Z",
+        "generatorURL": "http://prometheus.monitoring.svc:9090/graph?g0.expr=sum+by+%28namespace%2C+pod"
+                        "%29+%28rate%28container_cpu_usage_seconds_total%5B2m%5D%29%29&g0.tab=1",
+        "fingerprint": "0123456789abcdef",
+    }
+    s = Settings()
+    body = json.dumps({"version": "4", "groupKey": "{}:{}", "status": "firing", "receiver": "cpu-alert-labeler",
+                       "alerts": [alert] * s.max_alerts}).encode()
+    assert len(body) > 1_048_576  # what the old limit refused
+    assert len(body) <= s.max_body_bytes
