@@ -43,14 +43,18 @@ class NativeError(LabelerError):
 
 
 class ApiError(LabelerError):
-    """A Kubernetes API call failed; `retryable` says whether sending again may help."""
+    """A Kubernetes API call failed; `retryable` says whether sending again may help, and
+    `retry_after` how long the server asked to wait first (seconds, None: no advice)."""
 
     retryable = False
 
-    def __init__(self, message: str, *, code: int | None = None, reason: str = ""):
+    def __init__(
+        self, message: str, *, code: int | None = None, reason: str = "", retry_after: float | None = None
+    ):
         super().__init__(message)
         self.code = code
         self.reason = reason
+        self.retry_after = retry_after
 
 
 class NotFound(ApiError):

@@ -8,10 +8,13 @@ Each pod is decided and patched on its own (read first, unless this process
 wrote it last: see podcache.py), under one deadline for the whole request
 (kept below Alertmanager's notify timeout): retryable API failures are
 retried with jittered exponential backoff while time and attempts remain; a
-409 means the pod moved on, so it is read and decided again.  A failure on
-one pod never undoes or hides another's success.
+409 means the pod moved on, so it is read and decided again; a server's
+Retry-After is waited for when the deadline allows.  A failure on one pod never
+undoes or hides another's success.  A change's Event that the API refuses for
+now is sent again in the background (events.py), never holding the answer.
 """
 
+import hashlib
 import logging
 import random
 import threading
@@ -26,8 +29,9 @@ from . import logs
 from .classifier import Classifier
 from .config import Settings
 from .errors import ApiError, Conflict, NotFound, Unavailable
+from .events import Outbox
 from .kube import Kube, connect
-from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, TRUNCATED
+from .metrics import ALERTS, CHANGES, EVENTS, FOREIGN_LABELS, TRUNCATED
 from .model import Level, OutcomeKind, PodKey, PodMeta
 from .plan import Decision, Keys, Scope, Target, cpu_text, decide, plan
 from .podcache import PodCache
@@ -71,6 +75,11 @@ class Labeler:
         self._kube: Kube | None = None
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        self.outbox = Outbox(timeout=settings.api_timeout)
+
+    def close(self, timeout: float) -> int:
+        """Send the Events still waiting, for up to `timeout` seconds; the number dropped."""
+        return self.outbox.flush(timeout)
 
     def _resources(self) -> tuple[Kube, ThreadPoolExecutor]:
         with self._lock:
@@ -171,7 +180,7 @@ class Labeler:
                 return Outcome(OutcomeKind.SKIPPED, "pod not found")
             except Unavailable as exc:
                 failures += 1
-                pause = backoff * random.uniform(0.5, 1.5)
+                pause = max(backoff * random.uniform(0.5, 1.5), exc.retry_after or 0.0)
                 if failures >= self.settings.api_attempts or deadline.remaining() <= pause:
                     return Outcome(OutcomeKind.FAILED, str(exc), retryable=True)
                 time.sleep(pause)
@@ -220,7 +229,7 @@ class Labeler:
         if decision.kind is not OutcomeKind.LABELED:
             return Outcome(decision.kind, decision.reason)
         previous = meta.labels.get(self.keys.label)
-        self._announce(kube, target, meta, previous, value, deadline)
+        self._announce(kube, target, written, previous, value, deadline)
         return Outcome(OutcomeKind.LABELED, previous=previous)
 
     def _timeout(self, deadline: Deadline) -> float:
@@ -232,9 +241,16 @@ class Labeler:
         return min(self.settings.api_timeout, remaining)
 
     def _announce(
-        self, kube: Kube, target: Target, meta: PodMeta, previous: str | None, value: str, deadline: Deadline
+        self,
+        kube: Kube,
+        target: Target,
+        written: PodMeta,
+        previous: str | None,
+        value: str,
+        deadline: Deadline,
     ) -> None:
-        """An Event on the pod, shown when the pod is described; its failure never fails the change."""
+        """An Event on the pod, shown when the pod is described; its failure never fails the
+        change: refused for now, it is sent again in the background."""
         if self.settings.dry_run or not self.settings.emit_events:
             return
         detail = target.cause.name[:256] or "alert"
@@ -242,25 +258,44 @@ class Labeler:
         if cpu:
             detail += f", cpu {cpu}{'' if cpu.endswith('%') else '%'}"
         message = f"{self.keys.label}: {previous or '<none>'} -> {value} ({detail})"
-        try:
+        changed = datetime.now(timezone.utc)
+
+        def send(timeout: float) -> None:
             kube.pod_event(
-                pod=meta,
+                pod=written,
                 namespace=target.namespace,
                 name=target.pod,
                 reason="CpuLevelChanged",
                 message=message,
                 warning=target.level == Level.CRITICAL,
-                timeout=self._timeout(deadline),
+                timeout=timeout,
+                at=changed,
+                event_name=event_name(target.pod, written),
             )
+
+        try:
+            send(self._timeout(deadline))
+        except Unavailable as exc:
+            self.outbox.defer(send, exc, namespace=target.namespace, pod=target.pod)
         except ApiError as exc:
+            EVENTS.labels("dropped").inc()
             logs.event(
                 log,
-                "event_failed",
+                "event_dropped",
                 logging.WARNING,
                 namespace=target.namespace,
                 pod=target.pod,
                 reason=str(exc),
             )
+        else:
+            EVENTS.labels("sent").inc()
+
+
+def event_name(pod: str, written: PodMeta) -> str:
+    """The Event's name: the pod's, then a digest of the write it records (uid and the
+    resourceVersion our PATCH produced), so every try of one change names the same Event."""
+    digest = hashlib.sha256(f"{written.uid}/{written.resource_version}".encode()).hexdigest()[:16]
+    return f"{pod[:236].rstrip('.-')}.{digest}"  # at most 253 characters, a DNS subdomain
 
 
 def _default_kube(settings: Settings) -> Kube:

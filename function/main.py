@@ -9,6 +9,7 @@ bad configuration stops start-up; the Kubernetes client is built later, in
 the worker.
 """
 
+import atexit
 import logging
 import time
 
@@ -44,6 +45,8 @@ settings = Settings.from_env()
 log = logs.configure(settings.log_level)
 authenticator = Authenticator(settings)
 labeler = Labeler(settings)
+# Events the API refused for now are sent before the process exits (SIGTERM drains first).
+atexit.register(labeler.close, settings.request_deadline)
 
 
 @functions_framework.http

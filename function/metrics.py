@@ -33,6 +33,12 @@ TRUNCATED = Counter(
     "cpu_alert_labeler_truncated_alerts_total",
     "Alerts Alertmanager left out of notifications (its max_alerts).",
 )
+EVENTS = Counter(
+    "cpu_alert_labeler_events_total",
+    "CpuLevelChanged Events by result: sent (at once), deferred (the API refused it for now),"
+    " sent_again (later, from the queue), dropped (never recorded; logged as event_dropped).",
+    ["result"],
+)
 REFUSED = Counter(
     "cpu_alert_labeler_refused_total",
     "Notifications refused for their size (413, which Alertmanager never re-sends), by limit:"

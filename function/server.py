@@ -22,6 +22,7 @@ SIGTERM stops accepting, answers the requests in hand (up to their deadline), th
 """
 
 import argparse
+import atexit
 import os
 import signal
 import socket
@@ -164,6 +165,7 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
         pid = os.fork()
         if pid == 0:
             serve(settings, sock)
+            atexit._run_exitfuncs()  # this worker's own (the app's, loaded after the fork)
             os._exit(0)
         children.append(pid)
 

@@ -25,16 +25,29 @@ FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit 
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 _MERGE_PATCH = "application/merge-patch+json"
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
+_MAX_RETRY_AFTER = 60.0  # seconds; a server's advice beyond this is not followed further
 
 
 def event_body(
-    *, uid: str, namespace: str, name: str, reason: str, message: str, warning: bool, instance: str, now: str
+    *,
+    uid: str,
+    namespace: str,
+    name: str,
+    reason: str,
+    message: str,
+    warning: bool,
+    instance: str,
+    now: str,
+    event_name: str | None = None,
 ) -> dict:
-    """The v1 Event about a pod, listed with the pod's other Events (the bench's floor sends it too)."""
+    """The v1 Event about a pod, listed with the pod's other Events (the bench's floor sends it
+    too).  With `event_name` the Event has that name, so sending it again is harmless (409);
+    else the API generates one."""
+    metadata = {"name": event_name} if event_name else {"generateName": f"{name}."}
     return {
         "apiVersion": "v1",
         "kind": "Event",
-        "metadata": {"generateName": f"{name}.", "namespace": namespace},
+        "metadata": {**metadata, "namespace": namespace},
         "involvedObject": {
             "apiVersion": "v1",
             "kind": "Pod",
@@ -101,9 +114,13 @@ class Kube:
         message: str,
         warning: bool,
         timeout: float | None = None,
+        at: datetime | None = None,
+        event_name: str | None = None,
     ) -> None:
-        """Record an Event about the pod, listed when the pod is described."""
-        now = datetime.now(timezone.utc).isoformat()  # with its zone: a naive time is refused (400)
+        """Record an Event about the pod (dated `at`, default now), listed when the pod is
+        described.  An Event of the same `event_name` already there (an earlier try landed
+        unseen) counts as recorded."""
+        when = (at or datetime.now(timezone.utc)).isoformat()  # with its zone: a naive time is refused (400)
         event = event_body(
             uid=pod.uid,
             namespace=namespace,
@@ -112,18 +129,23 @@ class Kube:
             message=message,
             warning=warning,
             instance=self._instance,
-            now=now,
+            now=when,
+            event_name=event_name,
         )
         url = self._base + quote(namespace, safe="") + "/events"
-        self._call(
-            "event",
-            "POST",
-            url,
-            timeout,
-            body=event,
-            content_type="application/json",
-            accept="application/json",
-        )
+        try:
+            self._call(
+                "event",
+                "POST",
+                url,
+                timeout,
+                body=event,
+                content_type="application/json",
+                accept="application/json",
+            )
+        except Conflict:
+            if not event_name:
+                raise
 
     def _pod_url(self, namespace: str, name: str) -> str:
         # Names were checked against Kubernetes syntax already; quoting is the second lock.
@@ -164,7 +186,7 @@ class Kube:
             if 200 <= response.status < 300:
                 API_LATENCY.labels(call, "ok").observe(time.perf_counter() - started)
                 return response.data
-            error = _api_error(response.status, response.reason, response.data)
+            error = _api_error(response.status, response.reason, response.data, response.retry_after)
             if response.status == 401:
                 self._credentials.reset()  # a rotated token: read it again before the next call
         API_LATENCY.labels(call, type(error).__name__).observe(time.perf_counter() - started)
@@ -184,7 +206,15 @@ def _pod_meta(data: bytes) -> PodMeta:
         raise Unavailable("API answered with something other than object metadata") from None
 
 
-def _api_error(status: int, http_reason: str | None, body: bytes) -> ApiError:
+def retry_after(header: str | None) -> float | None:
+    """Seconds from a Retry-After header (delay-seconds, as the apiserver sends it), capped at
+    _MAX_RETRY_AFTER; None when absent or not a number (an HTTP-date is not trusted: clocks)."""
+    if header is None or not header.strip().isdigit():
+        return None
+    return min(float(header.strip()), _MAX_RETRY_AFTER)
+
+
+def _api_error(status: int, http_reason: str | None, body: bytes, advice: str | None = None) -> ApiError:
     try:
         doc = json.loads(body or b"{}")
     except (ValueError, TypeError):
@@ -199,5 +229,5 @@ def _api_error(status: int, http_reason: str | None, body: bytes) -> ApiError:
         return Conflict(text, code=status, reason=reason)
     # 401 too: a rotated service-account token is picked up again on a later try.
     if status in (401, 429) or status >= 500:
-        return Unavailable(text, code=status, reason=reason)
+        return Unavailable(text, code=status, reason=reason, retry_after=retry_after(advice))
     return Rejected(text, code=status, reason=reason)

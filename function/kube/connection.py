@@ -28,6 +28,8 @@ class Answer:
     status: int
     reason: str
     data: bytes
+    retry_after: str | None = None
+    """The Retry-After header, as sent (the apiserver sends it with 429 and some 503s)."""
 
 
 class Transport(Protocol):

@@ -41,7 +41,9 @@ class HttpsPool:
                 conn.sock.settimeout(timeout)  # each read and write of a kept one
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
-            answer = Answer(response.status, response.reason, response.read())
+            answer = Answer(
+                response.status, response.reason, response.read(), response.getheader("Retry-After")
+            )
         except (OSError, http.client.HTTPException) as exc:  # ssl.SSLError and timeouts are OSErrors
             conn.close()
             raise TransportError(type(exc).__name__) from None

@@ -52,7 +52,9 @@ class PoolTransport:
             )
         except (urllib3.exceptions.HTTPError, OSError) as exc:
             raise TransportError(type(exc).__name__) from None
-        return Answer(response.status, response.reason or "", response.data)
+        return Answer(
+            response.status, response.reason or "", response.data, response.headers.get("Retry-After")
+        )
 
 
 def connect(*, path: str, pool_size: int) -> Connection:

@@ -62,7 +62,7 @@ def test_repeat_emits_no_event(client, apiserver, namespace):
 
 
 def test_event_failure_does_not_fail_the_change(make_client, apiserver, namespace, tmp_path, capfd):
-    """An identity that may patch pods but not create Events still labels; the failure is logged."""
+    """An identity that may patch pods but not create Events still labels; the Event is dropped for good (403 is not retried), logged and counted."""
     role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
             "metadata": {"name": "pods-only", "namespace": namespace},
             "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]}]}
@@ -85,7 +85,7 @@ def test_event_failure_does_not_fail_the_change(make_client, apiserver, namespac
     assert response.status_code == 200 and response.json["alerts"][0]["outcome"] == "labeled"
     assert apiserver.get_pod(namespace, "api-1")["metadata"]["labels"]["status"] == "panne"
     assert events_for(apiserver, namespace, "api-1") == []
-    assert '"event":"event_failed"' in capfd.readouterr().err
+    assert '"event":"event_dropped"' in capfd.readouterr().err
 
 
 def test_dry_run_persists_nothing_and_reports(make_client, apiserver, namespace):

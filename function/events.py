@@ -1,0 +1,160 @@
+"""Events the API could not take when their change was made, sent again in the background.
+
+A label change is recorded as an Event right after its PATCH, within the request.
+When the API refuses it for now (429 or 503 from a throttled server, a timeout),
+the Event is not lost: it waits here, and one thread per process sends it again as
+soon as the server allows (its Retry-After, else a doubling backoff), so the
+request's deadline goes to labels and the answer never waits for an Event.
+
+Each Event has a name derived from its change (labeler.py), so a try whose answer
+was lost is not recorded twice.  An Event is dropped, logged and counted in
+cpu_alert_labeler_events_total{result="dropped"} when the API refuses it for good,
+when it is still unsent RETRY_FOR seconds after its change, when the queue already
+holds CAPACITY Events, or when the process stops with it unsent after flush().
+"""
+
+import heapq
+import itertools
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from . import logs
+from .errors import ApiError, Unavailable
+from .metrics import EVENTS
+
+RETRY_FOR = 300.0  # seconds after its change that an Event is still sent
+CAPACITY = 10_000  # Events waiting at most, per process
+_FIRST_BACKOFF = 0.5  # seconds, doubling up to _MAX_BACKOFF when the server gives no advice
+_MAX_BACKOFF = 30.0
+
+log = logging.getLogger(logs.LOGGER_NAME)
+
+Send = Callable[[float], None]
+"""Posts one Event with the given timeout (seconds); raises ApiError."""
+
+
+@dataclass(order=True)
+class _Pending:
+    due: float
+    order: int
+    send: Send = field(compare=False)
+    namespace: str = field(compare=False)
+    pod: str = field(compare=False)
+    since: float = field(compare=False)
+    backoff: float = field(compare=False, default=_FIRST_BACKOFF)
+
+
+class Outbox:
+    """A bounded queue of Events to send again, and the thread that sends them."""
+
+    def __init__(
+        self,
+        *,
+        timeout: float,
+        capacity: int = CAPACITY,
+        retry_for: float = RETRY_FOR,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._timeout, self._capacity, self._retry_for, self._clock = timeout, capacity, retry_for, clock
+        self._queue: list[_Pending] = []
+        self._order = itertools.count()
+        self._cv = threading.Condition()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def defer(self, send: Send, error: Unavailable, *, namespace: str, pod: str) -> None:
+        """Send this Event again later: the API answered `error` to its first try."""
+        now = self._clock()
+        item = _Pending(0.0, next(self._order), send, namespace, pod, now)
+        with self._cv:
+            if self._closed or len(self._queue) >= self._capacity:
+                full = True
+            else:
+                full = False
+                item.due = now + _pause(item, error)
+                heapq.heappush(self._queue, item)
+                self._start()
+                self._cv.notify()
+        if full:
+            self._drop(item, "the queue of Events to send again is full")
+        else:
+            EVENTS.labels("deferred").inc()
+
+    def pending(self) -> int:
+        with self._cv:
+            return len(self._queue)
+
+    def flush(self, timeout: float) -> int:
+        """Try every waiting Event now, for up to `timeout` seconds, then stop; the number dropped."""
+        end = self._clock() + timeout
+        with self._cv:
+            self._closed = True
+            items, self._queue = sorted(self._queue), []
+            self._cv.notify_all()
+        dropped = 0
+        for item in items:
+            left = end - self._clock()
+            if left <= 0:
+                self._drop(item, "the process stopped before the API took it")
+                dropped += 1
+            elif self._try(item, min(self._timeout, left), final=True) == "dropped":
+                dropped += 1
+        return dropped
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="event-outbox", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._cv:
+                while not self._closed and (not self._queue or self._queue[0].due > self._clock()):
+                    wait = self._queue[0].due - self._clock() if self._queue else None
+                    self._cv.wait(wait)
+                if self._closed:
+                    return
+                item = heapq.heappop(self._queue)
+            self._try(item, self._timeout, final=False)
+
+    def _try(self, item: _Pending, timeout: float, *, final: bool) -> str:
+        """Send one Event: `sent`, `dropped` (for good), or `waiting` (queued again)."""
+        try:
+            item.send(timeout)
+        except Unavailable as exc:
+            pause = _pause(item, exc)
+            now = self._clock()
+            with self._cv:
+                if not (final or self._closed or now - item.since + pause > self._retry_for):
+                    item.due = now + pause
+                    item.backoff = min(item.backoff * 2, _MAX_BACKOFF)
+                    heapq.heappush(self._queue, item)
+                    return "waiting"
+            self._drop(item, f"still refused: {exc}")
+            return "dropped"
+        except ApiError as exc:
+            self._drop(item, str(exc))
+            return "dropped"
+        except Exception:  # a bug must not stop the thread that sends the others
+            log.exception("unexpected error sending an Event about %s/%s", item.namespace, item.pod)
+            self._drop(item, "internal error")
+            return "dropped"
+        EVENTS.labels("sent_again").inc()
+        return "sent"
+
+    def _drop(self, item: _Pending, reason: str) -> None:
+        EVENTS.labels("dropped").inc()
+        logs.event(
+            log, "event_dropped", logging.WARNING, namespace=item.namespace, pod=item.pod, reason=reason
+        )
+
+
+def _pause(item: _Pending, error: ApiError) -> float:
+    """How long to wait before the next try: the server's advice, else the jittered backoff."""
+    if error.retry_after is not None:
+        return error.retry_after + random.uniform(0, 0.5)  # spread the tries the server will see
+    return item.backoff * random.uniform(0.5, 1.5)
