@@ -73,7 +73,13 @@ def flags(options: dict[str, str]) -> list[str]:
 class ApiServer:
     """etcd + kube-apiserver in a temporary directory; `users` maps name -> token."""
 
-    def __init__(self, workdir: Path | None = None, *, version: str = DEFAULT_VERSION):
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        version: str = DEFAULT_VERSION,
+        extra_options: dict[str, str] | None = None,
+    ):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kube-"))
         self.version = version
         self.binary = binary(version)
@@ -81,6 +87,8 @@ class ApiServer:
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.users: dict[str, tuple[str, list[str]]] = {}
+        # Flags added to (or overriding) the defaults, e.g. tight in-flight limits.
+        self.extra_options = dict(extra_options or {})
         self._procs: list[Process] = []
 
     # -- set-up ------------------------------------------------------------------------
@@ -130,7 +138,7 @@ class ApiServer:
 
     def _apiserver_options(self, etcd_url: str) -> dict[str, str]:
         """Loopback only, token authentication, RBAC; ServiceAccount admission off (no controller
-        manager creates the default ServiceAccounts it would ask for)."""
+        manager creates the default ServiceAccounts it would ask for); then `extra_options`."""
         d = self.dir
         return {
             "--etcd-servers": etcd_url,
@@ -150,6 +158,7 @@ class ApiServer:
             "--service-cluster-ip-range": "10.0.0.0/24",
             # Logs go to stderr by default; --logtostderr itself is gone from 1.26 on.
             "--v": "0",
+            **self.extra_options,
         }
 
     def _spawn(self, name: str, argv: list[str]) -> None:
