@@ -232,7 +232,7 @@ class ApiServer:
             return err.code, err.read()
 
     def create_namespace(self, name: str) -> None:
-        self._expect(
+        self.expect(
             201,
             "POST",
             "/api/v1/namespaces",
@@ -246,12 +246,13 @@ class ApiServer:
             "metadata": {"name": name, "labels": labels or {"app": "demo"}},
             "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
         }
-        return self._expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+        return self.expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
 
     def get_pod(self, namespace: str, name: str) -> dict:
-        return self._expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        return self.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
 
-    def _expect(self, status: int, method: str, path: str, body: object = None) -> dict:
+    def expect(self, status: int, method: str, path: str, body: object = None) -> dict:
+        """A raw API call as admin that must answer `status`; its JSON body."""
         code, doc = self.request(method, path, body)
         if code != status:
             raise RuntimeError(f"{method} {path}: {code} {doc.get('message', doc)}")
