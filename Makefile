@@ -202,7 +202,7 @@ run: deps venv native
 e2e: deps venv native apiserver
 	$(PY) -m pytest tests/system/test_e2e.py -v -s
 
-# Fault, concurrency, fuzz, load and slow-client campaigns at full size, the 100,000-request
+# Fault, concurrency, fuzz, load, slow-client and pressure campaigns at full size, the 100,000-request
 # fuzz campaign, and the long coverage-guided fuzz runs; prints the figures.
 reliability: deps venv native apiserver fuzz
 	$(PY) -m testbed.reliability

@@ -22,7 +22,7 @@ import pytest
 
 from testbed.apiserver import ADMIN
 from testbed.faultproxy import KINDS, FaultProxy
-from testbed.reliability import concurrency, faults, fuzz, load, slowclients
+from testbed.reliability import concurrency, faults, fuzz, load, pressure, slowclients
 from testbed.reliability.figures import table
 
 SEED = 20261124
@@ -238,3 +238,17 @@ def test_slow_clients_never_starve_health_checks(apiserver, tmp_path):
     for _, sent, peak in result.body:
         assert sent < size.body_mib  # the server closed before taking it all
         assert peak - result.baseline_mib < size.body_mib / 2
+
+
+def test_pressure_leaves_every_pod_right_and_every_change_recorded(apiserver, tmp_path):
+    """A slow API (50-200 ms a call) with re-sends, a throttling API (429s), a sender 240 s
+    and 600 s ahead with late re-sends: no pod ends wrong, no label change lacks its Event."""
+    size = pressure.SIZES["small"]
+    result = pressure.run(apiserver, size, SEED, tmp_path)
+    show(result)
+    assert result.throttled.throttled > 0  # the apiserver did throttle
+    assert result.slow.sent.resends > 0  # one deadline was not enough: the re-sends finished it
+    assert result.slow.wrong == 0, result.details()
+    assert result.throttled.check.wrong_label == 0 and result.throttled.check.wrong_time == 0, result.details()
+    assert result.throttled.missing == 0, result.details()
+    assert [s.wrong for s in result.skewed] == [0] * len(pressure.SKEWS), result.details()
