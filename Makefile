@@ -237,7 +237,7 @@ run: deps-run venv native
 e2e: deps-run deps-monitoring venv native apiserver node-binaries
 	$(PY) -m pytest tests/system/test_e2e.py -v -s
 
-# Fault, concurrency, fuzz, load and slow-client campaigns at full size, the 100,000-request
+# Fault, concurrency, fuzz, load, slow-client and pressure campaigns at full size, the 100,000-request
 # fuzz campaign, and the long coverage-guided fuzz runs; prints the figures.
 reliability: deps-run venv native apiserver fuzz
 	$(PY) -m testbed.reliability

@@ -73,7 +73,13 @@ def flags(options: dict[str, str]) -> list[str]:
 class ApiServer:
     """etcd + kube-apiserver in a temporary directory; `users` maps name -> token."""
 
-    def __init__(self, workdir: Path | None = None, *, version: str = DEFAULT_VERSION):
+    def __init__(
+        self,
+        workdir: Path | None = None,
+        *,
+        version: str = DEFAULT_VERSION,
+        extra_options: dict[str, str] | None = None,
+    ):
         self.dir = Path(workdir or tempfile.mkdtemp(prefix="kube-"))
         self.version = version
         self.binary = binary(version)
@@ -81,6 +87,8 @@ class ApiServer:
         self.port = free_port()
         self.url = f"https://127.0.0.1:{self.port}"
         self.users: dict[str, tuple[str, list[str]]] = {}
+        # Flags added to (or overriding) the defaults, e.g. tight in-flight limits.
+        self.extra_options = dict(extra_options or {})
         self._procs: list[Process] = []
 
     # -- set-up ------------------------------------------------------------------------
@@ -130,7 +138,7 @@ class ApiServer:
 
     def _apiserver_options(self, etcd_url: str) -> dict[str, str]:
         """Loopback only, token authentication, RBAC; ServiceAccount admission off (no controller
-        manager creates the default ServiceAccounts it would ask for)."""
+        manager creates the default ServiceAccounts it would ask for); then `extra_options`."""
         d = self.dir
         return {
             "--etcd-servers": etcd_url,
@@ -150,6 +158,7 @@ class ApiServer:
             "--service-cluster-ip-range": "10.0.0.0/24",
             # Logs go to stderr by default; --logtostderr itself is gone from 1.26 on.
             "--v": "0",
+            **self.extra_options,
         }
 
     def _spawn(self, name: str, argv: list[str]) -> None:
@@ -223,7 +232,7 @@ class ApiServer:
             return err.code, err.read()
 
     def create_namespace(self, name: str) -> None:
-        self._expect(
+        self.expect(
             201,
             "POST",
             "/api/v1/namespaces",
@@ -237,12 +246,13 @@ class ApiServer:
             "metadata": {"name": name, "labels": labels or {"app": "demo"}},
             "spec": {"containers": [{"name": "app", "image": "registry.invalid/app:1"}]},
         }
-        return self._expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
+        return self.expect(201, "POST", f"/api/v1/namespaces/{namespace}/pods", pod)
 
     def get_pod(self, namespace: str, name: str) -> dict:
-        return self._expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
+        return self.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods/{name}")
 
-    def _expect(self, status: int, method: str, path: str, body: object = None) -> dict:
+    def expect(self, status: int, method: str, path: str, body: object = None) -> dict:
+        """A raw API call as admin that must answer `status`; its JSON body."""
         code, doc = self.request(method, path, body)
         if code != status:
             raise RuntimeError(f"{method} {path}: {code} {doc.get('message', doc)}")

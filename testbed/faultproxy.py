@@ -17,6 +17,13 @@ server's answers and not a stand-in's:
   anyway (a late write: only the resourceVersion precondition keeps it from
   overwriting newer state), and the answer goes to a client that has left.
 
+A latency mode (`latency=(low, high)`, seconds) holds every forwarded request a
+random time between the two (seeded; equal bounds hold a fixed time) before it
+goes upstream: a slow or loaded apiserver, with no fault at all.  With neither
+rates nor latency the proxy passes everything through and only counts: every
+forwarded request by method, and every upstream answer by status (the
+apiserver's own 429s, say).
+
 Faults are drawn from a shuffled deck (a seeded RNG): each deck of `deck`
 requests holds exactly `round(rate * deck)` faults of each kind, so a run
 of a few hundred requests sees every kind in its exact proportion, and the
@@ -92,18 +99,25 @@ class FaultProxy:
         deck: int = 100,
         pool_size: int = 64,
         upstream_timeout: float = 30.0,
+        latency: tuple[float, float] | None = None,
     ):
         self.delay = delay
         self.counts: collections.Counter[str] = collections.Counter()
         self.forwarded = 0
+        self.methods: collections.Counter[str] = collections.Counter()  # forwarded, by method
+        self.statuses: collections.Counter[int] = collections.Counter()  # upstream answers
+        self.held = 0.0  # seconds of latency added in all
         self.requests = 0
         self.injected: list[str] = []  # the kinds in the order they were drawn ("" = none)
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._rng = random.Random(seed)
+        self._latency_rng = random.Random(seed + 1)  # apart, so latency does not change the faults
         self._deck_size = deck
         self._deck: list[str] = []
         self.set_rates(rates or {})
+        self._latency: tuple[float, float] | None = None
+        self.set_latency(latency)
         parsed = urllib.parse.urlsplit(upstream)
         self._pool = urllib3.HTTPSConnectionPool(
             parsed.hostname or "127.0.0.1",
@@ -131,6 +145,13 @@ class FaultProxy:
         with self._lock:
             self._rates = {k: rates.get(k, 0.0) for k in KINDS}
             self._deck = []
+
+    def set_latency(self, latency: tuple[float, float] | None) -> None:
+        """Hold every forwarded request between `low` and `high` seconds; None: no hold."""
+        if latency is not None and not 0 <= latency[0] <= latency[1]:
+            raise ValueError(f"bad latency {latency!r}: want 0 <= low <= high (seconds)")
+        with self._lock:
+            self._latency = latency
 
     @staticmethod
     def spread(total: float, kinds: tuple[str, ...] = KINDS) -> dict[str, float]:
@@ -180,11 +201,21 @@ class FaultProxy:
         self._rng.shuffle(deck)
         return deck
 
+    def _hold(self) -> float:
+        """The latency to add to the next forwarded request, in seconds."""
+        with self._lock:
+            if self._latency is None:
+                return 0.0
+            hold = self._latency_rng.uniform(*self._latency)
+            self.held += hold
+            return hold
+
     # -- forwarding ----------------------------------------------------------------------
     def _forward(self, method: str, path: str, headers: dict, body: bytes):
         with self._lock:
             self.forwarded += 1
-        return self._pool.urlopen(
+            self.methods[method] += 1
+        response = self._pool.urlopen(
             method,
             path,
             body=body or None,
@@ -193,6 +224,9 @@ class FaultProxy:
             preload_content=True,
             assert_same_host=False,
         )
+        with self._lock:
+            self.statuses[response.status] += 1
+        return response
 
     def _handler_class(self):
         proxy = self
@@ -209,6 +243,9 @@ class FaultProxy:
                 if kind == "drop":
                     return self._drop()
                 if kind == "delay" and proxy._closing.wait(proxy.delay):
+                    return self._drop()
+                hold = proxy._hold()
+                if hold and proxy._closing.wait(hold):
                     return self._drop()
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
                 try:

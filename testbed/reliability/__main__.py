@@ -14,10 +14,10 @@ from pathlib import Path
 from types import ModuleType
 
 from testbed.apiserver import ApiServer, missing
-from testbed.reliability import concurrency, faults, fuzz, load, slowclients
+from testbed.reliability import concurrency, faults, fuzz, load, pressure, slowclients
 from testbed.reliability.figures import Result, table
 
-CAMPAIGNS: list[ModuleType] = [fuzz, faults, concurrency, load, slowclients]
+CAMPAIGNS: list[ModuleType] = [fuzz, faults, concurrency, load, slowclients, pressure]
 NAMES = [campaign.NAME for campaign in CAMPAIGNS]
 
 

@@ -7,19 +7,24 @@ proxy, to compare it with the truth its scenario generated.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from testbed.apiserver import ADMIN, ApiServer
 from testbed.faultproxy import KINDS, FaultProxy
 from testbed.functionserver import FunctionServer
+from testbed.paths import ROOT
 from testbed.reliability.figures import Figure
 from testbed.reliability.scenarios import State
 from testbed.reliability.sender import SendTally
@@ -30,13 +35,47 @@ ALERT_TIME = "cpu-alert-labeler/alert-time"
 FAULTY_API_ENV = {"API_TIMEOUT_SECONDS": "1", "API_ATTEMPTS": "2", "THREADS": "8"}
 
 
-def new_pods(apiserver: ApiServer, prefix: str, pods: list[str]) -> str:
-    """A fresh namespace holding `pods`; its name."""
+RBAC = "/apis/rbac.authorization.k8s.io/v1"
+
+
+def new_pods(apiserver: ApiServer, prefix: str, pods: list[str], threads: int = 1) -> str:
+    """A fresh namespace holding `pods` (created by `threads` at once); its name."""
     namespace = f"{prefix}-{uuid.uuid4().hex[:8]}"
     apiserver.create_namespace(namespace)
-    for pod in pods:
-        apiserver.create_pod(namespace, pod)
+    with ThreadPoolExecutor(threads) as pool:
+        list(pool.map(lambda pod: apiserver.create_pod(namespace, pod), pods))
     return namespace
+
+
+def pod_labels(apiserver: ApiServer, namespace: str, key: str = "status") -> dict[str, str | None]:
+    """Every pod's `key` label in one LIST, straight from the apiserver."""
+    doc = apiserver.expect(200, "GET", f"/api/v1/namespaces/{namespace}/pods")
+    return {p["metadata"]["name"]: (p["metadata"].get("labels") or {}).get(key) for p in doc["items"]}
+
+
+def events_by_pod(apiserver: ApiServer, namespace: str, reason: str) -> collections.Counter[str]:
+    """How many Events of `reason` each pod of `namespace` has, straight from the apiserver."""
+    doc = apiserver.expect(200, "GET", f"/api/v1/namespaces/{namespace}/events")
+    return collections.Counter(
+        e["involvedObject"].get("name", "") for e in doc["items"] if e.get("reason") == reason
+    )
+
+
+def grant_function_role(apiserver: ApiServer, user: str) -> None:
+    """Bind the shipped ClusterRole (deploy/base/rbac.yaml) to token user `user`: an identity
+    outside system:masters, which the apiserver's in-flight limits exempt."""
+    shipped = yaml.safe_load_all((ROOT / "deploy" / "base" / "rbac.yaml").read_text())
+    role = next(doc for doc in shipped if doc and doc["kind"] == "ClusterRole")
+    name = role["metadata"]["name"]
+    apiserver.expect(201, "POST", f"{RBAC}/clusterroles", role)
+    binding = {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
+        "subjects": [{"kind": "User", "name": user, "apiGroup": "rbac.authorization.k8s.io"}],
+    }
+    apiserver.expect(201, "POST", f"{RBAC}/clusterrolebindings", binding)
 
 
 def _parse_time(text: str | None) -> datetime | None:

@@ -3,6 +3,7 @@
 Kept apart from any server so that the scenarios themselves can be checked in the
 unit tier (tests/unit/test_reliability_scenarios.py): each pod's truth is the
 newest state generated for it, times only move forward, groups cover every pod.
+The skewed sender's sequences (`flip_flop`, `late_resends`) are checked there too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,9 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from testbed.webhooks import ZERO_TIME, alert, rfc3339, webhook
+
+CRITICAL = ("PodCpuFailure", "97.3")  # (alertname, cpu annotation) of the skewed sender's states
+NORMAL = ("PodCpuNormal", "12.5")
 
 LABELS = {"normal": "normal", "moderate": "moderate", "critical": "panne"}  # the default values
 T0 = datetime(2026, 11, 24, 9, 0, tzinfo=timezone.utc)
@@ -128,3 +132,55 @@ def pod_notifications(
         sent = body(f'{{}}:{{pod="{pod}"}}', [alert_json(namespace, pod, state, rng)])
         jobs.extend([sent] * (1 + (rng.random() < repeat) + (rng.random() < repeat / 3)))
     return jobs, state
+
+
+@dataclass(frozen=True)
+class Timed:
+    """One notification of a skewed sender: sent `after` seconds (real time) from the start,
+    carrying `state`; `resend` marks a late repeat of an earlier one."""
+
+    after: float
+    body: bytes
+    state: State
+    resend: bool = False
+
+
+def flip_flop(namespace: str, pod: str, *, start: datetime, step: timedelta, states: int) -> list[Timed]:
+    """critical, normal, critical, ... for one pod, a state every `step`, timed by a sender
+    whose clock reads `start` at the first one (ahead of the receiver's by the skew).
+
+    Shaped as Alertmanager sends a pod's group: the alert that starts fires with its own
+    startsAt, the one it replaces is resolved with endsAt at the same instant (the first
+    critical has nothing to replace)."""
+    began: dict[str, datetime] = {}  # alertname -> startsAt of its current instance
+    timed = []
+    for k in range(states):
+        at = start + k * step
+        (name, cpu), (old, old_cpu) = (CRITICAL, NORMAL) if k % 2 == 0 else (NORMAL, CRITICAL)
+        began[name] = at
+        alerts = [_skewed(namespace, pod, name, cpu, began[name], ZERO_TIME)]
+        if old in began:
+            alerts.append(_skewed(namespace, pod, old, old_cpu, began[old], rfc3339(at, 3)))
+        level = "critical" if name == CRITICAL[0] else "normal"
+        state = State(name, "firing", at, cpu, level)
+        timed.append(Timed(k * step.total_seconds(), body(f'{{}}:{{pod="{pod}"}}', alerts), state))
+    return timed
+
+
+def _skewed(namespace: str, pod: str, name: str, cpu: str, starts: datetime, ends: str) -> dict[str, Any]:
+    status = "firing" if ends == ZERO_TIME else "resolved"
+    return alert(
+        pod, namespace, name=name, status=status, cpu=cpu, starts_at=rfc3339(starts, 3), ends_at=ends
+    )
+
+
+def late_resends(timed: list[Timed]) -> list[Timed]:
+    """Each notification again right after the next one (an HA peer or a retry delivering
+    late): n0, n1, n0, n2, n1, ...; the newest state is still the last one that is new."""
+    out: list[Timed] = []
+    for k, notification in enumerate(timed):
+        out.append(notification)
+        if k > 0:
+            late = timed[k - 1]
+            out.append(Timed(notification.after, late.body, late.state, resend=True))
+    return out

@@ -78,10 +78,12 @@ def deliver(
     max_attempts: int = 60,
     first_backoff: float = 0.05,
     max_backoff: float = 1.0,
+    answers: list[tuple[int | None, Any]] | None = None,
 ) -> Delivery:
     """Send like Alertmanager: again on 5xx or a transport error, with backoff; 2xx/4xx end it.
 
-    Gives up after max_attempts, or once time.monotonic() passes `until`.
+    Gives up after max_attempts, or once time.monotonic() passes `until`.  Every
+    attempt's (status, JSON answer) is appended to `answers` when one is given.
     """
     backoff, attempts = first_backoff, 0
     while True:
@@ -94,6 +96,8 @@ def deliver(
             answer = _json(data)
         except (OSError, http.client.HTTPException):
             status, answer = None, None
+        if answers is not None:
+            answers.append((status, answer))
         if status is not None and status < 500:
             return Delivery(status, attempts, answer)
         if attempts >= max_attempts or time.monotonic() > until:

@@ -4,6 +4,9 @@
   (500, 503, 429 with a Status body) or as a broken connection; a dropped answer still
   writes; a delayed request lands after the client gave up; a healthy proxy forwards
   over one kept-alive connection; the same seed draws the same faults, in exact shares;
+  its latency mode holds every forwarded request within its bounds (the same seed, the
+  same holds) and changes nothing else; it counts forwarded requests by method and the
+  apiserver's answers by status;
 - the small campaigns of testbed.reliability: fuzzed requests never get a 5xx from a
   healthy API and every answer is JSON; at 24 % injected API faults, with Alertmanager's
   re-sends, every pod ends on its newest state; shuffled and repeated states sent at once
@@ -19,7 +22,7 @@ import pytest
 
 from testbed.apiserver import ADMIN
 from testbed.faultproxy import KINDS, FaultProxy
-from testbed.reliability import concurrency, faults, fuzz, load, slowclients
+from testbed.reliability import concurrency, faults, fuzz, load, pressure, slowclients
 from testbed.reliability.figures import table
 
 SEED = 20261124
@@ -141,6 +144,35 @@ def test_same_seed_same_faults_in_exact_shares(proxy_for, apiserver):
     assert other.injected != drawn[0]
 
 
+def test_latency_mode_holds_each_forwarded_request_within_its_bounds(proxy_for, apiserver):
+    """Every request is forwarded after a hold between the bounds; the same seed holds the
+    same times; answers are the apiserver's own, counted by method and status."""
+    holds = []
+    for _ in range(2):
+        proxy = proxy_for(latency=(0.05, 0.2), seed=3)
+        began = time.perf_counter()
+        answers = [request(proxy, apiserver)[0] for _ in range(6)]
+        elapsed = time.perf_counter() - began
+        assert answers == [200] * 6 and proxy.forwarded == 6 and sum(proxy.counts.values()) == 0
+        assert 6 * 0.05 <= proxy.held <= 6 * 0.2 and elapsed >= proxy.held
+        holds.append(proxy.held)
+    assert holds[0] == holds[1]
+    assert proxy.methods == {"GET": 6} and proxy.statuses == {200: 6}
+
+
+def test_fixed_latency_can_change_while_serving(proxy_for, apiserver):
+    """Equal bounds hold a fixed time; set_latency() changes it for the next requests."""
+    proxy = proxy_for(latency=(0.1, 0.1))
+    began = time.perf_counter()
+    request(proxy, apiserver)
+    assert time.perf_counter() - began >= 0.1 and proxy.held == pytest.approx(0.1)
+    proxy.set_latency(None)
+    request(proxy, apiserver, path="/api/v1/namespaces/absent-ns")
+    assert proxy.held == pytest.approx(0.1) and proxy.statuses == {200: 1, 404: 1}
+    with pytest.raises(ValueError):
+        proxy.set_latency((0.2, 0.1))
+
+
 @pytest.mark.parametrize("rates", [{"500": 0.7, "drop": 0.5}, {"teapot": 0.1}, {"503": -0.1}])
 def test_impossible_rates_are_refused(apiserver, rates):
     """Rates over 100 % in total, unknown kinds or negative rates are an error, not a silent cap."""
@@ -206,3 +238,17 @@ def test_slow_clients_never_starve_health_checks(apiserver, tmp_path):
     for _, sent, peak in result.body:
         assert sent < size.body_mib  # the server closed before taking it all
         assert peak - result.baseline_mib < size.body_mib / 2
+
+
+def test_pressure_leaves_every_pod_right_and_every_change_recorded(apiserver, tmp_path):
+    """A slow API (50-200 ms a call) with re-sends, a throttling API (429s), a sender 240 s
+    and 600 s ahead with late re-sends: no pod ends wrong, no label change lacks its Event."""
+    size = pressure.SIZES["small"]
+    result = pressure.run(apiserver, size, SEED, tmp_path)
+    show(result)
+    assert result.throttled.throttled > 0  # the apiserver did throttle
+    assert result.slow.sent.resends > 0  # one deadline was not enough: the re-sends finished it
+    assert result.slow.wrong == 0, result.details()
+    assert result.throttled.check.wrong_label == 0 and result.throttled.check.wrong_time == 0, result.details()
+    assert result.throttled.missing == 0, result.details()
+    assert [s.wrong for s in result.skewed] == [0] * len(pressure.SKEWS), result.details()

@@ -5,12 +5,17 @@
 - scenarios: groups cover every pod once; a group's bodies carry every pod's current
   state with times moving forward, and the truth is each pod's newest state; a pod's
   notifications are repeated, never reordered before the shuffle, and end on the truth;
+- the skewed sender: a pod's states alternate critical and normal, one `step` apart from
+  the sender's `start`, each notification firing the new alert and resolving the one it
+  replaces at the same instant; every notification is repeated right after the next, and
+  the last new one carries the newest state;
 - the fuzzer is deterministic for a seed and its bodies are bytes with named mutations;
 - the printed table flags a non-zero must-be-zero figure, and only that one.
 """
 
 import json
 import random
+from datetime import timedelta
 
 import pytest
 
@@ -18,7 +23,15 @@ from function.alerts import parse_time
 from testbed.fakeapi import FakeApi
 from testbed.reliability.figures import Figure, table
 from testbed.reliability.fuzzer import Fuzzer
-from testbed.reliability.scenarios import LABELS, group_sequence, groups_of, pod_notifications
+from testbed.reliability.scenarios import (
+    LABELS,
+    T0,
+    flip_flop,
+    group_sequence,
+    groups_of,
+    late_resends,
+    pod_notifications,
+)
 
 
 @pytest.mark.parametrize("body", [
@@ -95,3 +108,36 @@ def test_table_marks_figures_that_must_be_zero():
     lines = table(figures).splitlines()[2:]
     assert [line.split()[-1] for line in lines] == ["ok", "FAIL", "5"]
     assert [f.failed for f in figures] == [False, True, False]
+
+
+def _alerts(timed):
+    return [(a["labels"]["alertname"], a["status"], parse_time(a["startsAt"]),
+             None if a["status"] == "firing" else parse_time(a["endsAt"]))
+            for a in json.loads(timed.body)["alerts"]]
+
+
+def test_flip_flop_alternates_with_the_realistic_shape():
+    """critical, normal, critical...: the new alert fires at its state's time (start + k*step),
+    the replaced one resolves at that instant with its own startsAt; the first stands alone."""
+    step = timedelta(milliseconds=250)
+    start = T0 + timedelta(seconds=240)
+    timed = flip_flop("ns", "p", start=start, step=step, states=4)
+    assert [t.state.label for t in timed] == ["panne", "normal", "panne", "normal"]
+    assert [t.after for t in timed] == [0.0, 0.25, 0.5, 0.75]
+    assert _alerts(timed[0]) == [("PodCpuFailure", "firing", start, None)]
+    assert _alerts(timed[1]) == [("PodCpuNormal", "firing", start + step, None),
+                                 ("PodCpuFailure", "resolved", start, start + step)]
+    assert _alerts(timed[2]) == [("PodCpuFailure", "firing", start + 2 * step, None),
+                                 ("PodCpuNormal", "resolved", start + step, start + 2 * step)]
+    assert all(t.state.at == start + k * step and not t.resend for k, t in enumerate(timed))
+
+
+def test_late_resends_repeat_each_notification_after_the_next():
+    """n0, n1, n0, n2, n1, n3, n2: each repeat is sent with the state after it, and the last
+    notification that is not a repeat holds the newest state."""
+    timed = flip_flop("ns", "p", start=T0, step=timedelta(milliseconds=100), states=4)
+    sent = late_resends(timed)
+    assert [(timed.index(next(t for t in timed if t.body == s.body)), s.resend) for s in sent] == [
+        (0, False), (1, False), (0, True), (2, False), (1, True), (3, False), (2, True)]
+    assert [s.after for s in sent] == sorted(s.after for s in sent)
+    assert [s for s in sent if not s.resend][-1].state == timed[-1].state
