@@ -39,6 +39,7 @@ BUILD_INPUTS = (
     "Dockerfile",
     ".dockerignore",
     "requirements.txt",
+    "requirements-build.txt",
     "native",
     "function",
     "scripts/install.sh",
