@@ -3,16 +3,20 @@
 #   docker build -t ghcr.io/example/cpu-alert-labeler:0.1.0 .
 # PYTHON_IMAGE picks the base of both stages: the official slim image by default; the
 # node tests pass a local Debian 12 base (no registry there), see testbed/node/images.py.
+# Sizes, layer by layer, and why each package ships: docs/image.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS build
+# g++ compiles the classifier.  The official image's Python carries its headers and venv;
+# Debian's (the local base) needs "g++ python3-dev python3-venv", in this stage only.
+ARG BUILD_PACKAGES=g++
 RUN apt-get update \
- && apt-get install -y --no-install-recommends g++ \
+ && apt-get install -y --no-install-recommends ${BUILD_PACKAGES} \
  && rm -rf /var/lib/apt/lists/*
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY requirements.txt ./
+COPY requirements.txt requirements-build.txt ./
 COPY native/ native/
 COPY function/ function/
 COPY scripts/install.sh scripts/start.sh scripts/

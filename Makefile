@@ -71,7 +71,7 @@ deps-node: .cache/apt-node.stamp
 	@touch $@
 
 venv: $(VENV)/.stamp
-$(VENV)/.stamp: requirements.txt requirements-dev.txt
+$(VENV)/.stamp: requirements.txt requirements-build.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 	@touch $@

@@ -2,12 +2,15 @@
 imported into containerd's k8s.io namespace.
 
 - The sandbox image: our static pause binary, FROM scratch.
-- A Debian 12 Python base: `debootstrap --variant=minbase` with python3, python3-venv,
-  python3-dev (the build stage compiles the classifier against Python.h, which the
-  official python image also carries) and ca-certificates, from the machine's configured
-  Debian mirror, imported with `podman import`; the rootfs tarball is cached by
-  BASE_VERSION.
-- The function: the SHIPPED Dockerfile, built with `--build-arg PYTHON_IMAGE=<that base>`,
+- A Debian 12 Python base: `debootstrap --variant=minbase` with python3 and
+  ca-certificates, from the machine's configured Debian mirror, slimmed as Debian's
+  official slim images are (no documentation but copyright files, no manuals, locales or
+  apt lists), imported with `podman import`; the rootfs tarball is cached by BASE_VERSION
+  (bump it when the recipe changes). It is the runtime stage's base, so it holds only what
+  the pod runs: docs/image.md.
+- The function: the SHIPPED Dockerfile, built with `--build-arg PYTHON_IMAGE=<that base>`
+  and BUILD_PACKAGES adding, in the build stage only, what the official python image has
+  and Debian's python3 lacks (python3-dev for Python.h, python3-venv for ensurepip),
   tagged localhost/cpu-alert-labeler:dev, rebuilt only when its build inputs change
   (their hash is an image label).
 
@@ -33,12 +36,13 @@ from .layout import Layout
 from .proc import run
 
 FUNCTION_IMAGE = "localhost/cpu-alert-labeler:dev"
-BASE_VERSION = "bookworm-2"
+BASE_VERSION = "bookworm-3"
 BASE_IMAGE = f"localhost/cpu-alert-labeler-python:{BASE_VERSION}"
 BUILD_INPUTS = (
     "Dockerfile",
     ".dockerignore",
     "requirements.txt",
+    "requirements-build.txt",
     "native",
     "function",
     "scripts/install.sh",
@@ -46,6 +50,16 @@ BUILD_INPUTS = (
 )
 """What the Dockerfile reads; their hash decides whether the image is rebuilt."""
 HOST_CA = Path("/etc/ssl/certs/ca-certificates.crt")
+BUILD_PACKAGES = "g++ python3-dev python3-venv"
+"""The Dockerfile's build stage installs these on the local base (the official image needs g++ only)."""
+SLIM = """path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+"""
+"""dpkg's excludes as Debian's slim images set them, so packages installed later stay slim too."""
 
 _CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
@@ -130,7 +144,7 @@ def _debootstrap(tarball: Path) -> None:
         run(
             "debootstrap",
             "--variant=minbase",
-            "--include=python3,python3-venv,python3-dev,ca-certificates",
+            "--include=python3,ca-certificates",
             "bookworm",
             str(rootfs),
             debian_mirror(),
@@ -138,11 +152,25 @@ def _debootstrap(tarball: Path) -> None:
         )
         # pip in the image's build stage verifies PyPI with this bundle (the host's trust).
         shutil.copy(HOST_CA, rootfs / "etc/ssl/certs/ca-certificates.crt")
-        shutil.rmtree(rootfs / "var/cache/apt/archives", ignore_errors=True)
+        _slim(rootfs)
         run("tar", "-C", str(rootfs), "-cf", f"{tarball}.tmp", ".", timeout=600)
         os.replace(f"{tarball}.tmp", tarball)
     finally:
         shutil.rmtree(rootfs, ignore_errors=True)
+
+
+def _slim(rootfs: Path) -> None:
+    """Leave out what SLIM excludes, and apt's package lists and caches (the build stage
+    runs `apt-get update`): files only, so every package's folders stay as dpkg expects."""
+    (rootfs / "etc/dpkg/dpkg.cfg.d/slim").write_text(SLIM)
+    folders = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian"]
+    for folder in [*folders, "var/lib/apt/lists", "var/cache/apt", "var/log"]:
+        for parent, _, files in os.walk(rootfs / folder):
+            for name in files:
+                if not (folder == "usr/share/doc" and name == "copyright"):
+                    os.unlink(os.path.join(parent, name))
+    for path in (rootfs / "var/cache/debconf").glob("*-old"):
+        path.unlink()
 
 
 def inputs_hash() -> str:
@@ -170,6 +198,8 @@ def function_image() -> None:
         "--pull=never",
         "--build-arg",
         f"PYTHON_IMAGE={BASE_IMAGE}",
+        "--build-arg",
+        f"BUILD_PACKAGES={BUILD_PACKAGES}",
         "--label",
         f"cpu-alert-labeler.inputs={wanted}",
         "-t",

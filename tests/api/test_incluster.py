@@ -12,7 +12,8 @@ and the cluster CA):
 - the whole function (the app as functions-framework serves it) labels a pod in-cluster
   before and after a rotation;
 - a process with the in-cluster variables set never imports `kubernetes` (nor urllib3),
-  neither when loading the function nor when serving a webhook;
+  neither when loading the function nor when serving a webhook; the distributions it does
+  import are exactly requirements.txt, the image's set (installed there with --no-deps);
 - with the variables set but no service account mounted, the kubeconfig is used, as the
   kubernetes client and client-go do.
 """
@@ -32,6 +33,7 @@ from function.errors import Rejected, Unavailable
 from function.kube import Kube, connect
 from function.kube.incluster import TokenFile
 from testbed.paths import ROOT, SOURCE
+from testbed.requirements import normal, pins
 
 SECRETS = Path("var/run/secrets/kubernetes.io/serviceaccount")
 
@@ -244,6 +246,28 @@ def test_serving_in_a_pod_does_not_import_kubernetes(apiserver, namespace, accou
     result = run_python(code, {"KUBECONFIG": str(apiserver.kubeconfig())})
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout.splitlines()[-1])[2] is True
+
+
+def test_serving_in_a_pod_imports_exactly_the_runtime_set(apiserver, namespace, account):
+    """Server, webhook, health and /metrics in-cluster import the distributions requirements.txt
+    pins, all of them and no other: the image installs that file alone, with --no-deps."""
+    apiserver.create_pod(namespace, "web-0")
+    body = json.dumps(webhook(namespace, "web-0", "firing", ""))
+    code = ("import json, sys, functions_framework, function.server\n"
+            "from importlib.metadata import packages_distributions\n"
+            f"app = functions_framework.create_app('handle', {str(SOURCE)!r}).test_client()\n"
+            f"answer = app.post('/', data={body!r}, content_type='application/json')\n"
+            "statuses = [answer.status_code, app.get('/_/health').status_code, app.get('/metrics').status_code]\n"
+            "tops = {name.partition('.')[0] for name in sys.modules}\n"
+            "dists = sorted({d for top in tops for d in packages_distributions().get(top, [])})\n"
+            "print(json.dumps([statuses, dists]))")
+    result = run_python(code, account.env())
+    assert result.returncode == 0, result.stderr
+    statuses, dists = json.loads(result.stdout.splitlines()[-1])
+    assert statuses == [200, 200, 200], result.stderr[-2000:]
+    # setuptools: its .pth hook (_distutils_hack) loads in any venv that has it; the image's has not.
+    imported = {normal(d) for d in dists} - {"setuptools"}
+    assert imported == set(pins())
 
 
 def test_without_a_mounted_account_the_kubeconfig_is_used(apiserver, account):

@@ -1,10 +1,12 @@
 """We test these aspects: the image's two steps, outside Docker.  scripts/install.sh,
-run on exactly the files .dockerignore lets into the build context, makes a venv and
-compiles the classifier itself; the Dockerfile copies only files that context holds;
-scripts/start.sh, given that prefix read-only, serves the function with our production
-server (function/server.py: waitress with limits; not the debug server) on $PORT, requires the token from a secret file as OpenFaaS mounts it, labels
-a real pod, serves /metrics from its multiprocess directory, writes nothing but its scratch directory, and
-stops cleanly on SIGTERM.
+run on exactly the files .dockerignore lets into the build context, makes a venv holding
+exactly requirements.txt (no installer, no build-only package) and compiles the classifier
+itself; the Dockerfile copies only files that context holds; scripts/start.sh, given that
+prefix read-only, serves the function with our production server (function/server.py:
+waitress with limits; not the debug server) on $PORT, in-cluster as a pod does (the
+image holds no kubeconfig path: no `kubernetes` package), requires the token from a secret
+file as OpenFaaS mounts it, labels a real pod, serves /metrics from its multiprocess
+directory, writes nothing but its scratch directory, and stops cleanly on SIGTERM.
 """
 
 import json
@@ -18,13 +20,16 @@ import urllib.error
 import urllib.request
 import uuid
 from dataclasses import dataclass
+from importlib.metadata import distributions
 from pathlib import Path
 
 import pytest
 
+from testbed.apiserver import ADMIN
 from testbed.net import free_port
 from testbed.paths import ROOT
 from testbed.process import Process
+from testbed.requirements import normal, pins
 from testbed.tools import require_tool
 
 PREFIX_MODE_MASK = ~(stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH)
@@ -108,16 +113,26 @@ class Server:
         return self.process.stop(40)
 
 
-def start(installed: Installed, kubeconfig: Path, base: Path) -> Server:
+def mount_service_account(apiserver, base: Path) -> dict[str, str]:
+    """What a pod gets: the service variables and a mounted account (here the admin's token)."""
+    directory = base / "serviceaccount"
+    directory.mkdir()
+    (directory / "token").write_text(apiserver.users[ADMIN][0])
+    (directory / "ca.crt").write_bytes((apiserver.dir / "ca.crt").read_bytes())
+    return {"KUBERNETES_SERVICE_HOST": "127.0.0.1", "KUBERNETES_SERVICE_PORT": str(apiserver.port),
+            "SERVICE_ACCOUNT_DIR": str(directory)}
+
+
+def start(installed: Installed, apiserver, base: Path) -> Server:
     """scripts/start.sh as the image runs it: a bare environment, a read-only cwd and HOME,
-    and the webhook token in a file, as OpenFaaS mounts a secret."""
+    in-cluster, and the webhook token in a file, as OpenFaaS mounts a secret."""
     port = free_port()
     scratch = base / "tmp"
     scratch.mkdir()
     (base / "secrets").mkdir()
     (base / "secrets" / "cpu-alert-labeler-token").write_text(TOKEN + "\n")
     env = {"PATH": os.environ["PATH"], "PORT": str(port), "APP_PREFIX": str(installed.prefix),
-           "KUBECONFIG": str(kubeconfig), "TMPDIR": str(scratch), "HOME": str(installed.prefix),
+           **mount_service_account(apiserver, base), "TMPDIR": str(scratch), "HOME": str(installed.prefix),
            "WEBHOOK_TOKEN_FILE": str(base / "secrets" / "cpu-alert-labeler-token"),
            "DEBUG": "1"}  # start.sh must ignore it: functions-framework would run Flask's server
     process = Process("server", [str(installed.context / "scripts" / "start.sh")], base, env=env,
@@ -130,7 +145,7 @@ def start(installed: Installed, kubeconfig: Path, base: Path) -> Server:
 @pytest.fixture(scope="module")
 def server(installed, apiserver, tmp_path_factory):
     """One served function for the module's read-only checks, as admin on the test apiserver."""
-    served = start(installed, apiserver.kubeconfig(), tmp_path_factory.mktemp("serve"))
+    served = start(installed, apiserver, tmp_path_factory.mktemp("serve"))
     yield served
     served.stop()
 
@@ -146,6 +161,14 @@ def test_install_compiles_the_classifier_itself(installed):
     assert len(built) == 1
     assert (installed.prefix / "venv" / "bin" / "python").exists()
     assert not (installed.prefix / "app" / "function" / "main.py").stat().st_mode & stat.S_IWUSR
+
+
+def test_install_ships_exactly_the_runtime_requirements(installed):
+    """The venv holds requirements.txt's distributions and no others: no pip or setuptools,
+    not the build-only pycparser, not kubernetes nor functions-framework's unused servers."""
+    (site,) = (installed.prefix / "venv" / "lib").glob("python3*/site-packages")
+    assert {normal(d.metadata["Name"]) for d in distributions(path=[str(site)])} == set(pins())
+    assert not list((installed.prefix / "venv" / "bin").glob("pip*"))
 
 
 def test_dockerfile_copies_only_what_the_context_holds(installed):
@@ -210,7 +233,7 @@ def test_start_writes_only_to_its_scratch_directory(server, installed):
 
 def test_sigterm_stops_the_server(installed, apiserver, tmp_path):
     """SIGTERM to the started process stops the server cleanly (exit 0) and frees the port."""
-    served = start(installed, apiserver.kubeconfig(), tmp_path)
+    served = start(installed, apiserver, tmp_path)
     port = int(served.url.rsplit(":", 1)[1])
     assert served.stop() == 0
     with socket.socket() as sock:
