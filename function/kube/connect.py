@@ -30,7 +30,13 @@ def connect(
             )
         except incluster.NotInCluster as exc:
             why = str(exc)
-    from . import kubeconfig as kubeconfig_source  # imports the kubernetes package: this path only
+    try:
+        from . import kubeconfig as kubeconfig_source  # imports the kubernetes package: this path only
+    except ImportError:  # the image ships the in-cluster path only (docs/image.md)
+        raise ConfigError(
+            f"no in-cluster config ({why}), and this installation has no kubeconfig support"
+            " (the kubernetes package is not installed: the image serves in a pod only)"
+        ) from None
 
     try:
         return kubeconfig_source.connect(path=kubeconfig, pool_size=pool_size)

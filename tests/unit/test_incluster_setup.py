@@ -10,6 +10,7 @@
 """
 
 import os
+import sys
 
 import pytest
 
@@ -125,3 +126,15 @@ def test_neither_source_names_both_reasons(tmp_path):
     message = str(info.value)
     assert "no in-cluster config" in message and "token does not exist" in message
     assert "no usable kubeconfig" in message
+
+
+def test_without_the_kubernetes_package_a_pod_without_its_account_is_a_config_error(tmp_path, monkeypatch):
+    """The image ships no kubernetes package (docs/image.md): a pod that mounts no service
+    account gets a ConfigError saying so (a 500 naming the cause), not an ImportError."""
+    import function.kube
+
+    monkeypatch.setitem(sys.modules, "function.kube.kubeconfig", None)  # import raises ImportError
+    monkeypatch.delattr(function.kube, "kubeconfig", raising=False)
+    with pytest.raises(ConfigError, match="no kubeconfig support"):
+        connect(service_host="10.0.0.1", service_port="443", service_account_dir=str(tmp_path),
+                kubeconfig=str(tmp_path / "kubeconfig"), pool_size=1)
