@@ -12,17 +12,19 @@ Two steps, both pure so they can be tested by tables:
   (Alertmanager re-sends, several instances, out of order) never overwrites a
   newer state, and a repeat of the current state writes nothing.
 
-Clocks disagree, so times are used with two guards.  Times after `trust_until`
-(arrival plus FUTURE_TIME_ALLOWANCE_SECONDS) take no part at all.  Times inside the
-allowance order the alerts of one notification, but the time recorded on the pod is
-never later than the notification's arrival (`received`): a sender whose clock runs
-ahead would otherwise record a future time and make every later notification of the
-pod look stale, freezing its label (the normal alert's startsAt never moves, so no
-re-send would fix it).  And a recorded state outranks notifications with older times
-only for `order_window` after it was written (the `received-at` annotation): late
-re-sends (an HA peer, a retry) arrive within minutes, while clocks that disagree
-(startsAt from Prometheus, endsAt from an Alertmanager ahead of it) could otherwise
-make the current state look older than a record for good.
+Clocks disagree, so times are used with three guards.  Times after `trust_until`
+(arrival plus FUTURE_TIME_ALLOWANCE_SECONDS) take no part at all.  The time recorded
+on the pod (`alert-time`) is never later than the notification's arrival
+(`received`): a sender whose clock runs ahead would otherwise record a future time
+and make every later notification of the pod look stale, freezing its label (the
+normal alert's startsAt never moves, so no re-send would fix it).  Such a clamped
+record also keeps the sender's own time (`sender-time`), and two notifications that
+both came from a clock ahead are ordered by that clock's times, so a late re-send of
+an older state stays stale.  And a recorded state outranks notifications with older
+times only for `order_window` after it was written (`received-at`): late re-sends
+(an HA peer, a retry) arrive within minutes, while clocks that disagree within one
+notification (startsAt from Prometheus, endsAt from an Alertmanager ahead of it)
+could otherwise make the current state look older than a record for good.
 """
 
 from dataclasses import dataclass
@@ -79,8 +81,9 @@ class Target:
     cause_level: Level
     resolves: frozenset[str] = frozenset()
     """Fingerprints of the alerts this notification resolves for the pod."""
-    clamped: bool = False
-    """`at` is the arrival: the alerts' own newest time was later (the sender's clock ahead)."""
+    sent: datetime | None = None
+    """The alerts' own newest time when it was later than the arrival (the sender's clock
+    ahead); `at` is then the arrival."""
     received: datetime | None = None
     """When the notification arrived (None: not known, no order window applies)."""
 
@@ -165,12 +168,12 @@ def _target(
     # The payload is a snapshot of the group: it is as new as its newest trusted event.
     times = [at for i in snapshot if (at := i.alert.at) is not None and trusted(at, trust_until)]
     newest = max(times, default=None)
-    clamped = newest is not None and received is not None and newest > received
+    ahead = newest is not None and received is not None and newest > received
     resolves = frozenset(
         i.alert.fingerprint for i in group if i.alert.status != FIRING and i.alert.fingerprint
     )
-    at = received if clamped else newest
-    return Target(key[0], key[1], level, at, cause.alert, _level(cause), resolves, clamped, received)
+    at, sent = (received, newest) if ahead else (newest, None)
+    return Target(key[0], key[1], level, at, cause.alert, _level(cause), resolves, sent, received)
 
 
 def _level(item: Item) -> Level:
@@ -266,7 +269,7 @@ def decide(
             # The resourceVersion makes the merge patch conditional: 409 if the pod moved on.
             "resourceVersion": meta.resource_version,
             "labels": {keys.label: value},
-            "annotations": _annotations(target, keys),
+            "annotations": _annotations(target, keys, meta.annotations),
         }
     }
     if meta.labels.get(keys.label) == value:
@@ -290,14 +293,14 @@ def _why_not(
     recorded = recorded_time(annotations, keys)
     if not trusted(recorded, trust_until):
         recorded = None  # a future time recorded before it was refused: heal on this write
-    if target.clamped and labeled and _records_cause(target, annotations, keys):
-        # The time is the arrival, not the state's: a re-send of the recorded state from a
-        # sender whose clock is ahead writes nothing (or each re-send would PATCH).
-        return "already labeled"
+    mine, theirs = target.at, recorded
+    sent = recorded_time(annotations, keys, "sender-time")
+    if target.sent is not None and sent is not None and recorded is not None:
+        mine, theirs = target.sent, sent  # both from a clock ahead of ours: its own times order
     if (
-        recorded is not None
-        and target.at is not None
-        and target.at <= recorded
+        theirs is not None
+        and mine is not None
+        and mine <= theirs
         and _outlived(target, annotations, keys, order_window)
     ):
         # Older times than the record's, but sent long after it was written: not a late
@@ -305,11 +308,11 @@ def _why_not(
         return "already labeled" if labeled else ""
     if target.at is None and recorded is not None and target.cause.status != FIRING:
         return "a resolved alert without a time cannot be ordered against the recorded state"
-    if target.at is not None and recorded is not None:
-        if target.at < recorded:
-            return f"stale: the pod records a newer state ({format_time(recorded)})"
+    if mine is not None and theirs is not None:
+        if mine < theirs:
+            return f"stale: the pod records a newer state ({format_time(theirs)})"
         if (
-            target.at == recorded
+            mine == theirs
             and target.level < _recorded_level(annotations, keys)
             and annotations.get(keys.annotation("fingerprint")) not in target.resolves
         ):
@@ -317,17 +320,10 @@ def _why_not(
             # in separate notifications): the more severe wins, whichever arrives first,
             # unless this notification resolves the very alert that set the level.
             return "a more severe state of the same time is recorded"
-    if labeled and (target.at is None or target.at == recorded):
+    if labeled and (mine is None or mine == theirs):
         if not _cause_resolved(target, annotations, keys):
             return "already labeled"
     return ""
-
-
-def _records_cause(target: Target, annotations: dict, keys: Keys) -> bool:
-    """Whether the pod records this target's level and deciding alert."""
-    return _recorded_level(annotations, keys) == target.level and annotations.get(
-        keys.annotation("fingerprint")
-    ) == (target.cause.fingerprint[:_MAX_TEXT] or None)
 
 
 def _outlived(target: Target, annotations: dict, keys: Keys, window: timedelta | None) -> bool:
@@ -347,7 +343,9 @@ def _cause_resolved(target: Target, annotations: dict, keys: Keys) -> bool:
     return bool(recorded) and recorded in target.resolves and recorded != target.cause.fingerprint
 
 
-def _annotations(target: Target, keys: Keys) -> dict:
+def _annotations(target: Target, keys: Keys, present: dict) -> dict:
+    """Our annotations for the target; None removes one of ours the pod has (a merge patch
+    removes a key set to null)."""
     cause = target.cause
     annotations = {
         keys.annotation("alertname"): cause.name[:_MAX_TEXT] or None,
@@ -359,6 +357,8 @@ def _annotations(target: Target, keys: Keys) -> dict:
         # A notification without times (the old minimal form) leaves the recorded time
         # alone, so the order guard keeps working for the timed notifications after it.
         annotations[keys.annotation("alert-time")] = format_time(target.at)
+        if target.sent is not None or keys.annotation("sender-time") in present:
+            annotations[keys.annotation("sender-time")] = format_time(target.sent) if target.sent else None
     if target.received is not None:
         annotations[keys.annotation("received-at")] = format_time(target.received)
     return annotations

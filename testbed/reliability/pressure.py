@@ -10,9 +10,13 @@ Every scenario runs the production server of the function against a real apiserv
   counts the calls); groups of pods change state three times, re-sent on 503; each label
   change must have its CpuLevelChanged Event (waited for a bounded time: the function may
   post them after answering);
-- skewed sender: a sender whose clock runs S seconds ahead (inside and beyond
-  FUTURE_TIME_ALLOWANCE_SECONDS) alternates critical and normal per pod and repeats each
-  notification after the next: every pod must end on the last state sent;
+- skewed sender: a sender whose clock runs S seconds ahead (every time, inside and
+  beyond FUTURE_TIME_ALLOWANCE_SECONDS; or only endsAt, an Alertmanager ahead of its
+  Prometheus) alternates critical and normal per pod and repeats each notification
+  after the next.  Inside the allowance every pod must be on the last state sent after
+  those late re-sends; beyond it times take no part, so the pod follows arrival order
+  until the current group is sent again (Alertmanager's repeat_interval), after which
+  every pod must be on the last state in every case;
 - bound: how many pods ONE notification of `bound_pods` labels within the deadline,
   at fixed API latencies, counted on the apiserver after its answer.
 
@@ -50,7 +54,10 @@ from testbed.reliability.sender import deliver, post
 NAME = "pressure"
 SLOW_LATENCY = (0.05, 0.2)  # seconds every API call is held in the slow scenario
 PAUSE = 0.5  # seconds between re-sends of a notification (Alertmanager's backoff is short too)
-SKEWS = (240, 600)  # seconds the skewed sender's clock runs ahead: inside, beyond the allowance
+# (which times, seconds ahead): every time inside and beyond the allowance (300 s), and only
+# endsAt (issue 20's freeze: an Alertmanager a few minutes ahead of Prometheus).
+SKEWS = (("every", 240), ("every", 600), ("endsAt", 240))
+ALLOWANCE = 300  # FUTURE_TIME_ALLOWANCE_SECONDS' default
 STEP = timedelta(milliseconds=100)  # real time between a pod's states in the skewed sender
 EVENT_REASON = "CpuLevelChanged"
 USER = "cpu-alert-labeler"  # the throttled identity: outside system:masters, which is exempt
@@ -293,29 +300,37 @@ def _change(k: int, group: int) -> State:
 # == skewed sender =======================================================================
 @dataclass
 class Skewed:
+    times: str
     skew: int
     pods: int = 0
-    wrong: int = 0
+    wrong_late: int = 0  # after the late re-sends
+    wrong: int = 0  # after the current group was sent again
     resends: int = 0
     details: list[str] = field(default_factory=list)
 
     def figures(self) -> list[Figure]:
-        what = f"sender +{self.skew} s"
+        what = f"sender +{self.skew} s ({self.times})"
+        inside = self.skew <= ALLOWANCE
+        late = f"pods wrong after late re-sends of older states (of {self.pods})"
         return [
-            Figure(NAME, f"{what}: pods wrong at the end (of {self.pods})", self.wrong, zero=True),
+            Figure(NAME, f"{what}: {late}", self.wrong_late, zero=inside),
+            Figure(NAME, f"{what}: pods wrong once the current group is re-sent", self.wrong, zero=True),
             Figure(NAME, f"{what}: re-sends after 503", self.resends),
         ]
 
 
-def skewed_sender(server: FunctionServer, apiserver: ApiServer, size: Size, skew: int) -> Skewed:
+def skewed_sender(server: FunctionServer, apiserver: ApiServer, size: Size, times: str, skew: int) -> Skewed:
     pods = [f"k{i}-app" for i in range(size.skew_pods)]
-    namespace = new_pods(apiserver, f"rel-skew{skew}", pods, threads=4)
-    start = datetime.now(timezone.utc) + timedelta(seconds=skew)
+    namespace = new_pods(apiserver, f"rel-skew{skew}{times.lower()}", pods, threads=4)
+    now, ahead = datetime.now(timezone.utc), timedelta(seconds=skew)
+    start, ends_ahead = (now + ahead, timedelta(0)) if times == "every" else (now, ahead)
     sequences = {
-        pod: late_resends(flip_flop(namespace, pod, start=start, step=STEP, states=size.skew_states))
+        pod: late_resends(
+            flip_flop(namespace, pod, start=start, step=STEP, states=size.skew_states, ends_ahead=ends_ahead)
+        )
         for pod in pods
     }
-    result = Skewed(skew, pods=len(pods))
+    result = Skewed(times, skew, pods=len(pods))
     resends: list[int] = []
     began = time.monotonic()
 
@@ -324,14 +339,28 @@ def skewed_sender(server: FunctionServer, apiserver: ApiServer, size: Size, skew
             time.sleep(max(began + timed.after - time.monotonic(), 0))  # the states' real spacing
             resends.append(resend(server.url, timed.body, size.resends).resends)  # atomic
 
+    def wrong(when: str) -> int:
+        labels = pod_labels(apiserver, namespace)
+        count = 0
+        for pod, sequence in sequences.items():
+            want = [t for t in sequence if not t.resend][-1].state.label
+            if labels.get(pod) != want:
+                count += 1
+                result.details.append(
+                    f"+{skew} s ({times}) {when}: {namespace}/{pod}: label {labels.get(pod)!r}, want {want!r}"
+                )
+        return count
+
     run_threads(send, [(pod,) for pod in pods], "skew", timeout=300)
+    result.wrong_late = wrong("after late re-sends")
+
+    def repeat(pod: str) -> None:  # Alertmanager's repeat_interval: the current group again
+        current = [t for t in sequences[pod] if not t.resend][-1]
+        resends.append(resend(server.url, current.body, size.resends).resends)
+
+    run_threads(repeat, [(pod,) for pod in pods], "skew-repeat", timeout=300)
+    result.wrong = wrong("after the repeat")
     result.resends = sum(resends)
-    labels = pod_labels(apiserver, namespace)
-    for pod, sequence in sequences.items():
-        want = [t for t in sequence if not t.resend][-1].state.label
-        if labels.get(pod) != want:
-            result.wrong += 1
-            result.details.append(f"+{skew} s: {namespace}/{pod}: label {labels.get(pod)!r}, want {want!r}")
     return result
 
 
@@ -398,7 +427,7 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> PressureR
     result = PressureResult()
     with behind_proxy(apiserver, workdir, "pressure", apiserver.users[ADMIN][0], seed) as (server, proxy):
         result.slow = slow_api(server, proxy, apiserver, size)
-        result.skewed = [skewed_sender(server, apiserver, size, skew) for skew in SKEWS]
+        result.skewed = [skewed_sender(server, apiserver, size, times, skew) for times, skew in SKEWS]
         result.bounds = [bound(server, proxy, apiserver, size, ms) for ms in size.latencies_ms]
     result.throttled = throttling_api(apiserver, size, seed, workdir)
     return result

@@ -145,13 +145,22 @@ class Timed:
     resend: bool = False
 
 
-def flip_flop(namespace: str, pod: str, *, start: datetime, step: timedelta, states: int) -> list[Timed]:
+def flip_flop(
+    namespace: str,
+    pod: str,
+    *,
+    start: datetime,
+    step: timedelta,
+    states: int,
+    ends_ahead: timedelta = timedelta(0),
+) -> list[Timed]:
     """critical, normal, critical, ... for one pod, a state every `step`, timed by a sender
     whose clock reads `start` at the first one (ahead of the receiver's by the skew).
 
     Shaped as Alertmanager sends a pod's group: the alert that starts fires with its own
     startsAt, the one it replaces is resolved with endsAt at the same instant (the first
-    critical has nothing to replace)."""
+    critical has nothing to replace).  `ends_ahead` moves only the endsAt times: startsAt
+    from Prometheus' clock, endsAt from an Alertmanager's running ahead of it."""
     began: dict[str, datetime] = {}  # alertname -> startsAt of its current instance
     timed = []
     for k in range(states):
@@ -160,7 +169,7 @@ def flip_flop(namespace: str, pod: str, *, start: datetime, step: timedelta, sta
         began[name] = at
         alerts = [_skewed(namespace, pod, name, cpu, began[name], ZERO_TIME)]
         if old in began:
-            alerts.append(_skewed(namespace, pod, old, old_cpu, began[old], rfc3339(at, 3)))
+            alerts.append(_skewed(namespace, pod, old, old_cpu, began[old], rfc3339(at + ends_ahead, 3)))
         level = "critical" if name == CRITICAL[0] else "normal"
         state = State(name, "firing", at, cpu, level)
         timed.append(Timed(k * step.total_seconds(), body(f'{{}}:{{pod="{pod}"}}', alerts), state))

@@ -219,3 +219,19 @@ def test_a_late_re_send_is_stale_inside_the_window_and_the_current_state_wins_af
     assert d.patch is None and d.reason.startswith("stale")
     d, later = _arriving(meta, older, [Level.NORMAL], T0 + timedelta(minutes=13))
     assert d.kind is OutcomeKind.LABELED and later.labels["status"] == "normal"
+
+
+def test_a_late_re_send_from_a_clock_ahead_stays_stale():
+    """A sender 4 minutes ahead for every time: both notifications are recorded at their
+    arrival, and ordered by the sender's own times, so the older one, delivered late, is stale."""
+    ahead = timedelta(minutes=4)
+    critical = [alert("PodCpuFailure", at=T0 + ahead, fp="c")]
+    normal = [alert("PodCpuNormal", at=T0 + timedelta(seconds=30) + ahead, fp="n"),
+              alert("PodCpuFailure", RESOLVED, at=T0 + timedelta(seconds=30) + ahead, fp="c")]
+    _, meta = _arriving(EMPTY, critical, [Level.CRITICAL], T0 + timedelta(seconds=1))
+    _, meta = _arriving(meta, normal, [Level.NORMAL, Level.CRITICAL], T0 + timedelta(seconds=31))
+    assert meta.labels["status"] == "normal"
+    assert meta.annotations["cpu-alert-labeler/alert-time"] == "2026-11-24T09:00:31.000000Z"
+    assert meta.annotations["cpu-alert-labeler/sender-time"] == "2026-11-24T09:04:30.000000Z"
+    d, meta = _arriving(meta, critical, [Level.CRITICAL], T0 + timedelta(seconds=32))
+    assert d.patch is None and d.reason.startswith("stale") and meta.labels["status"] == "normal"
