@@ -21,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Callable
 
@@ -28,8 +29,8 @@ from . import alerts as alerts_mod
 from . import logs
 from .classifier import Classifier
 from .config import Settings
-from .errors import ApiError, Conflict, NotFound, Unavailable
-from .events import Outbox
+from .errors import ApiError, Conflict, NotFound, Rejected, Unavailable
+from .events import Outbox, Send
 from .kube import Kube, connect
 from .metrics import ALERTS, CHANGES, EVENTS, FOREIGN_LABELS, TRUNCATED
 from .model import Level, OutcomeKind, PodKey, PodMeta
@@ -40,6 +41,8 @@ from .report import Outcome, Report, entry
 _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
 _CACHE_SIZE = 4096  # pods whose last written metadata this process remembers
+KNOWN_FOR = 60.0  # seconds our own write is trusted to need no read before writing nothing
+LIST_FROM = 16  # pods of one namespace, unknown to this process, from which one LIST reads them
 
 log = logging.getLogger(logs.LOGGER_NAME)
 
@@ -54,6 +57,15 @@ class Deadline:
 
     def remaining(self) -> float:
         return self._end - time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class Known:
+    """What is known of a pod before its change: metadata to decide on (None: the pod does
+    not exist), and whether a decision to write nothing on it is final (no read)."""
+
+    meta: PodMeta | None
+    final: bool
 
 
 class Labeler:
@@ -76,6 +88,7 @@ class Labeler:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.outbox = Outbox(timeout=settings.api_timeout)
+        self._can_list = True  # until the API refuses a LIST (RBAC without `list` on pods)
 
     def close(self, timeout: float) -> int:
         """Send the Events still waiting, for up to `timeout` seconds; the number dropped."""
@@ -126,26 +139,89 @@ class Labeler:
     def _apply(
         self, targets: dict[PodKey, Target], deadline: Deadline, trust_until: datetime
     ) -> dict[PodKey, Outcome]:
-        # Every pod goes through the pool, so PATCH_CONCURRENCY bounds the API calls in
+        """Labels first, then Events: the deadline goes to labels, and an Event it leaves no
+        time for is sent from the outbox."""
+        kube, pool = self._resources()
+        known = self._known(kube, pool, targets, deadline)
+        results = self._windowed(
+            pool,
+            {
+                key: (self._apply_one, kube, target, deadline, trust_until, known.get(key))
+                for key, target in targets.items()
+            },
+        )
+        announcements = {
+            key: (self._announce, send, targets[key], deadline)
+            for key, (_, send) in results.items()
+            if send is not None
+        }
+        self._windowed(pool, announcements)
+        return {key: outcome for key, (outcome, _) in results.items()}
+
+    def _windowed(self, pool: ThreadPoolExecutor, calls: dict) -> dict:
+        # Every call goes through the pool, so PATCH_CONCURRENCY bounds the API calls in
         # flight per process whatever the number of requests served at once.  One request
         # keeps at most PATCH_CONCURRENCY_PER_REQUEST of them queued or running, so a big
         # notification cannot fill the pool's queue ahead of a small one sent after it.
-        kube, pool = self._resources()
         window = threading.BoundedSemaphore(self.settings.patch_concurrency_per_request)
         futures = {}
-        for key, target in targets.items():
+        for key, (call, *args) in calls.items():
             window.acquire()
-            future = pool.submit(self._apply_one, kube, target, deadline, trust_until)
+            future = pool.submit(call, *args)
             future.add_done_callback(lambda _: window.release())
             futures[key] = future
         return {key: future.result() for key, future in futures.items()}
 
-    def _apply_one(self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime) -> Outcome:
+    def _known(
+        self, kube: Kube, pool: ThreadPoolExecutor, targets: dict[PodKey, Target], deadline: Deadline
+    ) -> dict[PodKey, Known]:
+        """What is known of each pod before its change, without a read per pod: this process's
+        own recent writes, and one metadata LIST (in pages) for each namespace where
+        LIST_FROM or more pods are not known that way.  A re-sent notification so costs about
+        one PATCH per pod still to change, on this replica or another."""
+        known: dict[PodKey, Known] = {}
+        unknown: dict[str, set[str]] = {}
+        for key in targets:
+            hit = self._cache.get(key)
+            if hit is not None:
+                known[key] = Known(hit[0], final=hit[1] <= KNOWN_FOR)
+            if hit is None or hit[1] > KNOWN_FOR:
+                unknown.setdefault(key[0], set()).add(key[1])
+        busy = {ns: names for ns, names in unknown.items() if len(names) >= LIST_FROM}
+        if not busy or not self._can_list:
+            return known
+        lists = self._windowed(
+            pool, {ns: (self._list, kube, ns, names, deadline) for ns, names in busy.items()}
+        )
+        for namespace, pods in lists.items():
+            for name in busy[namespace] if pods is not None else ():
+                found = pods.get(name)  # not listed: the pod does not exist (LIST is authoritative)
+                known[(namespace, name)] = Known(found, final=True)
+        return known
+
+    def _list(
+        self, kube: Kube, namespace: str, names: set[str], deadline: Deadline
+    ) -> dict[str, PodMeta] | None:
+        """The pods `names` of the namespace, or None (each pod is then read alone) when the
+        LIST fails."""
         try:
-            outcome = self._change(kube, target, deadline, trust_until)
+            return kube.list_pods(namespace=namespace, names=names, timeout=lambda: self._timeout(deadline))
+        except Rejected as exc:
+            # Older RBAC without `list` on pods: read pod by pod from now on, and say so once.
+            self._can_list = False
+            logs.event(log, "list_refused", logging.WARNING, namespace=namespace, reason=str(exc))
+        except ApiError:
+            pass  # unavailable for now: the per-pod reads retry against the deadline
+        return None
+
+    def _apply_one(
+        self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime, known: Known | None
+    ) -> tuple[Outcome, Send | None]:
+        try:
+            outcome, send = self._change(kube, target, deadline, trust_until, known)
         except Exception:  # a bug must not hide the other pods' outcomes
             log.exception("unexpected error changing %s/%s", target.namespace, target.pod)
-            outcome = Outcome(OutcomeKind.FAILED, "internal error", retryable=True)
+            outcome, send = Outcome(OutcomeKind.FAILED, "internal error", retryable=True), None
         CHANGES.labels(outcome.kind.value).inc()
         failed = outcome.kind is OutcomeKind.FAILED
         logs.event(
@@ -162,37 +238,48 @@ class Labeler:
             reason=outcome.reason or None,
             dry_run=self.settings.dry_run,
         )
-        return outcome
+        return outcome, send
 
-    def _change(self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime) -> Outcome:
+    def _change(
+        self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime, known: Known | None
+    ) -> tuple[Outcome, Send | None]:
         """Attempts until one settles the pod: re-read at once after 409, back off after a
-        retryable failure, give up (retryable) when attempts or the deadline run out."""
+        retryable failure (at least the server's Retry-After), give up (retryable) when
+        attempts or the deadline run out."""
         failures = conflicts = 0
         backoff = _FIRST_BACKOFF
         while True:
             try:
-                return self._attempt(kube, target, deadline, trust_until)
+                return self._attempt(kube, target, deadline, trust_until, known)
             except Conflict:
                 conflicts += 1
+                known = None  # what was known is older than the pod: read it
+                self._cache.drop((target.namespace, target.pod))
                 if conflicts >= _CONFLICT_ATTEMPTS:
-                    return Outcome(OutcomeKind.FAILED, "the pod kept changing under us (409)", retryable=True)
+                    return Outcome(
+                        OutcomeKind.FAILED, "the pod kept changing under us (409)", retryable=True
+                    ), None
             except NotFound:
-                return Outcome(OutcomeKind.SKIPPED, "pod not found")
+                return Outcome(OutcomeKind.SKIPPED, "pod not found"), None
             except Unavailable as exc:
                 failures += 1
                 pause = max(backoff * random.uniform(0.5, 1.5), exc.retry_after or 0.0)
                 if failures >= self.settings.api_attempts or deadline.remaining() <= pause:
-                    return Outcome(OutcomeKind.FAILED, str(exc), retryable=True)
+                    return Outcome(OutcomeKind.FAILED, str(exc), retryable=True), None
                 time.sleep(pause)
                 backoff *= 2
             except ApiError as exc:
-                return Outcome(OutcomeKind.FAILED, str(exc), retryable=exc.retryable)
+                return Outcome(OutcomeKind.FAILED, str(exc), retryable=exc.retryable), None
 
-    def _attempt(self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime) -> Outcome:
+    def _attempt(
+        self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime, known: Known | None
+    ) -> tuple[Outcome, Send | None]:
         """One decision and conditional patch; API errors propagate to _change.
 
-        The decision is first made on what this process last wrote on the pod, if
-        anything; only when that calls for no write (or is absent) is the pod read.
+        The decision is first made on what is known of the pod (this process's last write,
+        or the LIST), if anything; the pod is read only when nothing is known, or when what
+        is known calls for no write but may be old.  The Event of a label change is
+        returned to be sent once every pod of the request is labeled.
         """
         key = (target.namespace, target.pod)
         value = self.values[target.level]
@@ -208,15 +295,17 @@ class Labeler:
                 order_window=self._order_window,
             )
 
-        meta = self._cache.take(key)
+        if known is not None and known.meta is None:
+            raise NotFound("pod not found")
+        meta = known.meta if known is not None else None
         decision = decide_on(meta) if meta is not None else None
-        if meta is None or decision is None or decision.patch is None:
+        if meta is None or decision is None or (decision.patch is None and not (known and known.final)):
             meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=self._timeout(deadline))
             decision = decide_on(meta)
-            if decision.patch is None:
-                if decision.kind is OutcomeKind.SKIPPED:
-                    FOREIGN_LABELS.inc()
-                return Outcome(decision.kind, decision.reason)
+        if decision.patch is None:
+            if decision.kind is OutcomeKind.SKIPPED:
+                FOREIGN_LABELS.inc()
+            return Outcome(decision.kind, decision.reason), None
         written = kube.patch_pod(
             namespace=target.namespace,
             name=target.pod,
@@ -227,10 +316,11 @@ class Labeler:
         if not self.settings.dry_run:
             self._cache.put(key, written)
         if decision.kind is not OutcomeKind.LABELED:
-            return Outcome(decision.kind, decision.reason)
+            return Outcome(decision.kind, decision.reason), None
         previous = meta.labels.get(self.keys.label)
-        self._announce(kube, target, written, previous, value, deadline)
-        return Outcome(OutcomeKind.LABELED, previous=previous)
+        return Outcome(OutcomeKind.LABELED, previous=previous), self._event(
+            kube, target, written, previous, value
+        )
 
     def _timeout(self, deadline: Deadline) -> float:
         """The next call's timeout: the configured one, cut to the time left."""
@@ -240,19 +330,13 @@ class Labeler:
             raise Unavailable("request deadline passed")
         return min(self.settings.api_timeout, remaining)
 
-    def _announce(
-        self,
-        kube: Kube,
-        target: Target,
-        written: PodMeta,
-        previous: str | None,
-        value: str,
-        deadline: Deadline,
-    ) -> None:
-        """An Event on the pod, shown when the pod is described; its failure never fails the
-        change: refused for now, it is sent again in the background."""
+    def _event(
+        self, kube: Kube, target: Target, written: PodMeta, previous: str | None, value: str
+    ) -> Send | None:
+        """How to post the change's Event (None when no Event is wanted): shown when the pod
+        is described, named by the change so that a second try is no second Event."""
         if self.settings.dry_run or not self.settings.emit_events:
-            return
+            return None
         detail = target.cause.name[:256] or "alert"
         cpu = cpu_text(target)
         if cpu:
@@ -273,6 +357,11 @@ class Labeler:
                 event_name=event_name(target.pod, written),
             )
 
+        return send
+
+    def _announce(self, send: Send, target: Target, deadline: Deadline) -> None:
+        """Post an Event; refused for now (or no time left), it is sent again from the
+        outbox; its failure never fails the change."""
         try:
             send(self._timeout(deadline))
         except Unavailable as exc:
@@ -287,6 +376,8 @@ class Labeler:
                 pod=target.pod,
                 reason=str(exc),
             )
+        except Exception:  # a bug must not hide the other pods' outcomes
+            log.exception("unexpected error posting the Event of %s/%s", target.namespace, target.pod)
         else:
             EVENTS.labels("sent").inc()
 

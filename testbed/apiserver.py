@@ -239,6 +239,39 @@ class ApiServer:
             {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
         )
 
+    def account_token(self, namespace: str, name: str, rules: list[dict]) -> str:
+        """A ServiceAccount `name` in `namespace` allowed `rules` there (a Role and its
+        RoleBinding), and a token for it from the TokenRequest API."""
+        rbac = f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}"
+        meta = {"name": name, "namespace": namespace}
+        account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": name}}
+        role = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "Role",
+            "metadata": meta,
+            "rules": rules,
+        }
+        binding = {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "RoleBinding",
+            "metadata": meta,
+            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": namespace}],
+        }
+        for path, obj in (
+            (f"/api/v1/namespaces/{namespace}/serviceaccounts", account),
+            (f"{rbac}/roles", role),
+            (f"{rbac}/rolebindings", binding),
+        ):
+            self.expect(201, "POST", path, obj)
+        issued = self.expect(
+            201,
+            "POST",
+            f"/api/v1/namespaces/{namespace}/serviceaccounts/{name}/token",
+            {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}},
+        )
+        return issued["status"]["token"]
+
     def create_pod(self, namespace: str, name: str, labels: dict | None = None) -> dict:
         pod = {
             "apiVersion": "v1",

@@ -105,6 +105,7 @@ class FaultProxy:
         self.counts: collections.Counter[str] = collections.Counter()
         self.forwarded = 0
         self.methods: collections.Counter[str] = collections.Counter()  # forwarded, by method
+        self.calls: list[tuple[str, str]] = []  # forwarded (method, path without the query), in order
         self.statuses: collections.Counter[int] = collections.Counter()  # upstream answers
         self.held = 0.0  # seconds of latency added in all
         self.requests = 0
@@ -215,6 +216,7 @@ class FaultProxy:
         with self._lock:
             self.forwarded += 1
             self.methods[method] += 1
+            self.calls.append((method, path.split("?", 1)[0]))
         response = self._pool.urlopen(
             method,
             path,

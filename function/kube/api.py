@@ -13,6 +13,7 @@ retrying is the caller's decision, made against its deadline.
 import json
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from urllib.parse import quote
 
@@ -23,6 +24,8 @@ from .connection import Connection, TransportError
 
 FIELD_MANAGER = "cpu-alert-labeler"  # names our writes in managedFields, audit logs and Events
 _METADATA_ONLY = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
+_METADATA_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
+LIST_PAGE = 500  # pods per page of a LIST: bounds one answer's size
 _MERGE_PATCH = "application/merge-patch+json"
 _MAX_MESSAGE = 200  # API messages are truncated before they reach answers and logs
 _MAX_RETRY_AFTER = 60.0  # seconds; a server's advice beyond this is not followed further
@@ -87,6 +90,29 @@ class Kube:
 
     def read_pod(self, *, namespace: str, name: str, timeout: float | None = None) -> PodMeta:
         return _pod_meta(self._call("get", "GET", self._pod_url(namespace, name), timeout))
+
+    def list_pods(
+        self, *, namespace: str, names: set[str], timeout: Callable[[], float] | None = None
+    ) -> dict[str, PodMeta]:
+        """The metadata of the pods of `namespace` named in `names` (the others are not kept),
+        by name: PartialObjectMetadataList pages of LIST_PAGE, so many pods cost a few calls
+        and no spec is sent; `timeout` gives each page's."""
+        base = f"{self._base}{quote(namespace, safe='')}/pods?limit={LIST_PAGE}"
+        pods: dict[str, PodMeta] = {}
+        token = ""
+        while True:
+            url = base + (f"&continue={quote(token, safe='')}" if token else "")
+            data = self._call("list", "GET", url, timeout() if timeout else None, accept=_METADATA_LIST)
+            try:
+                doc = json.loads(data)
+                for item in doc["items"]:
+                    if (name := item["metadata"]["name"]) in names:
+                        pods[name] = _meta_of(item)
+                token = (doc.get("metadata") or {}).get("continue") or ""
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise Unavailable("API answered with something other than a metadata list") from None
+            if not token:
+                return pods
 
     def patch_pod(
         self, *, namespace: str, name: str, patch: dict, dry_run: bool = False, timeout: float | None = None
@@ -195,15 +221,19 @@ class Kube:
 
 def _pod_meta(data: bytes) -> PodMeta:
     try:
-        meta = json.loads(data)["metadata"]
-        return PodMeta(
-            meta.get("uid", ""),
-            meta.get("resourceVersion", ""),
-            meta.get("labels") or {},
-            meta.get("annotations") or {},
-        )
+        return _meta_of(json.loads(data))
     except (ValueError, KeyError, TypeError, AttributeError):
         raise Unavailable("API answered with something other than object metadata") from None
+
+
+def _meta_of(obj: dict) -> PodMeta:
+    meta = obj["metadata"]
+    return PodMeta(
+        meta.get("uid", ""),
+        meta.get("resourceVersion", ""),
+        meta.get("labels") or {},
+        meta.get("annotations") or {},
+    )
 
 
 def retry_after(header: str | None) -> float | None:

@@ -62,24 +62,11 @@ def test_repeat_emits_no_event(client, apiserver, namespace):
 
 
 def test_event_failure_does_not_fail_the_change(make_client, apiserver, namespace, tmp_path, capfd):
-    """An identity that may patch pods but not create Events still labels; the Event is dropped for good (403 is not retried), logged and counted."""
-    role = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
-            "metadata": {"name": "pods-only", "namespace": namespace},
-            "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]}]}
-    binding = {"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-               "metadata": {"name": "pods-only", "namespace": namespace},
-               "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "pods-only"},
-               "subjects": [{"kind": "ServiceAccount", "name": "pods-only", "namespace": namespace}]}
-    sa = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "pods-only"}}
-    for path, body in ((f"/api/v1/namespaces/{namespace}/serviceaccounts", sa),
-                       (f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/roles", role),
-                       (f"/apis/rbac.authorization.k8s.io/v1/namespaces/{namespace}/rolebindings", binding)):
-        assert apiserver.request("POST", path, body)[0] == 201
-    code, token = apiserver.request(
-        "POST", f"/api/v1/namespaces/{namespace}/serviceaccounts/pods-only/token",
-        {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest", "spec": {}})
-    assert code == 201, token
-    kubeconfig = apiserver.kubeconfig_for_token("pods-only", token["status"]["token"], tmp_path / "kc")
+    """An identity that may patch pods but not create Events still labels; the Event is
+    dropped for good (403 is not retried), logged and counted."""
+    token = apiserver.account_token(namespace, "pods-only", [
+        {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]}])
+    kubeconfig = apiserver.kubeconfig_for_token("pods-only", token, tmp_path / "kc")
     apiserver.create_pod(namespace, "api-1")
     response = post(make_client(kubeconfig), fire("api-1", namespace))
     assert response.status_code == 200 and response.json["alerts"][0]["outcome"] == "labeled"

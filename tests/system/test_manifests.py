@@ -3,7 +3,7 @@
 cluster-local, serves 8080 with a /healthz readiness probe, runs locked down as the
 ServiceAccount that the base's RBAC binds; stack.yml is a Community Edition deployable
 OpenFaaS stack (no scale-to-zero label) with the same image and settings and the webhook
-token read from its OpenFaaS secret; both RBAC definitions grant exactly `get` and `patch`
+token read from its OpenFaaS secret; both RBAC definitions grant exactly `get`, `list` and `patch`
 on pods and `create` on events to the identity each platform runs as; every environment
 variable set is one the function reads, with a value it accepts.
 """
@@ -24,7 +24,7 @@ SERVER_VARIABLES = {"PORT", "WORKERS", "THREADS"}
 
 MANIFESTS = sorted([*ROOT.glob("knative/**/*.yaml"), *ROOT.glob("deploy/**/*.yaml"),
                     *ROOT.glob("openfaas/*.yaml"), ROOT / "stack.yml"])
-POD_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "patch"]},
+POD_RULES = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"]},
              {"apiGroups": [""], "resources": ["events"], "verbs": ["create"]}]
 # The files `kubectl apply -k knative/` reads, and what each holds.
 KUSTOMIZE_FILES = {"deploy/base/kustomization.yaml", "deploy/base/namespace.yaml", "deploy/base/rbac.yaml",
@@ -208,7 +208,7 @@ def test_stack_env_is_read_by_the_function(function, tmp_path):
 
 @pytest.mark.parametrize("platform", ["knative", "openfaas"])
 def test_cluster_role_grants_only_what_the_function_calls(request, platform):
-    """The ClusterRole's rules are exactly get and patch on pods and create on events, and the binding uses it."""
+    """The ClusterRole's rules are exactly get, list and patch on pods and create on events, and the binding uses it."""
     docs = request.getfixturevalue("knative") if platform == "knative" else load("openfaas/rbac.yaml")
     role = one(docs, "ClusterRole")
     rules = [{**rule, "verbs": sorted(rule["verbs"])} for rule in role["rules"]]
