@@ -33,6 +33,9 @@ class Alert:
     at: datetime | None
     """When this state began: startsAt while firing, endsAt once resolved."""
     fingerprint: str
+    began: datetime | None = None
+    """A resolved alert's startsAt: which instance of the alert ended (None while firing:
+    `at` is its startsAt)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +106,7 @@ def _alert(item, where: str, pod_label: str, namespace_label: str, cpu_annotatio
         cpu=annotations.get(cpu_annotation),
         at=when,
         fingerprint=_optional_str(item, "fingerprint", where) or "",
+        began=None if status == FIRING else _time(item, "startsAt", where),
     )
 
 

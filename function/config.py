@@ -22,6 +22,9 @@ LEVEL_NAMES = ("normal", "moderate", "critical")
 # generatorURL); 2 KiB leaves room for longer descriptions, and the start-up check keeps
 # a notification of MAX_ALERTS alerts from being refused for its size (413: never re-sent).
 ALERT_BYTES = 2048
+# How long the labeler trusts what it wrote on a pod to need no read before writing nothing;
+# ORDER_WINDOW_SECONDS must outlast it (or a record could be trusted past its window).
+KNOWN_FOR = 60.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 
 
@@ -187,10 +190,10 @@ class Settings:
         8.0,
         "Time a webhook may take, kept below Alertmanager's notify timeout; past it, 503.",
     )
-    patch_concurrency: int = _setting("PATCH_CONCURRENCY", 16, "Pods patched at once per process.")
+    patch_concurrency: int = _setting("PATCH_CONCURRENCY", 32, "Pods patched at once per process.")
     patch_concurrency_per_request: int = _setting(
         "PATCH_CONCURRENCY_PER_REQUEST",
-        8,
+        24,
         "Pods one request may have patched at once, so a big notification leaves room for others.",
     )
     future_allowance: float = _setting(
@@ -326,6 +329,11 @@ class Settings:
             self.max_body_bytes >= self.max_alerts * ALERT_BYTES,
             f"below MAX_ALERTS={self.max_alerts} x {ALERT_BYTES} bytes: a notification of MAX_ALERTS"
             " alerts would be refused for its size, and Alertmanager never re-sends a 413",
+        )
+        yield (
+            "order_window",
+            self.order_window > KNOWN_FOR,
+            f"must be above {KNOWN_FOR:g} s, how long the function trusts its own writes without a read",
         )
         yield (
             "future_allowance",

@@ -88,15 +88,21 @@ class Outbox:
         with self._cv:
             return len(self._queue)
 
-    def flush(self, timeout: float) -> int:
-        """Try every waiting Event now, for up to `timeout` seconds, then stop; the number dropped."""
+    def flush(self, timeout: float, *, sleep: Callable[[float], None] = time.sleep) -> int:
+        """Stop, and try every waiting Event once more within `timeout` seconds (when its
+        Retry-After has passed, if it passes in time); the number dropped."""
         end = self._clock() + timeout
         with self._cv:
             self._closed = True
-            items, self._queue = sorted(self._queue), []
             self._cv.notify_all()
+        if self._thread is not None:
+            self._thread.join(max(min(self._timeout, end - self._clock()), 0))  # a send under way
+        with self._cv:
+            items, self._queue = sorted(self._queue), []
         dropped = 0
         for item in items:
+            if item.due < end:
+                sleep(max(item.due - self._clock(), 0))
             left = end - self._clock()
             if left <= 0:
                 self._drop(item, "the process stopped before the API took it")

@@ -28,7 +28,7 @@ from typing import Callable
 from . import alerts as alerts_mod
 from . import logs
 from .classifier import Classifier
-from .config import Settings
+from .config import KNOWN_FOR, Settings
 from .errors import ApiError, Conflict, NotFound, Rejected, Unavailable
 from .events import Outbox, Send
 from .kube import Kube, connect
@@ -41,7 +41,6 @@ from .report import Outcome, Report, entry
 _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
 _CACHE_SIZE = 4096  # pods whose last written metadata this process remembers
-KNOWN_FOR = 60.0  # seconds our own write is trusted to need no read before writing nothing
 LIST_FROM = 16  # pods of one namespace, unknown to this process, from which one LIST reads them
 
 log = logging.getLogger(logs.LOGGER_NAME)
@@ -88,7 +87,7 @@ class Labeler:
         self._pool: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
         self.outbox = Outbox(timeout=settings.api_timeout)
-        self._can_list = True  # until the API refuses a LIST (RBAC without `list` on pods)
+        self._unlistable: set[str] = set()  # namespaces where the API refused a LIST (403)
 
     def close(self, timeout: float) -> int:
         """Send the Events still waiting, for up to `timeout` seconds; the number dropped."""
@@ -187,32 +186,46 @@ class Labeler:
                 known[key] = Known(hit[0], final=hit[1] <= KNOWN_FOR)
             if hit is None or hit[1] > KNOWN_FOR:
                 unknown.setdefault(key[0], set()).add(key[1])
-        busy = {ns: names for ns, names in unknown.items() if len(names) >= LIST_FROM}
-        if not busy or not self._can_list:
+        busy = {
+            ns: names
+            for ns, names in unknown.items()
+            if len(names) >= LIST_FROM and ns not in self._unlistable
+        }
+        if not busy:
             return known
         lists = self._windowed(
             pool, {ns: (self._list, kube, ns, names, deadline) for ns, names in busy.items()}
         )
-        for namespace, pods in lists.items():
-            for name in busy[namespace] if pods is not None else ():
-                found = pods.get(name)  # not listed: the pod does not exist (LIST is authoritative)
-                known[(namespace, name)] = Known(found, final=True)
+        for namespace, (pods, complete) in lists.items():
+            for name in busy[namespace]:
+                if name in pods:
+                    known[(namespace, name)] = Known(pods[name], final=True)
+                elif complete:  # read to its end without the pod: the pod does not exist
+                    known[(namespace, name)] = Known(None, final=True)
         return known
 
     def _list(
         self, kube: Kube, namespace: str, names: set[str], deadline: Deadline
-    ) -> dict[str, PodMeta] | None:
-        """The pods `names` of the namespace, or None (each pod is then read alone) when the
-        LIST fails."""
+    ) -> tuple[dict[str, PodMeta], bool]:
+        """The pods `names` of the namespace found, and whether the LIST was complete; what
+        it did not find is read pod by pod.  It takes at most half the time left, so the
+        PATCHes keep the rest."""
         try:
-            return kube.list_pods(namespace=namespace, names=names, timeout=lambda: self._timeout(deadline))
+            return kube.list_pods(
+                namespace=namespace,
+                names=names,
+                budget=deadline.remaining() / 2,
+                timeout=lambda: self._timeout(deadline),
+            )
         except Rejected as exc:
-            # Older RBAC without `list` on pods: read pod by pod from now on, and say so once.
-            self._can_list = False
-            logs.event(log, "list_refused", logging.WARNING, namespace=namespace, reason=str(exc))
+            if exc.code == 403:
+                # RBAC without `list` on pods there (an older ClusterRole, or a Role per
+                # namespace): read that namespace pod by pod from now on, and say so once.
+                self._unlistable.add(namespace)
+                logs.event(log, "list_refused", logging.WARNING, namespace=namespace, reason=str(exc))
         except ApiError:
-            pass  # unavailable for now: the per-pod reads retry against the deadline
-        return None
+            pass  # unavailable for now (or a page expired): the per-pod reads retry against the deadline
+        return {}, False
 
     def _apply_one(
         self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime, known: Known | None
@@ -343,18 +356,22 @@ class Labeler:
             detail += f", cpu {cpu}{'' if cpu.endswith('%') else '%'}"
         message = f"{self.keys.label}: {previous or '<none>'} -> {value} ({detail})"
         changed = datetime.now(timezone.utc)
+        # Only what the Event needs is kept (it may wait in the outbox): not the pod's metadata.
+        pod = PodMeta(written.uid, written.resource_version, {}, {})
+        namespace, name, warning = target.namespace, target.pod, target.level == Level.CRITICAL
+        named = event_name(name, written)
 
         def send(timeout: float) -> None:
             kube.pod_event(
-                pod=written,
-                namespace=target.namespace,
-                name=target.pod,
+                pod=pod,
+                namespace=namespace,
+                name=name,
                 reason="CpuLevelChanged",
                 message=message,
-                warning=target.level == Level.CRITICAL,
+                warning=warning,
                 timeout=timeout,
                 at=changed,
-                event_name=event_name(target.pod, written),
+                event_name=named,
             )
 
         return send

@@ -36,6 +36,7 @@ from .k8snames import is_dns_label, is_dns_subdomain
 from .model import Level, OutcomeKind, PodKey, PodMeta
 
 _MAX_TEXT = 256  # alert text copied into pod annotations is bounded
+_MAX_ENDED = 8  # resolved alert instances recorded on a pod, at most
 
 
 class Skip(str, Enum):
@@ -86,6 +87,8 @@ class Target:
     ahead); `at` is then the arrival."""
     received: datetime | None = None
     """When the notification arrived (None: not known, no order window applies)."""
+    ended: frozenset[str] = frozenset()
+    """The alert instances (`fingerprint@startsAt`) this notification shows resolved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +176,19 @@ def _target(
         i.alert.fingerprint for i in group if i.alert.status != FIRING and i.alert.fingerprint
     )
     at, sent = (received, newest) if ahead else (newest, None)
-    return Target(key[0], key[1], level, at, cause.alert, _level(cause), resolves, sent, received)
+    ended = frozenset(
+        instance
+        for i in group
+        if i.alert.status != FIRING and (instance := _instance(i.alert.fingerprint, i.alert.began))
+    )
+    return Target(key[0], key[1], level, at, cause.alert, _level(cause), resolves, sent, received, ended)
+
+
+def _instance(fingerprint: str, began: datetime | None) -> str | None:
+    """`fingerprint@startsAt`: one firing of one alert (a new firing has a new startsAt)."""
+    if not began or not fingerprint or len(fingerprint) > 64 or not fingerprint.isalnum():
+        return None
+    return f"{fingerprint}@{format_time(began)}"
 
 
 def _level(item: Item) -> Level:
@@ -293,16 +308,21 @@ def _why_not(
     recorded = recorded_time(annotations, keys)
     if not trusted(recorded, trust_until):
         recorded = None  # a future time recorded before it was refused: heal on this write
+    outlived = _outlived(target, annotations, keys, order_window)
+    cause = target.cause
+    if (
+        cause.status == FIRING
+        and not outlived
+        and _instance(cause.fingerprint, cause.at) in _ended(annotations, keys)
+    ):
+        # A late copy of a notification from before the alert resolved: whatever the clocks,
+        # that firing is over (a new one has a new startsAt).
+        return "stale: the alert deciding this was already seen resolved"
     mine, theirs = target.at, recorded
     sent = recorded_time(annotations, keys, "sender-time")
     if target.sent is not None and sent is not None and recorded is not None:
         mine, theirs = target.sent, sent  # both from a clock ahead of ours: its own times order
-    if (
-        theirs is not None
-        and mine is not None
-        and mine <= theirs
-        and _outlived(target, annotations, keys, order_window)
-    ):
+    if theirs is not None and mine is not None and mine <= theirs and outlived:
         # Older times than the record's, but sent long after it was written: not a late
         # re-send but clocks that disagree.  The notification sent now wins.
         return "already labeled" if labeled else ""
@@ -324,6 +344,10 @@ def _why_not(
         if not _cause_resolved(target, annotations, keys):
             return "already labeled"
     return ""
+
+
+def _ended(annotations: dict, keys: Keys) -> set[str]:
+    return set(str(annotations.get(keys.annotation("ended"), "")).split(",")) - {""}
 
 
 def _outlived(target: Target, annotations: dict, keys: Keys, window: timedelta | None) -> bool:
@@ -361,6 +385,8 @@ def _annotations(target: Target, keys: Keys, present: dict) -> dict:
             annotations[keys.annotation("sender-time")] = format_time(target.sent) if target.sent else None
     if target.received is not None:
         annotations[keys.annotation("received-at")] = format_time(target.received)
+    if target.ended or keys.annotation("ended") in present:
+        annotations[keys.annotation("ended")] = ",".join(sorted(target.ended)[:_MAX_ENDED]) or None
     return annotations
 
 

@@ -5,7 +5,7 @@ the metadata our last PATCH returned, and sending the next PATCH conditional on
 that resourceVersion, saves the GET: if the pod moved on in the meantime the API
 answers 409 and the caller drops the entry and reads it afresh.  So the cache can
 be stale but never wrong for a write.  A decision to write nothing is taken on an
-entry without a read only while it is young (the labeler's KNOWN_FOR): a re-send
+entry without a read only while it is young (config.KNOWN_FOR): a re-send
 of a notification this process already applied costs no API call, while a label
 someone else changed since is seen again soon after.  Entries keep only what
 deciding needs (our label, our annotations, uid, resourceVersion), and the cache is

@@ -164,9 +164,11 @@ def _supervise(settings: Settings, sock: socket.socket) -> int:
     for _ in range(settings.workers):
         pid = os.fork()
         if pid == 0:
-            serve(settings, sock)
-            atexit._run_exitfuncs()  # this worker's own (the app's, loaded after the fork)
-            os._exit(0)
+            try:
+                serve(settings, sock)
+            finally:
+                atexit._run_exitfuncs()  # this worker's own (the app's, loaded after the fork)
+                os._exit(0)
         children.append(pid)
 
     def forward(*_) -> None:

@@ -92,27 +92,35 @@ class Kube:
         return _pod_meta(self._call("get", "GET", self._pod_url(namespace, name), timeout))
 
     def list_pods(
-        self, *, namespace: str, names: set[str], timeout: Callable[[], float] | None = None
-    ) -> dict[str, PodMeta]:
+        self, *, namespace: str, names: set[str], budget: float, timeout: Callable[[], float] | None = None
+    ) -> tuple[dict[str, PodMeta], bool]:
         """The metadata of the pods of `namespace` named in `names` (the others are not kept),
-        by name: PartialObjectMetadataList pages of LIST_PAGE, so many pods cost a few calls
-        and no spec is sent; `timeout` gives each page's."""
+        by name, and whether the LIST was read to its end (only then is a pod it lacks known
+        not to exist): PartialObjectMetadataList pages of LIST_PAGE, so many pods cost a few
+        calls and no spec is sent.  Pages stop after `budget` seconds, or if the server
+        repeats a continue token; `timeout` gives each page's."""
         base = f"{self._base}{quote(namespace, safe='')}/pods?limit={LIST_PAGE}"
         pods: dict[str, PodMeta] = {}
-        token = ""
-        while True:
+        token, seen = "", set()
+        end = time.monotonic() + budget
+        while time.monotonic() < end:
             url = base + (f"&continue={quote(token, safe='')}" if token else "")
             data = self._call("list", "GET", url, timeout() if timeout else None, accept=_METADATA_LIST)
             try:
                 doc = json.loads(data)
                 for item in doc["items"]:
-                    if (name := item["metadata"]["name"]) in names:
+                    name = (item.get("metadata") or {}).get("name")
+                    if name in names:
                         pods[name] = _meta_of(item)
                 token = (doc.get("metadata") or {}).get("continue") or ""
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise Unavailable("API answered with something other than a metadata list") from None
             if not token:
-                return pods
+                return pods, True
+            if token in seen:
+                break
+            seen.add(token)
+        return pods, False
 
     def patch_pod(
         self, *, namespace: str, name: str, patch: dict, dry_run: bool = False, timeout: float | None = None
@@ -228,6 +236,9 @@ def _pod_meta(data: bytes) -> PodMeta:
 
 def _meta_of(obj: dict) -> PodMeta:
     meta = obj["metadata"]
+    if not meta.get("uid") or not meta.get("resourceVersion"):
+        # Without them a patch would not be conditional, nor an Event named by its change.
+        raise KeyError("uid or resourceVersion")
     return PodMeta(
         meta.get("uid", ""),
         meta.get("resourceVersion", ""),
@@ -239,7 +250,7 @@ def _meta_of(obj: dict) -> PodMeta:
 def retry_after(header: str | None) -> float | None:
     """Seconds from a Retry-After header (delay-seconds, as the apiserver sends it), capped at
     _MAX_RETRY_AFTER; None when absent or not a number (an HTTP-date is not trusted: clocks)."""
-    if header is None or not header.strip().isdigit():
+    if header is None or not (header.strip().isascii() and header.strip().isdigit()):
         return None
     return min(float(header.strip()), _MAX_RETRY_AFTER)
 

@@ -248,7 +248,6 @@ def test_pressure_leaves_every_pod_right_and_every_change_recorded(apiserver, tm
     result = pressure.run(apiserver, size, SEED, tmp_path)
     show(result)
     assert result.throttled.throttled > 0  # the apiserver did throttle
-    assert result.slow.sent.resends > 0  # one deadline was not enough: the re-sends finished it
     assert result.slow.wrong == 0, result.details()
     assert result.throttled.check.wrong_label == 0 and result.throttled.check.wrong_time == 0, result.details()
     assert result.throttled.missing == 0, result.details()

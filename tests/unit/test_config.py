@@ -113,6 +113,7 @@ def test_bad_secrets(env, message):
     ({"MAX_BODY_BYTES": "1.5"}, "MAX_BODY_BYTES"),
     ({"MAX_BODY_BYTES": "1048576"}, "MAX_BODY_BYTES=1048576: below MAX_ALERTS=2000 x 2048 bytes"),
     ({"MAX_ALERTS": "5000"}, "MAX_BODY_BYTES=4194304: below MAX_ALERTS=5000"),
+    ({"ORDER_WINDOW_SECONDS": "30"}, "ORDER_WINDOW_SECONDS=30.0: must be above 60 s"),
     ({"API_TIMEOUT_SECONDS": "0"}, "API_TIMEOUT_SECONDS"),
     ({"POD_LABEL": ""}, "POD_LABEL"),
     ({"NAMESPACE_ALLOW": "ok, Not_OK"}, "NAMESPACE_ALLOW"),

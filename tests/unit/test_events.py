@@ -101,7 +101,7 @@ def test_flush_tries_every_waiting_event_once():
 
 
 @pytest.mark.parametrize("header,seconds", [
-    ("1", 1.0), (" 7 ", 7.0), ("0", 0.0), ("3600", 60.0),
+    ("1", 1.0), (" 7 ", 7.0), ("0", 0.0), ("3600", 60.0), ("²", None), ("٣", None),
     (None, None), ("", None), ("-1", None), ("1.5", None), ("Wed, 21 Oct 2026 07:28:00 GMT", None),
 ])
 def test_retry_after_is_delay_seconds_capped(header, seconds):
@@ -116,3 +116,16 @@ def test_event_names_are_stable_per_change_and_valid():
     name = event_name(long, written)
     assert len(name) <= 253 and is_dns_subdomain(name)
     assert is_dns_subdomain(event_name("a" * 235 + ".x" * 9, written))
+
+
+def test_flush_waits_for_a_retry_after_that_passes_in_time():
+    """At exit an Event is tried when its Retry-After has passed if that is within the
+    flush's time, else at once: one last chance either way."""
+    outbox = events.Outbox(timeout=1.0)
+    api = Api()
+    began = time.monotonic()
+    outbox.defer(api.send, throttled(0.3), namespace="ns", pod="p")
+    assert outbox.flush(2.0) == 0 and api.tries[0] - began >= 0.3
+    hurried, late = events.Outbox(timeout=1.0), Api(throttled(60))
+    hurried.defer(late.send, throttled(60), namespace="ns", pod="q")
+    assert hurried.flush(0.2) == 1 and len(late.tries) == 1  # tried at once, refused: dropped

@@ -235,3 +235,22 @@ def test_a_late_re_send_from_a_clock_ahead_stays_stale():
     assert meta.annotations["cpu-alert-labeler/sender-time"] == "2026-11-24T09:04:30.000000Z"
     d, meta = _arriving(meta, critical, [Level.CRITICAL], T0 + timedelta(seconds=32))
     assert d.patch is None and d.reason.startswith("stale") and meta.labels["status"] == "normal"
+
+
+def test_a_late_copy_after_its_sender_time_has_passed_stays_stale():
+    """Review of issue 20: a sender 2 minutes ahead; the critical notification's copy arrives
+    after its sender time has passed (so it is not clamped) and after the pod went normal.
+    The normal notification showed that very firing resolved, so the copy is stale."""
+    ahead = timedelta(minutes=2)
+    fire = alert("PodCpuFailure", at=T0 + ahead, fp="c0ffee")
+    ended = Alert(RESOLVED, "PodCpuFailure", "ns", "p", None, T0 + timedelta(seconds=60) + ahead, "c0ffee",
+                  began=T0 + ahead)
+    normal = [alert("PodCpuNormal", at=T0 + timedelta(seconds=60) + ahead, fp="n"), ended]
+    _, meta = _arriving(EMPTY, [fire], [Level.CRITICAL], T0 + timedelta(seconds=1))
+    _, meta = _arriving(meta, normal, [Level.NORMAL, Level.CRITICAL], T0 + timedelta(seconds=61))
+    assert meta.labels["status"] == "normal"
+    d, meta = _arriving(meta, [fire], [Level.CRITICAL], T0 + timedelta(seconds=130))
+    assert d.patch is None and "already seen resolved" in d.reason and meta.labels["status"] == "normal"
+    refired = alert("PodCpuFailure", at=T0 + timedelta(seconds=140) + ahead, fp="c0ffee")  # a new firing
+    d, meta = _arriving(meta, [refired], [Level.CRITICAL], T0 + timedelta(seconds=141))
+    assert d.kind is OutcomeKind.LABELED and meta.labels["status"] == "panne"
