@@ -57,13 +57,7 @@ def _pod() -> dict:
         ],
         "ports": [{"name": "http", "containerPort": 9093}],
         "readinessProbe": {"httpGet": {"path": "/-/ready", "port": 9093}, "periodSeconds": 1},
-        "securityContext": {
-            "runAsNonRoot": True,
-            "allowPrivilegeEscalation": False,
-            "readOnlyRootFilesystem": True,
-            "capabilities": {"drop": ["ALL"]},
-            "seccompProfile": {"type": "RuntimeDefault"},
-        },
+        "securityContext": binimage.RESTRICTED,
         "volumeMounts": [
             {
                 "name": "config",

@@ -21,6 +21,15 @@ from .layout import Layout
 
 LABEL = "cpu-alert-labeler.binary"
 USER = "65532:65532"
+# The container securityContext of every add-on run from these images: the `restricted`
+# Pod Security profile's, as the shipped function's own pod has it.
+RESTRICTED = {
+    "runAsNonRoot": True,
+    "allowPrivilegeEscalation": False,
+    "readOnlyRootFilesystem": True,
+    "capabilities": {"drop": ["ALL"]},
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
 
 
 def _digest(*paths: Path) -> str:
