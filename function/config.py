@@ -22,7 +22,8 @@ LEVEL_NAMES = ("normal", "moderate", "critical")
 # generatorURL); 2 KiB leaves room for longer descriptions, and the start-up check keeps
 # a notification of MAX_ALERTS alerts from being refused for its size (413: never re-sent).
 ALERT_BYTES = 2048
-# How long the labeler trusts what it wrote on a pod to need no read before writing nothing;
+# How long, after a request answered 503, the pods it wrote are trusted to need no read
+# before writing nothing (podcache.py): Alertmanager's re-send comes within it.
 # ORDER_WINDOW_SECONDS must outlast it (or a record could be trusted past its window).
 KNOWN_FOR = 60.0
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")

@@ -133,6 +133,9 @@ class Labeler:
             for item in items
         ]
         retry = any(o.retryable for o in outcomes.values())
+        if retry:  # Alertmanager sends this again: what this request wrote needs no read then
+            written = (OutcomeKind.LABELED, OutcomeKind.UNCHANGED)
+            self._cache.vouch((k for k, o in outcomes.items() if o.kind in written), KNOWN_FOR)
         return Report(payload.group_key, entries, retry, s.dry_run, payload.truncated)
 
     def _apply(
@@ -175,16 +178,17 @@ class Labeler:
         self, kube: Kube, pool: ThreadPoolExecutor, targets: dict[PodKey, Target], deadline: Deadline
     ) -> dict[PodKey, Known]:
         """What is known of each pod before its change, without a read per pod: this process's
-        own recent writes, and one metadata LIST (in pages) for each namespace where
-        LIST_FROM or more pods are not known that way.  A re-sent notification so costs about
-        one PATCH per pod still to change, on this replica or another."""
+        own last writes (final for the pods a request wrote before answering 503), and one
+        metadata LIST (in pages) for each namespace where LIST_FROM or more pods are not
+        known for sure.  A re-sent notification so costs about one PATCH per pod still to
+        change, on this replica or another."""
         known: dict[PodKey, Known] = {}
         unknown: dict[str, set[str]] = {}
         for key in targets:
             hit = self._cache.get(key)
             if hit is not None:
-                known[key] = Known(hit[0], final=hit[1] <= KNOWN_FOR)
-            if hit is None or hit[1] > KNOWN_FOR:
+                known[key] = Known(hit[0], final=hit[1])
+            if hit is None or not hit[1]:
                 unknown.setdefault(key[0], set()).add(key[1])
         busy = {
             ns: names
@@ -291,7 +295,8 @@ class Labeler:
 
         The decision is first made on what is known of the pod (this process's last write,
         or the LIST), if anything; the pod is read only when nothing is known, or when what
-        is known calls for no write but may be old.  The Event of a label change is
+        is known calls for no write but is not vouched for (the label may have been changed
+        by hand since: a repeat_interval re-send writes it back).  The Event of a label change is
         returned to be sent once every pod of the request is labeled.
         """
         key = (target.namespace, target.pod)
