@@ -48,18 +48,18 @@ def environ(**env: str | None):
     """Set (or, with None, unset) environment variables for the block."""
     saved = {k: os.environ.get(k) for k in env}
     try:
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _apply(env)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _apply(saved)
+
+
+def _apply(env: dict[str, str | None]) -> None:
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class _ErrorCapture(logging.Handler):
@@ -131,23 +131,28 @@ class FuzzResult:
         ]
 
 
+# Unset for the apps: the in-cluster path and credentials the caller's environment may hold.
+_UNSET = (
+    "KUBERNETES_SERVICE_HOST",
+    "WEBHOOK_TOKEN",
+    "WEBHOOK_TOKEN_FILE",
+    "WEBHOOK_USERNAME",
+    "WEBHOOK_PASSWORD",
+    "WEBHOOK_PASSWORD_FILE",
+)
+
+
 def function_apps(
     apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str], **settings: str | None
 ):
     """The function loaded twice in process, as functions-framework loads it: open, and with
     a token and basic auth; `settings` are further variables for both."""
     token, user, password = credentials
-    base = dict(
+    base = dict.fromkeys(_UNSET) | dict(
         KUBECONFIG=str(apiserver.kubeconfig()),
-        KUBERNETES_SERVICE_HOST=None,
         LOG_LEVEL="ERROR",
         NAMESPACE_ALLOW=namespace,
         DEFAULT_NAMESPACE=namespace,
-        WEBHOOK_TOKEN=None,
-        WEBHOOK_TOKEN_FILE=None,
-        WEBHOOK_USERNAME=None,
-        WEBHOOK_PASSWORD=None,
-        WEBHOOK_PASSWORD_FILE=None,
     )
     with environ(**base, **settings):
         open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
