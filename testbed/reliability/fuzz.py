@@ -1,7 +1,7 @@
 """Campaign `fuzz`: generated and mutated requests against a healthy apiserver; no 5xx ever.
 
 The function runs in process (functions-framework's test client), open and with
-a token and basic auth.  Nothing retryable can fail against a healthy API, so any
+a token and basic auth; the requests are the generator's `fuzzed()` mix (generator.py).  Nothing retryable can fail against a healthy API, so any
 5xx is a handler bug, and every answer must be a JSON object (but /metrics and HEAD).
 """
 
@@ -24,10 +24,15 @@ from testbed.apiserver import ApiServer
 from testbed.paths import SOURCE
 from testbed.reliability.cluster import new_pods
 from testbed.reliability.figures import Figure
-from testbed.reliability.fuzzer import Fuzzer
-from testbed.reliability.hostile import CONTENT_TYPES, METHODS, PATHS, auth_header
+from testbed.reliability.generator import Generator, Request
 
 NAME = "fuzz"
+# What the production server (waitress, like gunicorn) puts in every WSGI environ and the test client does
+# not: with it, werkzeug reads the body as the server hands it over.  Without it, a body
+# shorter than its Content-Length makes werkzeug raise ClientDisconnected inside
+# functions-framework's after-request hook (a 500 no client receives, since it has gone);
+# under a real server the read simply ends short, and the function answers 400.
+SERVER_ENVIRON = {"wsgi.input_terminated": True}
 
 
 @dataclass(frozen=True)
@@ -43,18 +48,18 @@ def environ(**env: str | None):
     """Set (or, with None, unset) environment variables for the block."""
     saved = {k: os.environ.get(k) for k in env}
     try:
-        for key, value in env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _apply(env)
         yield
     finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        _apply(saved)
+
+
+def _apply(env: dict[str, str | None]) -> None:
+    for key, value in env.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
 
 
 class _ErrorCapture(logging.Handler):
@@ -94,18 +99,18 @@ class FuzzResult:
     exceptions: collections.Counter = field(default_factory=collections.Counter)
     seconds: float = 0.0
 
-    def record(self, status: int, answer, json_expected: bool, ops: list[str], body: bytes) -> None:
+    def record(self, request: Request, status: int, answer) -> None:
         self.sent += 1
         self.statuses[status] += 1
         problems = []
         if status >= 500:
             self.bugs += 1
             problems.append(str(status))
-        if json_expected and not isinstance(answer, dict):
+        if request.json_expected and not isinstance(answer, dict):
             self.not_json += 1
             problems.append("not JSON")
         if problems and len(self.samples) < 8:
-            self.samples.append((status, ops + problems[1:], body[:200]))
+            self.samples.append((status, request.ops + problems[1:], request.body[:200]))
 
     def details(self) -> list[str]:
         return [f"fuzz {status}: mutations {ops}: body {body[:120]!r}" for status, ops, body in self.samples]
@@ -126,23 +131,28 @@ class FuzzResult:
         ]
 
 
+# Unset for the apps: the in-cluster path and credentials the caller's environment may hold.
+_UNSET = (
+    "KUBERNETES_SERVICE_HOST",
+    "WEBHOOK_TOKEN",
+    "WEBHOOK_TOKEN_FILE",
+    "WEBHOOK_USERNAME",
+    "WEBHOOK_PASSWORD",
+    "WEBHOOK_PASSWORD_FILE",
+)
+
+
 def function_apps(
     apiserver: ApiServer, namespace: str, credentials: tuple[str, str, str], **settings: str | None
 ):
     """The function loaded twice in process, as functions-framework loads it: open, and with
     a token and basic auth; `settings` are further variables for both."""
     token, user, password = credentials
-    base = dict(
+    base = dict.fromkeys(_UNSET) | dict(
         KUBECONFIG=str(apiserver.kubeconfig()),
-        KUBERNETES_SERVICE_HOST=None,
         LOG_LEVEL="ERROR",
         NAMESPACE_ALLOW=namespace,
         DEFAULT_NAMESPACE=namespace,
-        WEBHOOK_TOKEN=None,
-        WEBHOOK_TOKEN_FILE=None,
-        WEBHOOK_USERNAME=None,
-        WEBHOOK_PASSWORD=None,
-        WEBHOOK_PASSWORD_FILE=None,
     )
     with environ(**base, **settings):
         open_app = functions_framework.create_app("handle", str(SOURCE)).test_client()
@@ -151,22 +161,18 @@ def function_apps(
     return open_app, auth_app
 
 
-def _fuzz_request(rng: random.Random, ops: list[str], credentials: tuple[str, str, str]) -> tuple:
-    """(method, path, headers, authenticated?): mostly a POST on /, sometimes not."""
-    roll = rng.random()
-    if roll < 0.05:
-        method, path = rng.choice(METHODS), rng.choice(PATHS)
-        ops.append(f"{method} {path[:20]}")
-        return method, path, {}, False
-    if roll < 0.10:
-        path = rng.choice(PATHS)
-        ops.append(f"POST {path[:20]}")
-        return "POST", path, {}, False
-    if roll < 0.22:
-        header = auth_header(rng, *credentials)
-        ops.append(f"auth {header[:16]!r}" if header is not None else "auth none")
-        return "POST", "/", {} if header is None else {"Authorization": header}, True
-    return "POST", "/", {}, False
+def send(apps: tuple, request: Request):
+    """Send a generated request to the open app or, when it carries credentials, the other one,
+    with the environ the production server gives."""
+    open_app, auth_app = apps
+    return (auth_app if request.auth else open_app).open(
+        request.path,
+        method=request.method,
+        data=request.body,
+        headers=request.headers,
+        content_type=request.content_type,
+        environ_overrides={**SERVER_ENVIRON, **request.environ},
+    )
 
 
 def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResult:
@@ -174,23 +180,17 @@ def run(apiserver: ApiServer, size: Size, seed: int, workdir: Path) -> FuzzResul
     rng = random.Random(seed)
     pods = ["checkout-7d9f8b6c5-x2k4p", "worker-0", "api-1", "web-0"]
     namespace = new_pods(apiserver, "rel-fuzz", pods)
-    fuzzer = Fuzzer(rng, namespace, pods)
     credentials = (uuid.uuid4().hex, "alertmanager", uuid.uuid4().hex)
+    generator = Generator(rng, namespace, pods, credentials=credentials)
     result = FuzzResult()
     started = time.perf_counter()
-    open_app, auth_app = function_apps(apiserver, namespace, credentials)
+    apps = function_apps(apiserver, namespace, credentials)
     # After the apps exist: loading main.py installs the function's own stderr handler.
     with capture_function_errors() as capture:
         for _ in range(size.requests):
-            body, ops = fuzzer.case()
-            method, path, headers, authenticated = _fuzz_request(rng, ops, credentials)
-            app = auth_app if authenticated else open_app
-            response = app.open(
-                path, method=method, data=body, headers=headers, content_type=rng.choice(CONTENT_TYPES)
-            )
-            # JSON is promised for webhook answers and errors; /metrics is text, HEAD has no body.
-            json_expected = method == "POST" or (method != "HEAD" and path != "/metrics")
-            result.record(response.status_code, response.get_json(silent=True), json_expected, ops, body)
+            request = generator.fuzzed()
+            response = send(apps, request)
+            result.record(request, response.status_code, response.get_json(silent=True))
         result.exceptions = capture.errors
     result.seconds = time.perf_counter() - started
     return result

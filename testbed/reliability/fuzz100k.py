@@ -1,16 +1,17 @@
 """The fuzz campaign at the scale the project promises: 100,000 generated requests, 0 handler 5xx.
 
 Usage: `make reliability` runs it at full size; `python -m testbed.reliability.fuzz100k
---requests 2000` is the size tests/system/test_fuzz100k.py runs.  The requests come from
-fuzzcases.py.
+--requests 2000` is the size tests/system/test_fuzz100k.py runs.  The requests are the
+generator's `mixed()` mix (generator.py).
 
 Requests come in three kinds, a third of the mix each (roughly):
 - valid: Alertmanager version 4 webhooks (and the old minimal form) generated from
-  scratch: 1-8 alerts over the campaign's real pods and some that do not exist, every
+  scratch: 1-6 alerts over the campaign's real pods and some that do not exist, every
   status, level, time precision and zone, unknown fields that newer Alertmanagers add;
 - mutated: a valid one changed in its structure (wrong types, keys dropped or doubled,
-  huge or odd strings, impossible times, CPU texts, nesting) and/or in its bytes
-  (truncated, flipped, re-encoded);
+  huge or odd strings, NUL, impossible times, CPU texts, odd pod and namespace names and
+  statuses, many alerts, unknown fields, nesting) and/or in its bytes (truncated,
+  flipped, junk inserted, replaced, re-encoded, made into other JSON);
 - hostile: what an attacker or a broken sender would send: shell and path injection in
   pod and namespace names, pods of another namespace, NUL and CRLF, JSON bombs (deep
   nesting, 10^5-digit numbers, 1e999), bodies over MAX_BODY_BYTES, lying Content-Length,
@@ -24,7 +25,7 @@ happens, with its frame, rather than read back from a server log.  What it leave
 the server's HTTP parsing (the load and slow-clients campaigns drive the real server).  It also keeps 100,000 requests within a
 few minutes on 2 cores: no socket, no HTTP parsing, one process next to the apiserver.
 
-Checked, each must be 0: answers 5xx; answers that are not a JSON object (to a POST);
+Checked, each must be 0: answers 5xx; answers that are not a JSON object (but /metrics and HEAD);
 200 answers whose entries do not match the alerts sent; a label or annotation written
 outside the configured key and prefix, or a label value not one of the three configured;
 any change to the decoy namespace's pods, whose names hostile alerts target while
@@ -48,18 +49,13 @@ from pathlib import Path
 
 from testbed.apiserver import ApiServer, missing
 from testbed.reliability.cluster import new_pods
-from testbed.reliability.fuzz import capture_function_errors, function_apps
-from testbed.reliability.fuzzcases import (
-    LABEL_KEY,
-    MAX_ALERTS,
-    MAX_BODY,
-    PODS,
-    PREFIX,
-    SERVER_ENVIRON,
-    VALUES,
-    Case,
-    Generator,
-)
+from testbed.reliability.fuzz import capture_function_errors, function_apps, send
+from testbed.reliability.generator import DEFAULTS, LABEL_KEY, PREFIX, Generator, Request
+
+VALUES = set(DEFAULTS.label_values)  # the label values the function may write
+MAX_BODY = 65_536  # MAX_BODY_BYTES for the campaign: small, so the limit is reached often
+MAX_ALERTS = 32  # MAX_BODY / 2048: the most the function's start-up check allows
+PODS = ["checkout-7d9f8b6c5-x2k4p", "worker-0", "api-1", "web-0", "db-0", "cache-0"]
 
 
 @dataclass
@@ -75,33 +71,33 @@ class Result:
     samples: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
-    def problem(self, what: str, case: Case, status: int) -> None:
+    def problem(self, what: str, request: Request, status: int) -> None:
         if len(self.samples) < 10:
             self.samples.append(
-                f"{what}: {case.kind} {case.ops} {case.method} {case.path[:30]!r} -> {status}: "
-                f"body {case.body[:160]!r}"
+                f"{what}: {request.kind} {request.ops} {request.method} {request.path[:30]!r} -> {status}: "
+                f"body {request.body[:160]!r}"
             )
 
 
-def check_answer(result: Result, case: Case, status: int, answer) -> None:
+def check_answer(result: Result, request: Request, status: int, answer) -> None:
     if status >= 500:
         result.server_errors += 1
-        result.problem("5xx", case, status)
-    if case.method == "POST" and not isinstance(answer, dict):
+        result.problem("5xx", request, status)
+    if request.json_expected and not isinstance(answer, dict):
         result.not_json += 1
-        result.problem("not a JSON object", case, status)
-    if status == 200 and case.method == "POST" and case.path == "/" and isinstance(answer, dict):
+        result.problem("not a JSON object", request, status)
+    if status == 200 and request.method == "POST" and request.path == "/" and isinstance(answer, dict):
         entries = answer.get("alerts")
         ok = (
             isinstance(entries, list)
-            and (case.alerts is None or len(entries) == case.alerts)
+            and (request.alerts is None or len(entries) == request.alerts)
             and all(e.get("outcome") in ("labeled", "unchanged", "skipped", "failed") for e in entries)
         )
         ok = ok and sum(answer.get("counts", {}).values()) == len(entries or [])
         result.outcomes.update(e.get("outcome") for e in entries or [])
         if not ok:
             result.bad_entries += 1
-            result.problem("answer does not match the alerts", case, status)
+            result.problem("answer does not match the alerts", request, status)
 
 
 def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -> tuple[Result, dict]:
@@ -110,8 +106,16 @@ def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -
     namespace, decoy = new_pods(apiserver, "fuzz", PODS), new_pods(apiserver, "decoy", PODS)
     decoy_before = {pod: apiserver.get_pod(decoy, pod)["metadata"]["resourceVersion"] for pod in PODS}
     token, user, password = uuid.uuid4().hex, "alertmanager", uuid.uuid4().hex
-    generator = Generator(rng, namespace, decoy, token, user, password)
-    open_app, auth_app = function_apps(
+    generator = Generator(
+        rng,
+        namespace,
+        PODS,
+        decoy=decoy,
+        credentials=(token, user, password),
+        max_body=MAX_BODY,
+        max_alerts=MAX_ALERTS,
+    )
+    apps = function_apps(
         apiserver,
         namespace,
         (token, user, password),
@@ -123,20 +127,12 @@ def run(apiserver: ApiServer, requests: int, seed: int, progress: bool = True) -
     started = time.perf_counter()
     with capture_function_errors() as capture:
         for i in range(requests):
-            case = generator.case()
-            app = auth_app if case.auth else open_app
-            response = app.open(
-                case.path,
-                method=case.method,
-                data=case.body,
-                headers=case.headers,
-                content_type=case.content_type,
-                environ_overrides={**SERVER_ENVIRON, **case.environ},
-            )
+            request = generator.mixed()
+            response = send(apps, request)
             result.sent += 1
-            result.kinds[case.kind] += 1
+            result.kinds[request.kind] += 1
             result.statuses[response.status_code] += 1
-            check_answer(result, case, response.status_code, response.get_json(silent=True))
+            check_answer(result, request, response.status_code, response.get_json(silent=True))
             if progress and (i + 1) % 10_000 == 0:
                 print(f"  {i + 1:,} requests, {time.perf_counter() - started:.0f} s", flush=True)
     result.exceptions.update(capture.errors)
@@ -212,7 +208,7 @@ def report(result: Result, state: dict, seed: int) -> int:
             None,
         ),
         ("answers 5xx (handler bugs)", result.server_errors, 0),
-        ("answers to a POST that are not a JSON object", result.not_json, 0),
+        ("answers that are not a JSON object (but /metrics, HEAD)", result.not_json, 0),
         ("200 answers not matching the alerts sent", result.bad_entries, 0),
         ("labels/annotations outside our key, prefix and values", len(state["foreign"]), 0),
         ("decoy pods changed (namespace not allowed)", len(state["decoy_touched"]), 0),

@@ -1,4 +1,5 @@
-"""We test these aspects: what the reliability campaigns send, and how they report, without servers.
+"""We test these aspects: what the reliability campaigns send, and how they report, without servers
+(the fuzz campaigns' request generator: test_reliability_generator.py).
 
 - hostile bodies (nesting deeper than the recursion limit, times that overflow in UTC)
   are refused with 400 and never reach the API (a recording fake API proves it);
@@ -9,7 +10,6 @@
   the sender's `start`, each notification firing the new alert and resolving the one it
   replaces at the same instant; every notification is repeated right after the next, and
   the last new one carries the newest state;
-- the fuzzer is deterministic for a seed and its bodies are bytes with named mutations;
 - the printed table flags a non-zero must-be-zero figure, and only that one.
 """
 
@@ -22,7 +22,6 @@ import pytest
 from function.alerts import parse_time
 from testbed.fakeapi import FakeApi
 from testbed.reliability.figures import Figure, table
-from testbed.reliability.fuzzer import Fuzzer
 from testbed.reliability.scenarios import (
     LABELS,
     T0,
@@ -87,18 +86,6 @@ def test_pod_notifications_repeat_and_end_on_the_newest_state():
     assert len(distinct) == 6 and len(jobs) > 6
     last = json.loads(distinct[-1])["alerts"][0]
     assert last["labels"]["alertname"] == newest.name and last["status"] == newest.status
-
-
-def test_fuzzer_is_deterministic_for_a_seed():
-    """The same seed gives the same bodies and mutation names: a failing case can be replayed."""
-    def cases(seed):
-        fuzzer = Fuzzer(random.Random(seed), "ns", ["a", "b"])
-        return [fuzzer.case() for _ in range(20)]
-
-    first = cases(7)
-    assert first == cases(7)
-    assert all(isinstance(body, bytes) and isinstance(ops, list) for body, ops in first)
-    assert first != cases(8)
 
 
 def test_table_marks_figures_that_must_be_zero():
