@@ -13,7 +13,7 @@ import sys
 
 from testbed.node import cluster, monitoring
 from testbed.node.layout import Layout
-from testbed.node.proc import NodeError
+from testbed.process import StartError
 
 from . import function, serving
 
@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     layout = Layout()
     try:
         up(layout)
-    except NodeError as err:
+    except StartError as err:  # NodeError is one
         print(f"testbed.knative up: {err}", file=sys.stderr)
         return 1
     print(f"KUBECONFIG={layout.admin_kubeconfig}")

@@ -22,10 +22,9 @@ from pathlib import Path
 
 from testbed.monitoring import configs
 from testbed.monitoring.chain import AlertmanagerAPI
-from testbed.node import binimage, deploy
+from testbed.node import NodeError, binimage, deploy
 from testbed.node.images import BASE_IMAGE, base_image
 from testbed.node.layout import Layout
-from testbed.node.proc import NodeError
 
 from .serving import kubectl
 

@@ -34,11 +34,10 @@ import time
 from pathlib import Path
 
 from testbed import clis
-from testbed.node import deploy, monitoring
+from testbed.node import NodeError, deploy, monitoring
 from testbed.node.containerd import ctr
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
-from testbed.node.proc import NodeError
 from testbed.paths import ROOT
 from testbed.private import write_private
 

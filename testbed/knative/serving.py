@@ -30,10 +30,9 @@ from pathlib import Path
 import yaml
 
 from testbed.gomod import pinned
-from testbed.node import binimage, dns
+from testbed.node import NodeError, binimage, dns
 from testbed.node.deploy import kubectl
 from testbed.node.layout import Layout
-from testbed.node.proc import NodeError
 from testbed.paths import ROOT, cache_root
 
 BUILD = ROOT / "testbed" / "knative" / "build"

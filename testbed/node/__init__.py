@@ -5,4 +5,15 @@ CNI), each able to start, report readiness, stop and show its log; `hoststate` r
 what the node will change on the host before anything changes and puts it back on
 `down`, even after a crash; `cluster` composes them. Entry point: `python -m testbed.node
 up|down|status`.
+
+The daemons are `testbed.process.Daemon`s (the kit's one process runner: own session,
+log and pid file, found again by pid after a crash).
 """
+
+from testbed.process import StartError
+
+
+class NodeError(StartError):
+    """The node could not be brought up or used; the message says why (a log tail, a
+    command's stderr). A StartError, as the daemons' and commands' own failures are, so
+    `except StartError` catches both."""

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import sys
 
+from testbed.process import StartError
+
 from . import cluster, images, monitoring, workload
 from .layout import Layout
-from .proc import NodeError
 
 DEMO = "demo"
 
@@ -47,7 +48,7 @@ def main(argv: list[str]) -> int:
         else:
             print(__doc__, file=sys.stderr)
             return 2
-    except NodeError as err:
+    except StartError as err:  # NodeError is one
         print(f"testbed.node {command}: {err}", file=sys.stderr)
         return 1
     return 0

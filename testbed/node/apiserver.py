@@ -7,10 +7,12 @@ It listens on the bridge (not eth0, not loopback) because pods reach it there: t
 
 from __future__ import annotations
 
+from testbed.process import Daemon
+
+from .control_plane import control_plane
 from .etcd import CLIENT as ETCD
 from .health import ok
 from .layout import Layout
-from .proc import Daemon, control_plane
 
 
 def daemon(layout: Layout) -> Daemon:

@@ -18,7 +18,10 @@ import shutil
 import time
 from pathlib import Path
 
+from testbed.process import stop_pid
+
 from . import (
+    NodeError,
     apiserver,
     cni,
     containerd,
@@ -35,7 +38,6 @@ from . import (
     scheduler,
 )
 from .layout import Layout
-from .proc import NodeError, stop_pid
 
 ORDER = (etcd, apiserver, controller_manager, scheduler, containerd, kubelet, kube_proxy)
 """Daemon modules in start order; each has daemon(), ready() and start()."""

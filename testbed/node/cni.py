@@ -13,8 +13,9 @@ import ipaddress
 import json
 from pathlib import Path
 
+from testbed.process import run
+
 from .layout import Layout
-from .proc import run
 
 BIN_DIR = Path("/usr/lib/cni")
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from testbed.process import Daemon, run
+
 from .cni import BIN_DIR, conf_dir
 from .layout import Layout
-from .proc import Daemon, run
 
 PAUSE_IMAGE = "localhost/pause:calb-1"
 

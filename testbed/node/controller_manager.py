@@ -8,10 +8,12 @@ so the RBAC bootstrap roles apply unchanged.
 
 from __future__ import annotations
 
+from testbed.process import Daemon
+
+from .control_plane import local_controller
 from .health import ok
 from .layout import Layout
 from .pki import kubeconfig_for
-from .proc import Daemon, local_controller
 
 PORT = 10357
 

@@ -16,10 +16,10 @@ import secrets
 from pathlib import Path
 
 from testbed.private import write_private
+from testbed.process import run
 
 from .images import FUNCTION_IMAGE, ROOT
 from .layout import Layout
-from .proc import run
 
 NAMESPACE = "cpu-alert-labeler"
 NAME = "cpu-alert-labeler"

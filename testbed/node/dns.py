@@ -23,10 +23,10 @@ from pathlib import Path
 
 from testbed.gomod import pinned
 from testbed.paths import cache_root
+from testbed.process import run
 
-from . import binimage
+from . import NodeError, binimage
 from .layout import Layout
-from .proc import NodeError, run
 
 NAMESPACE = "kube-system"
 NAME = "coredns"

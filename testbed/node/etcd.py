@@ -7,9 +7,10 @@ speed on a shared disk.
 
 from __future__ import annotations
 
+from testbed.process import Daemon
+
 from .health import ok
 from .layout import Layout
-from .proc import Daemon
 
 CLIENT = "http://127.0.0.1:12379"
 PEER = "http://127.0.0.1:12380"

@@ -20,7 +20,7 @@ import shutil
 import signal
 from pathlib import Path
 
-from .proc import run, stop_pid
+from testbed.process import run, stop_pid
 
 SYSCTL_TREES = (
     "kernel",

@@ -30,10 +30,10 @@ import tempfile
 from pathlib import Path
 
 from testbed.paths import ROOT, cache_root
+from testbed.process import run
 
 from .containerd import PAUSE_IMAGE, ctr
 from .layout import Layout
-from .proc import run
 
 FUNCTION_IMAGE = "localhost/cpu-alert-labeler:dev"
 BASE_VERSION = "bookworm-3"

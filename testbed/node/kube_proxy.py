@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 
+from testbed.process import Daemon
+
 from .health import ok
 from .layout import Layout
 from .pki import kubeconfig_for
-from .proc import Daemon
 
 HEALTHZ_PORT = 10356
 METRICS_PORT = 10349

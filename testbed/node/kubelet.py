@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import json
 
+from testbed.process import Daemon
+
 from .health import ok
 from .layout import Layout
 from .pki import kubeconfig_for
-from .proc import Daemon
 
 HEALTHZ = "http://127.0.0.1:10248/healthz"
 HOUSEKEEPING = "1s"

@@ -3,9 +3,9 @@ Prometheus (Kubernetes service discovery, kube-prometheus' job names, the shippe
 Alertmanager (the chart's default configuration with the shipped route and receiver merged
 in), delivering to a webhook: the function's ClusterIP Service by default.
 
-They run as host processes managed like the node's daemons (proc.Daemon: a session each,
-logs and pid files under the state directory, so `down` stops them even after a crash),
-not as pods, because:
+They run as host processes managed like the node's daemons (testbed.process.Daemon: a
+session each, logs and pid files under the state directory, so `down` stops them even
+after a crash), not as pods, because:
 - the host already reaches all that they need, as a pod would: the apiserver and the
   kubelet at the node's address, pod IPs over the bridge, ClusterIPs through kube-proxy;
 - they run from what is already built or installed (kube-state-metrics and Prometheus
@@ -36,12 +36,12 @@ from pathlib import Path
 
 from testbed.monitoring import builds, configs
 from testbed.private import write_private
+from testbed.process import Daemon, run
 
-from . import deploy, kubelet
+from . import NodeError, deploy, kubelet
 from .health import ok
 from .layout import Layout
 from .pki import kubeconfig
-from .proc import Daemon, NodeError, run
 
 NAMESPACE = "cpu-alert-labeler-monitoring"
 """Where the monitoring identities live (the programs themselves run on the host)."""

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from testbed.kubeconfig import write_kubeconfig
+from testbed.process import run
 
 from .layout import Layout
-from .proc import run
 
 
 @dataclass(frozen=True)

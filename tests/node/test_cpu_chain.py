@@ -44,8 +44,8 @@ from function.config import Settings
 from testbed.monitoring import builds, configs
 from testbed.monitoring.chain import Expect, await_labels, wait_for
 from testbed.node import apiserver, deploy, monitoring, workload
-from testbed.node.proc import NodeError
 from testbed.node.watch import FUNCTION_SELECTOR, NodeChain
+from testbed.process import StartError
 from testbed.tools import require, require_tool
 
 MODERATE, CRITICAL = Settings().moderate_threshold, Settings().critical_threshold
@@ -67,7 +67,7 @@ def chain(node):
     was_up = all(monitoring.status(node).values())
     try:
         took = monitoring.start(node)
-    except NodeError as err:
+    except StartError as err:  # a daemon's, a command's or a NodeError
         pytest.fail(f"monitoring bring-up failed: {err}")
     print(f"\nmonitoring side up in {took:.1f}s (Prometheus {builds.PROMETHEUS_VERSION}, "
           f"kube-state-metrics {builds.KSM_VERSION}, Debian's Alertmanager); pace {configs.CADVISOR}")

@@ -20,7 +20,6 @@ import base64
 import json
 import subprocess
 import time
-from pathlib import Path
 
 import pytest
 
@@ -28,6 +27,7 @@ from testbed.node import cluster, deploy, hoststate, monitoring, pki, probe
 from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
+from testbed.process import alive
 
 NS = deploy.NAMESPACE
 
@@ -127,15 +127,6 @@ def test_spec_guard_allows_the_label_and_denies_the_rest(node, workload, as_func
     assert labels == {"app": "demo", "status": "moderate"}
 
 
-def running(pid: int) -> bool:
-    """Whether `pid` is a live process (a zombie waiting for its parent to reap it is not)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def test_down_restores_the_host(node):
     """After down, no daemon of the node or of its monitoring side runs, and sysctls,
     nftables, links, mounts, cgroups and folders are as recorded."""
@@ -145,7 +136,7 @@ def test_down_restores_the_host(node):
     assert {m.daemon(node).name for m in cluster.ORDER} <= set(pids), pids
     cluster.down(node)
     assert not node.state.exists()
-    assert {name: pid for name, pid in pids.items() if running(pid)} == {}
+    assert {name: pid for name, pid in pids.items() if alive(pid)} == {}  # a zombie is not alive
     assert hoststate._ruleset() == snapshot["ruleset"]
     assert hoststate._links() == snapshot["links"]
     assert hoststate._mounts() == snapshot["mounts"]

@@ -1,10 +1,19 @@
-"""We test these aspects: the kit's one way to run a program (testbed.process.Process).
+"""We test these aspects: the kit's one process runner (testbed.process).
+
+Process, a program this process holds:
 
 - readiness by URL or by callable, and the seconds it took;
 - a program that exits before it is ready fails the wait with its exit status and log tail;
 - a wait that times out stops the program and says what it waited for;
 - stop() sends SIGTERM, then SIGKILL to the whole process group: a child that ignores
   SIGTERM is gone too, and the exit status says how it ended.
+
+Daemon, a program found again by its pid file (the node's daemons):
+- launched and awaited, then found and stopped through a fresh Daemon, as `down` does from
+  another process: the group is killed after the timeout, the pid file removed;
+- a daemon that exits while awaited, or never gets ready, fails with its log tail; a
+  readiness probe that raises is "not ready yet";
+- a pid file naming another program (a recycled pid) is not trusted, so never signalled.
 """
 
 import os
@@ -14,7 +23,7 @@ import time
 import pytest
 
 from testbed.net import free_port
-from testbed.process import Process, StartError
+from testbed.process import Daemon, Process, StartError, alive
 
 
 def python(code: str) -> list[str]:
@@ -69,3 +78,62 @@ def test_stop_kills_the_group_when_sigterm_is_ignored(tmp_path):
         time.sleep(0.1)
     else:
         pytest.fail(f"child {child} survived the group kill")
+
+
+def daemon(tmp_path, name: str, code: str) -> Daemon:
+    return Daemon(name, python(code), tmp_path / "logs", tmp_path / "pids", env={"GREETING": "hello"})
+
+
+def test_daemon_found_again_by_its_pid_file_and_stopped(tmp_path):
+    """A fresh Daemon with the same name finds the pid; stop() kills the group (a child
+    ignoring SIGTERM too) after the timeout and removes the pid file."""
+    code = ("import os, signal, subprocess, sys, time\n"
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+            "child = subprocess.Popen([sys.executable, '-c', "
+            "'import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])\n"
+            "print(os.environ['GREETING'], child.pid, flush=True)\n"
+            "time.sleep(60)\n")
+    started = daemon(tmp_path, "stubborn", code)
+    started.launch(lambda: bool(started.tail()), 30, "its first line")
+    greeting, child = started.tail().split()
+    assert greeting == "hello"  # env is added to this process's environment
+    again = daemon(tmp_path, "stubborn", code)
+    pid = again.pid()
+    assert pid is not None and again.running()
+    again.stop(timeout=0.5)
+    assert not alive(pid) and not again.pidfile.exists() and again.pid() is None
+    for _ in range(50):  # reparented to init, which reaps it
+        if not alive(int(child)):
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"child {child} survived the group kill")
+
+
+def test_daemon_exit_or_timeout_quotes_the_log(tmp_path):
+    """An exit while awaited names what was awaited and quotes the log; a probe that raises
+    counts as not ready, and the timeout says so (the daemon is left running)."""
+    broken = daemon(tmp_path, "broken", "import sys; print('config is wrong'); sys.exit(3)")
+    with pytest.raises(StartError, match=r"(?s)broken exited while waiting for /healthz; .*config is wrong"):
+        broken.launch(lambda: False, 30, "/healthz")
+    slow = daemon(tmp_path, "slow", "import time; time.sleep(60)")
+
+    def probe() -> bool:
+        raise ConnectionRefusedError
+
+    with pytest.raises(StartError, match=r"slow: no /readyz after 0s"):
+        slow.launch(probe, 0.3, "/readyz")
+    try:
+        assert slow.running()
+    finally:
+        slow.stop(timeout=5)
+
+
+def test_daemon_does_not_trust_a_recycled_pid(tmp_path):
+    """A pid file whose pid now runs another program reads as not running; stop() leaves it."""
+    other = Daemon("other", ["/usr/bin/not-this-program"], tmp_path / "logs", tmp_path / "pids")
+    other.pids.mkdir(parents=True)
+    other.pidfile.write_text(f"{os.getpid()}\n")
+    assert other.pid() is None and not other.running()
+    other.stop()
+    assert alive(os.getpid()) and not other.pidfile.exists()

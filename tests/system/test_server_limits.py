@@ -11,7 +11,6 @@
 
 import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -19,14 +18,11 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from testbed.net import free_port
+from testbed.paths import ROOT
+from testbed.process import Process
+
 MIB = 1 << 20
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:
@@ -34,23 +30,12 @@ class Server:
 
     def __init__(self, tmp_path: Path, **env: str):
         self.port = free_port()
-        self.log = open(tmp_path / "server.log", "w+")
         full = {**os.environ, "PYTHONPATH": str(ROOT), "KUBECONFIG": str(tmp_path / "none"),
                 "TMPDIR": str(tmp_path), "LOG_LEVEL": "ERROR", **env}
         full.pop("KUBERNETES_SERVICE_HOST", None)
-        self.proc = subprocess.Popen([sys.executable, "-m", "function.server", "--host", "127.0.0.1",
-                                      "--port", str(self.port)], env=full, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        for _ in range(300):
-            if self.health() == 200:
-                return
-            assert self.proc.poll() is None, self.output()
-            time.sleep(0.1)
-        raise AssertionError("server did not answer /healthz:\n" + self.output())
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read()[-3000:]
+        self.process = Process("server", [sys.executable, "-m", "function.server", "--host", "127.0.0.1",
+                                          "--port", str(self.port)], tmp_path, env=full)
+        self.process.wait_ready(lambda: self.health() == 200, 30)
 
     def health(self, timeout: float = 5.0) -> int | None:
         try:
@@ -74,19 +59,13 @@ class Server:
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
 
     def peak_rss_kib(self) -> int:
-        for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
             if line.startswith("VmHWM:"):
                 return int(line.split()[1])
         raise AssertionError("no VmHWM")
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(15)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        self.log.close()
+        self.process.stop(15)
 
 
 @pytest.fixture
@@ -228,11 +207,11 @@ def test_sigterm_answers_the_request_in_hand(tmp_path):
         sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
         blackhole.settimeout(30)
         api_call, _ = blackhole.accept()  # the function is now waiting on the API
-        s.proc.terminate()
+        s.process.proc.terminate()
         answer = read_answer(sock)
         sock.close()
         api_call.close()
-        assert s.proc.wait(30) == 0
+        assert s.process.proc.wait(30) == 0
     finally:
         blackhole.close()
         s.stop()
