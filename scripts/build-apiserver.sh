@@ -57,4 +57,4 @@ bin=$(find "$tree/_output" -type f -name kube-apiserver -perm -u+x | head -n1)
 mkdir -p "$(dirname "$out")"
 cp "$bin" "$out.tmp" && mv "$out.tmp" "$out"
 rm -rf "$work"
-echo "build-apiserver: built $out"
+echo "build-apiserver: built $out in $SECONDS s (first build: cached after)"

@@ -25,6 +25,8 @@ build_into() {
   [ -x "$out" ] && return 0
   mkdir -p "$(dirname "$out")"
   echo "$0: building $(basename "$out") from $package" >&2
+  local began=$SECONDS  # a first build's time is printed: cold builds are budgeted (docs/development.md)
   (cd "$dir" && "$go" build -trimpath -ldflags "$ldflags" -o "$out.tmp" "$package")
   mv "$out.tmp" "$out"
+  echo "$0: built $(basename "$out") in $((SECONDS - began)) s" >&2
 }
