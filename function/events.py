@@ -66,6 +66,15 @@ class Outbox:
         self._thread: threading.Thread | None = None
         self._closed = False
 
+    def send(self, send: Send, timeout: float | None, *, namespace: str, pod: str) -> None:
+        """An Event's first try, within its request (`timeout` None: the request has no time
+        left for it): sent, deferred when the API refuses it for now, else dropped."""
+        result = _post(send, timeout, namespace, pod)
+        if result is True:
+            EVENTS.labels("sent").inc()
+        elif isinstance(result, Unavailable):
+            self.defer(send, result, namespace=namespace, pod=pod)
+
     def defer(self, send: Send, error: Unavailable, *, namespace: str, pod: str) -> None:
         """Send this Event again later: the API answered `error` to its first try."""
         now = self._clock()
@@ -80,7 +89,7 @@ class Outbox:
                 self._start()
                 self._cv.notify()
         if full:
-            self._drop(item, "the queue of Events to send again is full")
+            _drop(namespace, pod, "the queue of Events to send again is full")
         else:
             EVENTS.labels("deferred").inc()
 
@@ -105,7 +114,7 @@ class Outbox:
                 sleep(max(item.due - self._clock(), 0))
             left = end - self._clock()
             if left <= 0:
-                self._drop(item, "the process stopped before the API took it")
+                _drop(item.namespace, item.pod, "the process stopped before the API took it")
                 dropped += 1
             elif self._try(item, min(self._timeout, left), final=True) == "dropped":
                 dropped += 1
@@ -128,35 +137,47 @@ class Outbox:
             self._try(item, self._timeout, final=False)
 
     def _try(self, item: _Pending, timeout: float, *, final: bool) -> str:
-        """Send one Event: `sent`, `dropped` (for good), or `waiting` (queued again)."""
-        try:
-            item.send(timeout)
-        except Unavailable as exc:
-            pause = _pause(item, exc)
-            now = self._clock()
-            with self._cv:
-                if not (final or self._closed or now - item.since + pause > self._retry_for):
-                    item.due = now + pause
-                    item.backoff = min(item.backoff * 2, _MAX_BACKOFF)
-                    heapq.heappush(self._queue, item)
-                    return "waiting"
-            self._drop(item, f"still refused: {exc}")
+        """Send one Event again: `sent`, `dropped` (for good), or `waiting` (queued again)."""
+        result = _post(item.send, timeout, item.namespace, item.pod)
+        if result is True:
+            EVENTS.labels("sent_again").inc()
+            return "sent"
+        if result is False:
             return "dropped"
-        except ApiError as exc:
-            self._drop(item, str(exc))
-            return "dropped"
-        except Exception:  # a bug must not stop the thread that sends the others
-            log.exception("unexpected error sending an Event about %s/%s", item.namespace, item.pod)
-            self._drop(item, "internal error")
-            return "dropped"
-        EVENTS.labels("sent_again").inc()
-        return "sent"
+        pause = _pause(item, result)
+        now = self._clock()
+        with self._cv:
+            if not (final or self._closed or now - item.since + pause > self._retry_for):
+                item.due = now + pause
+                item.backoff = min(item.backoff * 2, _MAX_BACKOFF)
+                heapq.heappush(self._queue, item)
+                return "waiting"
+        _drop(item.namespace, item.pod, f"still refused: {result}")
+        return "dropped"
 
-    def _drop(self, item: _Pending, reason: str) -> None:
-        EVENTS.labels("dropped").inc()
-        logs.event(
-            log, "event_dropped", logging.WARNING, namespace=item.namespace, pod=item.pod, reason=reason
-        )
+
+def _post(send: Send, timeout: float | None, namespace: str, pod: str) -> bool | Unavailable:
+    """One try: True when the Event is recorded, the error when the API refuses it for now,
+    False when it is dropped for good (counted and logged here)."""
+    try:
+        if timeout is None:
+            raise Unavailable("request deadline passed")
+        send(timeout)
+    except Unavailable as exc:
+        return exc
+    except ApiError as exc:
+        _drop(namespace, pod, str(exc))
+        return False
+    except Exception:  # a bug must not stop the Events of the other pods
+        log.exception("unexpected error sending an Event about %s/%s", namespace, pod)
+        _drop(namespace, pod, "internal error")
+        return False
+    return True
+
+
+def _drop(namespace: str, pod: str, reason: str) -> None:
+    EVENTS.labels("dropped").inc()
+    logs.event(log, "event_dropped", logging.WARNING, namespace=namespace, pod=pod, reason=reason)
 
 
 def _pause(item: _Pending, error: ApiError) -> float:

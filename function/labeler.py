@@ -32,7 +32,7 @@ from .config import KNOWN_FOR, Settings
 from .errors import ApiError, Conflict, NotFound, Rejected, Unavailable
 from .events import Outbox, Send
 from .kube import Kube, connect
-from .metrics import ALERTS, CHANGES, EVENTS, FOREIGN_LABELS, TRUNCATED
+from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, TRUNCATED
 from .model import Level, OutcomeKind, PodKey, PodMeta
 from .plan import Decision, Keys, Scope, Target, cpu_text, decide, plan
 from .podcache import PodCache
@@ -382,26 +382,11 @@ class Labeler:
         return send
 
     def _announce(self, send: Send, target: Target, deadline: Deadline) -> None:
-        """Post an Event; refused for now (or no time left), it is sent again from the
-        outbox; its failure never fails the change."""
-        try:
-            send(self._timeout(deadline))
-        except Unavailable as exc:
-            self.outbox.defer(send, exc, namespace=target.namespace, pod=target.pod)
-        except ApiError as exc:
-            EVENTS.labels("dropped").inc()
-            logs.event(
-                log,
-                "event_dropped",
-                logging.WARNING,
-                namespace=target.namespace,
-                pod=target.pod,
-                reason=str(exc),
-            )
-        except Exception:  # a bug must not hide the other pods' outcomes
-            log.exception("unexpected error posting the Event of %s/%s", target.namespace, target.pod)
-        else:
-            EVENTS.labels("sent").inc()
+        """Post an Event with the time the request has left (the outbox sends it again when
+        the API refuses it for now, or no time is left); it never fails the change."""
+        remaining = deadline.remaining()
+        timeout = min(self.settings.api_timeout, remaining) if remaining > 0 else None
+        self.outbox.send(send, timeout, namespace=target.namespace, pod=target.pod)
 
 
 def event_name(pod: str, written: PodMeta) -> str:

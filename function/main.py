@@ -20,9 +20,7 @@ from function import logs
 from function.auth import Authenticator
 from function.config import Settings
 from function.errors import (
-    ConfigError,
     LabelerError,
-    NativeError,
     PayloadError,
     PayloadTooLarge,
     Unauthorized,
@@ -37,8 +35,6 @@ STATUSES: tuple[tuple[type[LabelerError], int], ...] = (
     (PayloadTooLarge, 413),
     (PayloadError, 400),
     (Unauthorized, 401),
-    (NativeError, 500),
-    (ConfigError, 500),
 )
 
 settings = Settings.from_env()

@@ -381,13 +381,19 @@ def _annotations(target: Target, keys: Keys, present: dict) -> dict:
         # A notification without times (the old minimal form) leaves the recorded time
         # alone, so the order guard keeps working for the timed notifications after it.
         annotations[keys.annotation("alert-time")] = format_time(target.at)
-        if target.sent is not None or keys.annotation("sender-time") in present:
-            annotations[keys.annotation("sender-time")] = format_time(target.sent) if target.sent else None
+        sent = format_time(target.sent) if target.sent else None
+        _set_or_clear(annotations, keys.annotation("sender-time"), sent, present)
     if target.received is not None:
         annotations[keys.annotation("received-at")] = format_time(target.received)
-    if target.ended or keys.annotation("ended") in present:
-        annotations[keys.annotation("ended")] = ",".join(sorted(target.ended)[:_MAX_ENDED]) or None
+    ended = ",".join(sorted(target.ended)[:_MAX_ENDED]) or None
+    _set_or_clear(annotations, keys.annotation("ended"), ended, present)
     return annotations
+
+
+def _set_or_clear(annotations: dict, key: str, value: str | None, present: dict) -> None:
+    """Write `value`; None removes the key, sent only when the pod has it (a merge patch's null)."""
+    if value is not None or key in present:
+        annotations[key] = value
 
 
 def cpu_text(target: Target) -> str | None:

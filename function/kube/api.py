@@ -240,8 +240,8 @@ def _meta_of(obj: dict) -> PodMeta:
         # Without them a patch would not be conditional, nor an Event named by its change.
         raise KeyError("uid or resourceVersion")
     return PodMeta(
-        meta.get("uid", ""),
-        meta.get("resourceVersion", ""),
+        meta["uid"],
+        meta["resourceVersion"],
         meta.get("labels") or {},
         meta.get("annotations") or {},
     )
@@ -250,9 +250,10 @@ def _meta_of(obj: dict) -> PodMeta:
 def retry_after(header: str | None) -> float | None:
     """Seconds from a Retry-After header (delay-seconds, as the apiserver sends it), capped at
     _MAX_RETRY_AFTER; None when absent or not a number (an HTTP-date is not trusted: clocks)."""
-    if header is None or not (header.strip().isascii() and header.strip().isdigit()):
+    text = (header or "").strip()
+    if not (text.isascii() and text.isdigit()):
         return None
-    return min(float(header.strip()), _MAX_RETRY_AFTER)
+    return min(float(text), _MAX_RETRY_AFTER)
 
 
 def _api_error(status: int, http_reason: str | None, body: bytes, advice: str | None = None) -> ApiError:
