@@ -1,4 +1,5 @@
-"""Loopback networking helpers: a free port, one plain HTTP request, a JSON GET.
+"""Loopback networking helpers: a free port, one plain HTTP request, a JSON GET, and the
+samples of a /metrics page.
 
 urllib only, so the kit checks programs independently of the client under test.
 """
@@ -10,6 +11,8 @@ import socket
 import urllib.error
 import urllib.request
 from typing import Any
+
+from prometheus_client.parser import text_string_to_metric_families
 
 
 def free_port() -> int:
@@ -37,6 +40,21 @@ def get_json(url: str, timeout: float = 5.0) -> Any:
     if status != 200:
         raise RuntimeError(f"GET {url}: {status} {body[:300]!r}")
     return json.loads(body)
+
+
+def metric_samples(text: str, name: str) -> list[tuple[dict[str, str], float]]:
+    """(labels, value) of every sample `name` in a Prometheus text exposition."""
+    return [
+        (sample.labels, sample.value)
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == name
+    ]
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The sum of the samples `name` whose labels include `labels` (0 when there is none)."""
+    return sum(value for found, value in metric_samples(text, name) if labels.items() <= found.items())
 
 
 def answers(url: str, timeout: float = 1.0) -> bool:

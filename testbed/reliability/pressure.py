@@ -38,7 +38,7 @@ from typing import Any
 from testbed.apiserver import ADMIN, ApiServer
 from testbed.faultproxy import FaultProxy
 from testbed.functionserver import FunctionServer
-from testbed.net import http
+from testbed.net import http, metric
 from testbed.reliability.cluster import (
     CampaignCheck,
     events_by_pod,
@@ -387,14 +387,12 @@ class Bound:
 def patch_time(url: str) -> tuple[float, float]:
     """(seconds, count) of the function's successful PATCHes so far, from its /metrics: the
     latency the API showed it, proxy included."""
-    _, text = http("GET", url + "/metrics")
-    total = {"sum": 0.0, "count": 0.0}
-    for line in text.decode().splitlines():
-        for what in total:
-            head = f"cpu_alert_labeler_api_call_duration_seconds_{what}{{"
-            if line.startswith(head) and 'call="patch"' in line and 'result="ok"' in line:
-                total[what] += float(line.rsplit(" ", 1)[1])
-    return total["sum"], total["count"]
+    _, body = http("GET", url + "/metrics")
+    text, name = body.decode(), "cpu_alert_labeler_api_call_duration_seconds"
+    return (
+        metric(text, f"{name}_sum", call="patch", result="ok"),
+        metric(text, f"{name}_count", call="patch", result="ok"),
+    )
 
 
 def bound(server: FunctionServer, proxy: FaultProxy, apiserver: ApiServer, size: Size, ms: int) -> Bound:

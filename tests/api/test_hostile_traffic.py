@@ -14,6 +14,8 @@ function against the real kube-apiserver:
 import json
 import threading
 
+from testbed import net
+
 T1, T2 = "2026-11-24T09:00:00Z", "2026-11-24T09:01:00Z"
 
 
@@ -50,9 +52,7 @@ def events(apiserver, namespace):
 
 
 def metric(client, name):
-    text = client.get("/metrics").get_data(as_text=True)
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith(name + " ") or line.startswith(name + "{"))
+    return net.metric(client.get("/metrics").get_data(as_text=True), name)
 
 
 def test_a_future_time_does_not_freeze_the_label(client, apiserver, namespace):

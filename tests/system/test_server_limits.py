@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.net import free_port
+from testbed.net import free_port, metric_samples
 from testbed.paths import ROOT
 from testbed.process import Process
 
@@ -48,12 +48,7 @@ class Server:
         """cpu_alert_labeler_refused_total by limit, from /metrics."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
             text = r.read().decode()
-        found = {}
-        for line in text.splitlines():
-            if line.startswith("cpu_alert_labeler_refused_total{"):
-                labels, value = line.rsplit(" ", 1)
-                found[labels.split('limit="')[1].split('"')[0]] = float(value)
-        return found
+        return {labels["limit"]: value for labels, value in metric_samples(text, "cpu_alert_labeler_refused_total")}
 
     def connect(self) -> socket.socket:
         return socket.create_connection(("127.0.0.1", self.port), timeout=10)
