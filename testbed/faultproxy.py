@@ -104,7 +104,6 @@ class FaultProxy:
         self.delay = delay
         self.counts: collections.Counter[str] = collections.Counter()
         self.forwarded = 0
-        self.methods: collections.Counter[str] = collections.Counter()  # forwarded, by method
         self.calls: list[tuple[str, str]] = []  # forwarded (method, path without the query), in order
         self.statuses: collections.Counter[int] = collections.Counter()  # upstream answers
         self.held = 0.0  # seconds of latency added in all
@@ -163,6 +162,12 @@ class FaultProxy:
         """A kubeconfig that reaches the apiserver through this proxy with `token`."""
         return write_kubeconfig(path, server=self.url, ca=None, user="proxy", token=token, cluster="proxy")
 
+    @property
+    def methods(self) -> collections.Counter[str]:
+        """The requests forwarded, by method."""
+        with self._lock:
+            return collections.Counter(method for method, _ in self.calls)
+
     def summary(self) -> dict:
         with self._lock:
             return {
@@ -215,7 +220,6 @@ class FaultProxy:
     def _forward(self, method: str, path: str, headers: dict, body: bytes):
         with self._lock:
             self.forwarded += 1
-            self.methods[method] += 1
             self.calls.append((method, path.split("?", 1)[0]))
         response = self._pool.urlopen(
             method,
