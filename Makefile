@@ -30,6 +30,8 @@ go_pin = $(call go_pin_in,testbed/monitoring/$(1),$(2))
 KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
 # Prometheus' Go module v0.X.Y is its release v2.X.Y.
 PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
+# The Prometheus Operator (with its config-reloader and CRDs), as kube-prometheus-stack runs it.
+PROMETHEUS_OPERATOR := $(CACHE)/prometheus-operator-$(call go_pin,prometheus-operator,github.com/prometheus-operator/prometheus-operator)/bin/operator
 # Knative Serving's CRDs, read from the Go module of the Knative Serving the node runs
 # (testbed/knative/build/go.mod; build.sh says why that version): the API tests show
 # them at work on Kubernetes 1.34.
@@ -51,7 +53,7 @@ export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus knative-crds openfaas-crds clis kn faas-cli knative \
+.PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kn faas-cli knative \
         node-binaries coredns tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
@@ -131,6 +133,12 @@ prometheus: $(PROMETHEUS)
 $(PROMETHEUS):
 	GO=$(GO) scripts/build-go-tool.sh prometheus
 
+# The Prometheus Operator v0.85 and its config-reloader (cold: about 7.5 minutes on 2 cores),
+# to read the configurations it generates from monitoring/'s resources.
+prometheus-operator: $(PROMETHEUS_OPERATOR)
+$(PROMETHEUS_OPERATOR):
+	GO=$(GO) nice -n 10 scripts/build-go-tool.sh prometheus-operator
+
 knative-crds: $(KNATIVE_CRDS)
 $(KNATIVE_CRDS):
 	GO=$(GO) scripts/module-crds.sh knative.dev/serving $(KNATIVE_SERVING) config/core/300-resources knative-serving
@@ -174,7 +182,7 @@ $(KNATIVE_NODE):
 # node: a v1.34 node with CoreDNS and Knative Serving, its monitoring side, kn.
 UNIT_NEEDS := venv native
 API_NEEDS := $(UNIT_NEEDS) deps-run apiserver node-binaries
-SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus knative-crds openfaas-crds clis fuzz-build
+SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis fuzz-build
 CLUSTER_NEEDS := $(UNIT_NEEDS) deps-run deps-monitoring deps-node node-binaries coredns kube-state-metrics prometheus
 NODE_NEEDS := $(CLUSTER_NEEDS) knative kn
 
