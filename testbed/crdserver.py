@@ -26,6 +26,13 @@ Kubectl = Callable[..., subprocess.CompletedProcess]
 @contextmanager
 def crd_apiserver(workdir: Path, crds: list[Path], what: str) -> Iterator[Kubectl]:
     """A kubectl runner against a fresh 1.34 apiserver holding `crds` (`what` names them)."""
+    with crd_server(workdir, crds, what) as (_, run):
+        yield run
+
+
+@contextmanager
+def crd_server(workdir: Path, crds: list[Path], what: str) -> Iterator[tuple[ApiServer, Kubectl]]:
+    """The same, with the apiserver itself (for programs that need its kubeconfig)."""
     require(binary(VERSION).exists(), str(binary(VERSION)))
     require(manifests.kubectl().exists(), str(manifests.kubectl()))
     require(bool(crds), what)
@@ -53,7 +60,7 @@ def crd_apiserver(workdir: Path, crds: list[Path], what: str) -> Iterator[Kubect
         for crd in crds:
             ok(run("apply", "--server-side", "-f", str(crd)))
         ok(run("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all"))
-        yield run
+        yield server, run
     finally:
         server.stop()
 

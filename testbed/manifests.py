@@ -11,6 +11,7 @@ the clone by the Makefile.
 
 from __future__ import annotations
 
+import json
 import subprocess
 from functools import cache
 from pathlib import Path
@@ -74,3 +75,56 @@ def find(objects: list[dict], kind: str, api_version: str | None = None) -> dict
     if len(found) != 1:
         raise LookupError(f"expected one {kind} {api_version or ''}, found {len(found)}")
     return found[0]
+
+
+# The queue-proxy's ports, as Knative Serving (the pinned knative.dev/serving,
+# pkg/reconciler/revision/resources/queue.go) adds them beside the user's container.
+KNATIVE_QUEUE_PORTS = (
+    ("queue-port", 8012),
+    ("https-port", 8112),
+    ("http-queueadm", 8022),
+    ("http-autometric", 9090),
+    ("http-usermetric", 9091),
+)
+
+# Its securityContext (queue.go's queueSecurityContext, seccomp as the restricted profile asks).
+KNATIVE_QUEUE_SECURITY = {
+    "allowPrivilegeEscalation": False,
+    "capabilities": {"drop": ["ALL"]},
+    "readOnlyRootFilesystem": True,
+    "runAsNonRoot": True,
+    "seccompProfile": {"type": "RuntimeDefault"},
+}
+
+
+def controller_pod(workload: dict, name: str) -> dict:
+    """The Pod the workload's controller would make, named `name` (nothing runs here to make
+    it): a Deployment's is its template; a Knative Service's is what Knative Serving makes of
+    its template (pkg/reconciler/configuration/resources/revision.go and
+    revision/resources/meta.go, deploy.go, queue.go): the template's labels only, plus
+    Knative's own; the user container's one port renamed `user-port`; a queue-proxy beside it."""
+    template = workload["spec"]["template"]
+    spec = json.loads(json.dumps(template["spec"]))
+    labels = dict((template.get("metadata") or {}).get("labels") or {})
+    if workload["kind"] == "Service" and workload["apiVersion"].startswith("serving.knative.dev/"):
+        service, revision = workload["metadata"]["name"], f"{workload['metadata']['name']}-00001"
+        labels = {
+            **labels,
+            "serving.knative.dev/service": service,
+            "serving.knative.dev/configuration": service,
+            "serving.knative.dev/configurationGeneration": "1",
+            "serving.knative.dev/revision": revision,
+            **({} if "app" in labels else {"app": revision}),
+        }
+        (user,) = spec["containers"]
+        port = (user.get("ports") or [{}])[0].get("containerPort", 8080)
+        user["ports"] = [{"name": "user-port", "containerPort": port}]
+        queue = {
+            "name": "queue-proxy",
+            "image": "queue-proxy",
+            "ports": [{"name": n, "containerPort": p} for n, p in KNATIVE_QUEUE_PORTS],
+            "securityContext": KNATIVE_QUEUE_SECURITY,
+        }
+        spec["containers"] = [user, queue]
+    metadata = {"name": name, "namespace": workload["metadata"].get("namespace"), "labels": labels}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}

@@ -1,5 +1,6 @@
-"""Where the monitoring programs built from the Go module proxy live: kube-state-metrics and a
-Prometheus (with promtool) that has Kubernetes service discovery, which Debian's lacks.
+"""Where the monitoring programs built from the Go module proxy live: kube-state-metrics, a
+Prometheus (with promtool) that has Kubernetes service discovery, which Debian's lacks, and
+the Prometheus Operator (with its config-reloader and its CRDs).
 
 scripts/build-go-tool.sh builds each into the cache outside the clone, in a folder named
 by the version that testbed/monitoring/<name>/go.mod pins (the Makefile reads the same pins).
@@ -18,6 +19,10 @@ PROMETHEUS_VERSION = "v2." + pinned(
     "testbed/monitoring/prometheus", "github.com/prometheus/prometheus"
 ).removeprefix("v0.")
 
+OPERATOR_VERSION = pinned(
+    "testbed/monitoring/prometheus-operator", "github.com/prometheus-operator/prometheus-operator"
+)
+
 
 def kube_state_metrics() -> Path:
     return cache_root() / f"kube-state-metrics-{KSM_VERSION}" / "bin" / "kube-state-metrics"
@@ -30,3 +35,13 @@ def prometheus() -> Path:
 def promtool() -> Path:
     """promtool of the same build: Debian's cannot read kubernetes_sd_configs either."""
     return prometheus().with_name("promtool")
+
+
+def operator(program: str = "operator") -> Path:
+    """The Prometheus Operator's `operator` or `prometheus-config-reloader`."""
+    return cache_root() / f"prometheus-operator-{OPERATOR_VERSION}" / "bin" / program
+
+
+def operator_crds() -> list[Path]:
+    """The operator's CRD files, as its module ships them (empty if not built)."""
+    return sorted((operator().parent.parent / "crds").glob("*.yaml"))

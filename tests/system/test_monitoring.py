@@ -32,6 +32,7 @@ import yaml
 
 from function.config import Settings
 from testbed.monitoring import configs
+from testbed.monitoring.operator import helm_merge
 from testbed.paths import ROOT
 from testbed.tools import require_tool
 
@@ -391,17 +392,6 @@ def test_the_podmonitor_scrapes_the_functions_metrics_port():
     assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "cpu-alert-labeler"}}
     (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
     assert (endpoint["port"], endpoint["path"]) == ("http1", "/metrics")
-
-
-def helm_merge(defaults: dict, values: dict) -> dict:
-    """Helm's merge of user values over a chart's: maps merge key by key, anything else replaces."""
-    merged = dict(defaults)
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = helm_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
 
 
 def test_the_readmes_kube_prometheus_stack_values_give_the_shipped_route(tmp_path):

@@ -1,0 +1,262 @@
+"""We test these aspects: the shipped monitoring/ resources as the Prometheus Operator reads them
+under kube-prometheus-stack, the way most users run Prometheus on Kubernetes. The pinned
+operator (v0.85.0) runs out of cluster on a 1.34 apiserver holding the chart's Prometheus and
+Alertmanager resources (chart 77.0.0's defaults, merged with the values the README asks for,
+monitoring/kube-prometheus-stack-values.yaml: testbed/monitoring/operator.py); the function,
+its token Secret and monitoring/'s resources are applied as the README says; the tests read
+the configurations the operator generates.
+
+- the route generated from monitoring/alertmanagerconfig.yaml sends the three CPU alerts of a
+  pod in any namespace (a user's, the function's, Alertmanager's own) to the function's
+  receiver, and the chart's own alerts (Watchdog, InfoInhibitor) still to `null`
+  (`amtool config routes test` on the generated configuration);
+- the PrometheusRule is selected (its `release` label): its groups reach Prometheus' rule
+  files unchanged, while a copy without the label does not (control), and Prometheus loads
+  them;
+- the PodMonitor selects the function's pods on the plain Deployment and on Knative (the pods
+  those controllers make of the rendered overlays, testbed.manifests.controller_pod), one
+  target per pod, on the container port that serves /metrics (8080), never the queue-proxy's:
+  Prometheus 2.53, run on the generated configuration, lists them as its targets.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from testbed import manifests
+from testbed.monitoring import builds
+from testbed.monitoring.operator import NAMESPACE, Stack, operator_stack, user_values
+from testbed.net import free_port
+from testbed.paths import ROOT
+from testbed.process import Process
+from testbed.tools import require, require_tool
+
+MONITORING = ROOT / "monitoring"
+OURS = f"{NAMESPACE}/cpu-alert-labeler/cpu-alert-labeler"  # the operator's name for the receiver
+FUNCTION_NS = "cpu-alert-labeler"
+JOB_PREFIX = f"podMonitor/{FUNCTION_NS}/cpu-alert-labeler/"
+# Pod addresses for discovery only: nothing listens, a target's health does not matter here.
+PODS = {
+    "plain": ("cpu-alert-labeler-5d9c7-abcde", "127.0.0.11"),
+    "knative": ("cpu-alert-labeler-00001-deployment-6b8f-fghij", "127.0.0.12"),
+}
+TARGETS_TIMEOUT = 60.0  # discovery and the first target list take a few seconds
+
+
+def unlabeled_rule() -> dict:
+    """The shipped PrometheusRule under another name and without its `release` label."""
+    rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
+    rule["metadata"]["name"] = "cpu-alert-labeler-unlabeled"
+    rule["metadata"]["labels"].pop("release")
+    return rule
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory) -> Iterator[Stack]:
+    """The stack, with the function and monitoring/ applied in the README's order."""
+    with operator_stack(tmp_path_factory.mktemp("operator"), user_values()) as stack:
+        stack.apply("-k", str(ROOT / "deploy" / "plain"))
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "cpu-alert-labeler", "namespace": NAMESPACE},
+            "stringData": {"token": secrets.token_hex(16)},
+        }
+        stack.apply("-f", "-", stdin=secret)
+        stack.apply("-f", "-", stdin=unlabeled_rule())  # first: seen by the time ours is
+        for name in ("prometheusrule.yaml", "podmonitor.yaml", "alertmanagerconfig.yaml"):
+            stack.apply("-f", str(MONITORING / name))
+        stack.wait(
+            "the function's receiver in the generated Alertmanager configuration",
+            stack.alertmanager_config,
+            lambda c: OURS in json.dumps(c),
+        )
+        stack.wait(
+            "the PodMonitor's jobs in the generated Prometheus configuration",
+            stack.prometheus_config,
+            lambda c: JOB_PREFIX in json.dumps(c),
+        )
+        stack.wait(
+            "the PrometheusRule in Prometheus' rule files",
+            stack.rule_files,
+            lambda files: any("cpu-alert-labeler-unlabeled" not in n and FUNCTION_NS in n for n in files),
+        )
+        yield stack
+
+
+@pytest.fixture(scope="module")
+def generated_alertmanager(stack, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("alertmanager") / "alertmanager.yaml"
+    path.write_text(yaml.safe_dump(stack.alertmanager_config()))
+    return path
+
+
+def routes(amtool: str, config: Path, labels: dict[str, str]) -> str:
+    """The receivers `amtool config routes test` picks for an alert with these labels."""
+    result = subprocess.run(
+        [
+            amtool,
+            "config",
+            "routes",
+            "test",
+            f"--config.file={config}",
+            *(f"{k}={v}" for k, v in labels.items()),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_amtool_accepts_the_generated_configuration(generated_alertmanager):
+    """The configuration the operator generated is valid for amtool."""
+    amtool = require_tool("amtool")
+    result = subprocess.run(
+        [amtool, "check-config", str(generated_alertmanager)], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("namespace", ["shop", FUNCTION_NS, NAMESPACE])
+@pytest.mark.parametrize(
+    "alertname,severity",
+    [("PodCpuNormal", "none"), ("PodHighCpuUsage", "warning"), ("PodCpuFailure", "critical")],
+)
+def test_cpu_alerts_of_any_namespace_reach_the_function(
+    generated_alertmanager, namespace, alertname, severity
+):
+    """Each CPU alert of a pod in any namespace goes to the function's receiver."""
+    amtool = require_tool("amtool")
+    labels = {"alertname": alertname, "severity": severity, "namespace": namespace, "pod": "api"}
+    got = routes(amtool, generated_alertmanager, labels)
+    route = yaml.safe_load(generated_alertmanager.read_text())["route"]["routes"][0]
+    assert got == OURS, f"{labels} went to {got!r}; the generated route is {route}"
+
+
+@pytest.mark.parametrize("alertname", ["Watchdog", "InfoInhibitor"])
+def test_the_charts_own_alerts_keep_their_receiver(generated_alertmanager, alertname):
+    """The chart's own alerts still go to its `null` receiver, not to the function."""
+    amtool = require_tool("amtool")
+    assert (
+        routes(
+            amtool, generated_alertmanager, {"alertname": alertname, "severity": "none", "namespace": "shop"}
+        )
+        == "null"
+    )
+
+
+def test_the_prometheusrule_is_selected_and_a_copy_without_the_release_label_is_not(stack):
+    """The operator gives Prometheus the shipped groups unchanged, and not the unlabeled copy."""
+    files = stack.rule_files()
+    shipped = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())["spec"]["groups"]
+    ours = [doc for name, doc in files.items() if "unlabeled" not in name and FUNCTION_NS in name]
+    assert [doc["groups"] for doc in ours] == [shipped], sorted(files)
+    assert not [name for name in files if "unlabeled" in name], sorted(files)
+
+
+def get_json(url: str) -> dict:
+    with urllib.request.urlopen(url, timeout=10) as answer:
+        return json.load(answer)
+
+
+@pytest.fixture(scope="module")
+def prometheus(stack, tmp_path_factory) -> Iterator[str]:
+    """Prometheus 2.53 on the generated configuration, with the function's pods as the
+    Deployment and Knative would make them (Running, at a loopback address); its URL."""
+    exe = builds.prometheus()
+    require(exe.exists(), f"{exe} (make prometheus)")
+    home = tmp_path_factory.mktemp("prometheus")
+    config = stack.loopback_prometheus(home)
+    for overlay, (name, address) in PODS.items():
+        objects = manifests.render(overlay)
+        (workload,) = [
+            o
+            for o in objects
+            if o["kind"] in ("Deployment", "Service")
+            and o["apiVersion"] != "v1"
+            and o["metadata"]["name"] == "cpu-alert-labeler"
+        ]
+        pod = manifests.controller_pod(workload, name)
+        stack.server.expect(201, "POST", f"/api/v1/namespaces/{FUNCTION_NS}/pods", pod)
+        code, doc = stack.server.request(
+            "PATCH",
+            f"/api/v1/namespaces/{FUNCTION_NS}/pods/{name}/status",
+            {"status": {"phase": "Running", "podIP": address, "podIPs": [{"ip": address}]}},
+            content_type="application/merge-patch+json",
+        )
+        assert code == 200, doc
+    url = f"http://127.0.0.1:{free_port()}"
+    process = Process(
+        "prometheus",
+        [
+            str(exe),
+            f"--config.file={config}",
+            f"--storage.tsdb.path={home / 'data'}",
+            f"--web.listen-address={url.removeprefix('http://')}",
+        ],
+        home,
+    )
+    try:
+        process.wait_ready(url + "/-/ready", timeout=60)
+        yield url
+    finally:
+        process.stop()
+
+
+def function_targets(url: str) -> dict[str, list[dict]]:
+    """Pod name -> the PodMonitor's active targets for it."""
+    doc = get_json(url + "/api/v1/targets?state=active")
+    found: dict[str, list[dict]] = {}
+    for target in doc["data"]["activeTargets"]:
+        if target["scrapePool"].startswith(JOB_PREFIX):
+            found.setdefault(target["labels"].get("pod", ""), []).append(target)
+    return found
+
+
+@pytest.mark.parametrize("overlay", sorted(PODS))
+def test_the_podmonitor_scrapes_the_functions_pod(prometheus, stack, overlay):
+    """Prometheus, on what the operator generated, scrapes the function's pod of this overlay
+    once, on its port 8080 at /metrics, labelled with the function's namespace and pod."""
+    name, address = PODS[overlay]
+    deadline = time.monotonic() + TARGETS_TIMEOUT
+    while not (found := function_targets(prometheus)).get(name) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    jobs = [
+        j["relabel_configs"]
+        for j in stack.prometheus_config()["scrape_configs"]
+        if j["job_name"].startswith(JOB_PREFIX)
+    ]
+    pod = stack.server.request("GET", f"/api/v1/namespaces/{FUNCTION_NS}/pods/{name}")[1]["metadata"]
+    assert found.get(name), (
+        f"no target for the {overlay} pod (labels {pod['labels']}); "
+        f"targets: {sorted(found)}; the PodMonitor's relabelling: {jobs}"
+    )
+    (target,) = found[name]
+    assert target["scrapeUrl"] == f"http://{address}:8080/metrics"
+    assert (target["labels"]["namespace"], target["labels"]["job"]) == (
+        FUNCTION_NS,
+        "cpu-alert-labeler/cpu-alert-labeler",
+    )
+
+
+def test_prometheus_loads_the_selected_rules(prometheus):
+    """Prometheus, on the operator's rule files, evaluates the shipped alerts."""
+    deadline = time.monotonic() + TARGETS_TIMEOUT
+    while True:
+        groups = get_json(prometheus + "/api/v1/rules")["data"]["groups"]
+        names = {rule["name"] for group in groups for rule in group["rules"]}
+        if {"PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"} <= names or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert {"PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"} <= names, names
