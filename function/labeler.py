@@ -32,7 +32,7 @@ from .config import KNOWN_FOR, Settings
 from .errors import ApiError, Conflict, NotFound, Rejected, Unavailable
 from .events import Outbox, Send
 from .kube import Kube, connect
-from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, TRUNCATED
+from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, NOTIFIED, TRUNCATED
 from .model import Level, OutcomeKind, PodKey, PodMeta
 from .plan import Decision, Keys, Scope, Target, cpu_text, decide, plan
 from .podcache import PodCache
@@ -118,6 +118,10 @@ class Labeler:
             ALERTS.labels(*labels).inc(count)
         if payload.truncated:
             TRUNCATED.inc(payload.truncated)
+        for namespace in {
+            a.namespace for a, lv in zip(payload.alerts, levels) if a.namespace and lv is not None
+        }:
+            NOTIFIED.labels(namespace).set_to_current_time()
         trust_until = deadline.arrived + timedelta(seconds=s.future_allowance)
         items, targets = plan(
             payload.alerts, levels, self.scope, trust_until=trust_until, received=deadline.arrived

@@ -11,6 +11,7 @@ from prometheus_client import (
     REGISTRY,
     CollectorRegistry,
     Counter,
+    Gauge,
     Histogram,
     generate_latest,
     multiprocess,
@@ -44,6 +45,19 @@ REFUSED = Counter(
     "Notifications refused for their size (413, which Alertmanager never re-sends), by limit:"
     " body (MAX_BODY_BYTES) or alerts (MAX_ALERTS).",
     ["limit"],
+)
+# One series per namespace whose pods' CPU alerts reach the function (the cluster's namespaces
+# with CPU-limited pods, since PodCpuNormal fires for every such pod): the shipped alert
+# CpuAlertLabelerNotNotified compares it with the alerts Prometheus fires, namespace by
+# namespace, which is how a route that takes only some namespaces' alerts shows.  Not
+# `namespace`: the scrape sets that label to the function pod's own.  `max` across worker
+# processes (and exited ones): the latest.
+NOTIFIED = Gauge(
+    "cpu_alert_labeler_last_notification_timestamp_seconds",
+    "When a notification last brought CPU alerts of pods of this namespace (Unix time), by"
+    " the alerts' namespace.",
+    ["alert_namespace"],
+    multiprocess_mode="max",
 )
 API_LATENCY = Histogram(
     "cpu_alert_labeler_api_call_duration_seconds",

@@ -92,6 +92,9 @@ def substitute(text: str, pattern: str, replacement: str, count: int, source: Pa
 def rules(pace: Pace = LOOPBACK) -> str:
     """monitoring/prometheus-rules.yml with `for:`, `keep_firing_for:` and the rate window shortened."""
     text = RULES.read_text()
+    # Only the labeling group: the chain has no use for the alerts on the function itself,
+    # whose windows are hours.
+    text = substitute(text, r"^  # The function watches itself[\s\S]*", "", 1, RULES)
     # The three alerts: `for: 2m` -> `for: 2s`.
     text = substitute(text, r"^(\s+for: )\S+$", rf"\g<1>{pace.hold}", 3, RULES)
     # The three alerts: `keep_firing_for: 2m` -> `keep_firing_for: 2s`.

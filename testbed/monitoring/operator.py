@@ -96,7 +96,7 @@ def helm_merge(base: dict, values: dict) -> dict:
 
 def user_values() -> dict:
     """The values the README tells a user to set (monitoring/kube-prometheus-stack-values.yaml)."""
-    return (yaml.safe_load(USER_VALUES.read_text()) if USER_VALUES.exists() else None) or {}
+    return yaml.safe_load(USER_VALUES.read_text())
 
 
 def _selector(spec: dict, name: str) -> dict:

@@ -331,6 +331,19 @@ def test_forbidden_is_failed_but_not_retried(make_client, tmp_path):
         api.close()
 
 
+def test_each_notified_namespace_is_stamped_for_the_not_notified_alert(client, apiserver, namespace):
+    """A notification's CPU alerts stamp the time on their namespace's series (the shipped
+    CpuAlertLabelerNotNotified alert compares it with the alerts Prometheus fires, namespace
+    by namespace); an unclassified alert stamps nothing."""
+    apiserver.create_pod(namespace, "api-1")
+    post(client, webhook(fire("api-1", namespace), fire("db", "elsewhere-unclassified", "DiskFull")))
+    metrics = client.get("/metrics").get_data(as_text=True)
+    stamped = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("cpu_alert_labeler_last_notification_timestamp_seconds{")}
+    assert namespace in stamped and "elsewhere-unclassified" not in stamped, stamped
+    assert stamped[namespace] > 1.7e9  # a Unix time, not a count
+
+
 def test_success_stands_when_another_pod_fails(client, apiserver, namespace):
     """One pod's outcome does not undo or hide another's label."""
     apiserver.create_pod(namespace, "good")

@@ -61,7 +61,8 @@ def normalise(service: dict) -> dict:
         "name": metadata["name"], "namespace": metadata["namespace"],
         "labels": metadata.get("labels", {}),
         "annotations": {k: v for k, v in metadata.get("annotations", {}).items() if not k.startswith(KN_BOOKKEEPING)},
-        "template.annotations": annotations, "pod": spec, "container": container, "mounts": mounts,
+        "template.annotations": annotations, "template.labels": template.get("metadata", {}).get("labels", {}),
+        "pod": spec, "container": container, "mounts": mounts,
     }
 
 

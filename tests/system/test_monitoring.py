@@ -8,6 +8,9 @@
 - both Alertmanager configurations are valid for amtool, and differ only in
   the function's URL;
 - the PrometheusRule carries exactly the rules of the plain rule file;
+- the function's own alerts (group cpu-alert-labeler-self) pass their promtool unit tests
+  (monitoring/self_rules_test.yml), are warnings its own route never takes, and the alert on
+  notifications that stop arriving looks back further than the routes re-send;
 - the rules and the Alertmanager route agree with the function's defaults:
   alert names, thresholds, the CPU annotation, the pod and namespace labels;
 - each alert keeps firing exactly as long as the next level waits (`for:`);
@@ -20,7 +23,8 @@
 - the AlertmanagerConfig variant carries the same route and receiver, and, as
   the operator generates it, reaches pods of every namespace only without the
   injected `namespace` matcher (the strategy its comment asks for);
-- the PodMonitor scrapes the function's /metrics on its named container port.
+- the PodMonitor scrapes the function's /metrics on its container port, by the name the pod
+  spec gives it and by the one Knative does.
 """
 
 import re
@@ -39,6 +43,7 @@ from testbed.tools import require_tool
 MONITORING = ROOT / "monitoring"
 RULES = MONITORING / "prometheus-rules.yml"
 RULES_TEST = MONITORING / "rules_test.yml"
+SELF_RULES_TEST = MONITORING / "self_rules_test.yml"
 OPERATOR_RULE = MONITORING / "prometheusrule.yaml"
 ALERTMANAGER_CONFIG = MONITORING / "alertmanagerconfig.yaml"
 POD_MONITOR = MONITORING / "podmonitor.yaml"
@@ -65,7 +70,15 @@ def load(path: Path):
 
 
 def rules() -> list[dict]:
-    return [rule for group in load(RULES)["groups"] for rule in group["rules"]]
+    """The labeling group's rules (the recording rule and the three levels)."""
+    (group,) = [g for g in load(RULES)["groups"] if g["name"] == "cpu-alert-labeler"]
+    return group["rules"]
+
+
+def self_alerts() -> dict[str, dict]:
+    """The alerts on the function itself (group cpu-alert-labeler-self)."""
+    (group,) = [g for g in load(RULES)["groups"] if g["name"] == "cpu-alert-labeler-self"]
+    return {rule["alert"]: rule for rule in group["rules"]}
 
 
 def alerts() -> dict[str, dict]:
@@ -96,11 +109,43 @@ def test_promtool_accepts_the_rule_file():
     assert result.returncode == 0, output(result)
 
 
-def test_rule_unit_tests_pass():
-    """The promtool unit tests pass: levels, boundaries, annotations, handovers."""
+@pytest.mark.parametrize("tests", [RULES_TEST, SELF_RULES_TEST], ids=lambda p: p.name)
+def test_rule_unit_tests_pass(tests):
+    """The promtool unit tests pass: levels, boundaries, annotations, handovers; and the
+    alerts on the function itself (self_rules_test.yml)."""
     promtool = require_tool("promtool")
-    result = run(promtool, "test", "rules", str(RULES_TEST))
+    result = run(promtool, "test", "rules", str(tests))
     assert result.returncode == 0, output(result)
+
+
+def seconds(duration: str) -> int:
+    """A Prometheus duration of one unit ("90m", "2h") in seconds."""
+    number, unit = re.fullmatch(r"(\d+)([smhd])", duration).groups()  # type: ignore[union-attr]
+    return int(number) * {"s": 1, "m": 60, "h": 3600, "d": 86400}[unit]
+
+
+def test_the_not_notified_alert_waits_longer_than_the_routes_repeat_interval():
+    """CpuAlertLabelerNotNotified looks back further than the shipped routes re-send each pod's
+    state (repeat_interval, plus group_interval), so a working route never trips it."""
+    expr = self_alerts()["CpuAlertLabelerNotNotified"]["expr"]
+    (window,) = re.findall(r"\[(\d+[smhd])\]", expr)
+    (age,) = re.findall(r"< (\d+)\b", expr)
+    assert seconds(window) == int(age)
+    resource = load(ALERTMANAGER_CONFIG)["spec"]["route"]
+    routes = [labeler_route(load(MONITORING / name)) for name in WEBHOOK_URLS]
+    resends = [(r["repeat_interval"], r["group_interval"]) for r in routes]
+    resends.append((resource["repeatInterval"], resource["groupInterval"]))
+    for repeat, group in resends:
+        assert seconds(repeat) + seconds(group) < int(age), (repeat, group, age)
+
+
+def test_the_self_alerts_never_reach_the_functions_route():
+    """The function's own alerts are warnings for people: its route does not take them."""
+    (matcher,) = labeler_route(load(MONITORING / "alertmanager.yml"))["matchers"]
+    pattern = re.fullmatch(r'alertname\s*=~\s*"([^"]*)"', matcher).group(1)  # type: ignore[union-attr]
+    for name, alert in self_alerts().items():
+        assert not re.fullmatch(pattern, name)
+        assert alert["labels"]["severity"] == "warning"
 
 
 @pytest.mark.parametrize("name", sorted(WEBHOOK_URLS))
@@ -385,13 +430,15 @@ def test_the_alertmanagerconfig_reaches_other_namespaces_only_without_the_namesp
 
 
 def test_the_podmonitor_scrapes_the_functions_metrics_port():
-    """The PodMonitor selects the function's pods in its namespace and scrapes /metrics on port http1."""
+    """The PodMonitor selects the function's pods in its namespace and scrapes /metrics on the
+    container port by either of its names: http1 (the pod spec, the Deployment) or user-port
+    (Knative's name for it); tests/system/test_operator.py checks what Prometheus makes of it."""
     monitor = load(POD_MONITOR)
     assert (monitor["apiVersion"], monitor["kind"]) == ("monitoring.coreos.com/v1", "PodMonitor")
     assert monitor["metadata"]["namespace"] == "cpu-alert-labeler"
     assert monitor["spec"]["selector"] == {"matchLabels": {"app.kubernetes.io/name": "cpu-alert-labeler"}}
-    (endpoint,) = monitor["spec"]["podMetricsEndpoints"]
-    assert (endpoint["port"], endpoint["path"]) == ("http1", "/metrics")
+    endpoints = monitor["spec"]["podMetricsEndpoints"]
+    assert [(e["port"], e["path"]) for e in endpoints] == [("http1", "/metrics"), ("user-port", "/metrics")]
 
 
 def test_the_readmes_kube_prometheus_stack_values_give_the_shipped_route(tmp_path):

@@ -13,6 +13,8 @@ the configurations the operator generates.
 - the PrometheusRule is selected (its `release` label): its groups reach Prometheus' rule
   files unchanged, while a copy without the label does not (control), and Prometheus loads
   them;
+- without the values the README asks for, the same route takes Alertmanager's namespace only
+  (control: what the values file is for);
 - the PodMonitor selects the function's pods on the plain Deployment and on Knative (the pods
   those controllers make of the rendered overlays, testbed.manifests.controller_pod), one
   target per pod, on the container port that serves /metrics (8080), never the queue-proxy's:
@@ -251,12 +253,41 @@ def test_the_podmonitor_scrapes_the_functions_pod(prometheus, stack, overlay):
 
 
 def test_prometheus_loads_the_selected_rules(prometheus):
-    """Prometheus, on the operator's rule files, evaluates the shipped alerts."""
+    """Prometheus, on the operator's rule files, evaluates the shipped alerts: the levels and
+    the alerts on the function itself."""
+    shipped = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())["spec"]["groups"]
+    wanted = {rule.get("alert") or rule["record"] for group in shipped for rule in group["rules"]}
     deadline = time.monotonic() + TARGETS_TIMEOUT
     while True:
         groups = get_json(prometheus + "/api/v1/rules")["data"]["groups"]
         names = {rule["name"] for group in groups for rule in group["rules"]}
-        if {"PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"} <= names or time.monotonic() > deadline:
+        if wanted <= names or time.monotonic() > deadline:
             break
         time.sleep(0.5)
-    assert {"PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"} <= names, names
+    assert wanted <= names, names
+
+
+def test_without_the_readmes_values_the_route_takes_one_namespace(tmp_path):
+    """Control: on the chart's defaults alone (no kube-prometheus-stack-values.yaml), the
+    operator confines the route to Alertmanager's namespace: `shop`'s alerts go to `null`,
+    which CpuAlertLabelerNotNotified is there to report."""
+    amtool = require_tool("amtool")
+    with operator_stack(tmp_path, {}) as stack:
+        secret = {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "cpu-alert-labeler", "namespace": NAMESPACE},
+            "stringData": {"token": secrets.token_hex(16)},
+        }
+        stack.apply("-f", "-", stdin=secret)
+        stack.apply("-f", str(MONITORING / "alertmanagerconfig.yaml"))
+        config = stack.wait(
+            "the function's receiver in the generated Alertmanager configuration",
+            stack.alertmanager_config,
+            lambda c: OURS in json.dumps(c),
+        )
+    path = tmp_path / "generated.yaml"
+    path.write_text(yaml.safe_dump(config))
+    labels = {"alertname": "PodCpuFailure", "severity": "critical", "pod": "api"}
+    assert routes(amtool, path, {**labels, "namespace": NAMESPACE}) == OURS
+    assert routes(amtool, path, {**labels, "namespace": "shop"}) == "null"
