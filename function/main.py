@@ -36,6 +36,14 @@ STATUSES: tuple[tuple[type[LabelerError], int], ...] = (
     (PayloadError, 400),
     (Unauthorized, 401),
 )
+# A report's answer.  503: something worth retrying failed, Alertmanager sends it again.
+# 422: every pod it was to change failed for good (say 403 in every namespace it names): a
+# re-send would fail the same, so not 5xx; not 200 either, which would hide it: Alertmanager
+# counts a 4xx in alertmanager_notifications_failed_total and logs it, where
+# kube-prometheus-stack's AlertmanagerFailedToSendAlerts looks.  A notification that labeled
+# some pods is 200 (its failed pods show in cpu_alert_labeler_changes_total{outcome="failed"}
+# and the shipped CpuAlertLabelerPodsNotLabeled alert).
+RETRY, FAILED_FOR_GOOD, DONE = 503, 422, 200
 
 settings = Settings.from_env()
 log = logs.configure(settings.log_level)
@@ -97,7 +105,8 @@ def _webhook(request: flask.Request, deadline: Deadline) -> tuple[dict, int, dic
     }
     if report.truncated:
         fields["truncated_alerts"] = report.truncated  # Alertmanager's max_alerts dropped these
-    return answer, 503 if report.retry else 200, {}, fields
+    status = RETRY if report.retry else FAILED_FOR_GOOD if report.failed_for_good else DONE
+    return answer, status, {}, fields
 
 
 def _read_body(request: flask.Request, limit: int) -> bytes:

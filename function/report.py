@@ -75,6 +75,14 @@ class Report:
     truncated: int = 0
     """Alerts Alertmanager left out of the notification (its `max_alerts`)."""
 
+    @property
+    def failed_for_good(self) -> bool:
+        """Every pod this notification was to change failed, and no failure is worth a re-send
+        (the API refused for good: 403, 422): nothing labeled, nothing unchanged."""
+        kinds = {e.outcome for e in self.entries}
+        done = {OutcomeKind.LABELED, OutcomeKind.UNCHANGED}
+        return not self.retry and OutcomeKind.FAILED in kinds and not kinds & done
+
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for e in self.entries:

@@ -319,13 +319,15 @@ def test_unreachable_api_answers_503(make_client, tmp_path):
     assert "unreachable" in response.json["alerts"][0]["reason"]
 
 
-def test_forbidden_is_failed_but_not_retried(make_client, tmp_path):
-    """A 403 will not heal by sending again: the pod is failed and the answer is 200."""
+def test_forbidden_is_failed_for_good_and_not_retried(make_client, tmp_path):
+    """A 403 will not heal by sending again: the pod is failed and, no pod of the notification
+    labeled, the answer is 422 (a 4xx: not re-sent, but counted by Alertmanager as failed)."""
     api = FakeApi(403, "Forbidden")
     try:
-        response = post(make_client(api.kubeconfig(tmp_path / "kubeconfig")), webhook(fire("api-1", "shop")))
-        assert response.status_code == 200
-        assert response.json["alerts"][0]["outcome"] == "failed"
+        response = post(make_client(api.kubeconfig(tmp_path / "kubeconfig")),
+                        webhook(fire("api-1", "shop"), fire("api-2", "shop", "DiskFull")))
+        assert response.status_code == 422
+        assert [a["outcome"] for a in response.json["alerts"]] == ["failed", "skipped"]
         assert response.json["status"] == "ok"
     finally:
         api.close()

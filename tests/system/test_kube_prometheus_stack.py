@@ -14,13 +14,18 @@ in as README says), on Debian's real Alertmanager fed alerts through its API.
   severities avoid;
 - the chart's own Watchdog goes to its `null` receiver, not to the function;
 - Alertmanager counts no failed notification;
+- a notification no pod of which the function may label (403: its Role does not reach the
+  namespace) is a failed notification where the stack looks: the real function answers 422,
+  which Alertmanager, on the chart's defaults, counts in alertmanager_notifications_failed_total
+  (what the chart's AlertmanagerFailedToSendAlerts pages on) and does not send again;
 - with the README's optional inhibit rule added (a pod's critical alert mutes its warning,
   for pagers), the function's notifications still give the right level: `panne` while
   PodCpuFailure fires (the warning muted), `moderate` once it resolves (the warning back in
   the same notification), never `normal`.
 
-A recording receiver stands for the function: the claim is about delivery, not labels
-(tests/system/test_e2e.py drives the function behind the shipped configuration).
+A recording receiver stands for the function where the claim is about delivery, not labels
+(tests/system/test_e2e.py drives the function behind the shipped configuration); the real
+function, on the real apiserver, where the claim is about its answer.
 """
 
 import json
@@ -38,7 +43,7 @@ from function.config import Settings
 from function.model import Level
 from function.plan import Scope, plan
 from testbed.monitoring import configs
-from testbed.monitoring.chain import Alertmanager, wait_for
+from testbed.monitoring.chain import Alertmanager, Function, wait_for
 from testbed.monitoring.receiver import Receiver
 from testbed.tools import require_tool
 
@@ -184,3 +189,34 @@ def test_the_readme_inhibit_rule_keeps_the_functions_levels(tmp_path):
             assert am.failed() == 0
         finally:
             am.process.stop()
+
+
+def test_a_notification_no_pod_of_which_can_be_labeled_is_a_failed_notification(apiserver, namespace, tmp_path):
+    """All pods of the notification forbidden to the function (its Role covers another
+    namespace): it answers 422, never 5xx, and Alertmanager counts a failed notification."""
+    tools = {name: require_tool(name) for name in ("prometheus-alertmanager", "amtool")}
+    apiserver.create_pod(namespace, "api")
+    elsewhere = f"{namespace}-own"
+    apiserver.create_namespace(elsewhere)
+    rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list", "patch"]}]
+    identity = apiserver.kubeconfig_for_token("labeler", apiserver.account_token(elsewhere, "labeler", rules))
+    token = secrets.token_hex(16)
+    token_file = tmp_path / "token"
+    token_file.write_text(token + "\n")
+    function = Function(tmp_path, identity, token)
+    am = Alertmanager("alertmanager-kps", tmp_path, tools["prometheus-alertmanager"], tools["amtool"],
+                      function.url, token_file, build=configs.kube_prometheus_stack_alertmanager)
+    try:
+        am.post_alerts([alert("PodCpuFailure", namespace, "critical", "api")])
+
+        def explain() -> str:
+            return f"webhooks {function.webhooks_for(namespace, 'api')}\n{am.process.tail()}\n{function.process.tail()}"
+
+        wait_for(lambda: am.failed() >= 1, DELIVERY_TIMEOUT, explain)
+        answers = [w["status"] for w in function.webhooks_for(namespace, "api")]
+        assert answers and set(answers) == {422}, explain()  # never 5xx: nothing to retry
+        pod = apiserver.get_pod(namespace, "api")
+        assert "status" not in pod["metadata"].get("labels", {})
+    finally:
+        am.process.stop()
+        function.process.stop()

@@ -441,11 +441,11 @@ def test_the_podmonitor_scrapes_the_functions_metrics_port():
     assert [(e["port"], e["path"]) for e in endpoints] == [("http1", "/metrics"), ("user-port", "/metrics")]
 
 
-def test_the_readmes_kube_prometheus_stack_values_give_the_shipped_route(tmp_path):
-    """The README's values snippet, merged over the chart's defaults as Helm merges, is valid,
+def test_the_docs_kube_prometheus_stack_values_give_the_shipped_route(tmp_path):
+    """docs/monitoring.md's values snippet (the route in the chart's own configuration), merged over the chart's defaults as Helm merges, is valid,
     keeps the chart's inhibit rules and Watchdog route, and carries alertmanager.yml's route and receiver."""
     amtool = require_tool("amtool")
-    readme = (MONITORING.parent / "README.md").read_text()
+    readme = (MONITORING.parent / "docs" / "monitoring.md").read_text()
     (snippet,) = [
         block
         for block in re.findall(r"```yaml\n(.*?)```", readme, re.S)

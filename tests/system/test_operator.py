@@ -54,6 +54,17 @@ PODS = {
 TARGETS_TIMEOUT = 60.0  # discovery and the first target list take a few seconds
 
 
+def apply_token_secret(stack: Stack) -> None:
+    """The webhook token's Secret in Alertmanager's namespace, as the README has users create it."""
+    secret = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "cpu-alert-labeler", "namespace": NAMESPACE},
+        "stringData": {"token": secrets.token_hex(16)},
+    }
+    stack.apply("-f", "-", stdin=secret)
+
+
 def unlabeled_rule() -> dict:
     """The shipped PrometheusRule under another name and without its `release` label."""
     rule = yaml.safe_load((MONITORING / "prometheusrule.yaml").read_text())
@@ -67,13 +78,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
     """The stack, with the function and monitoring/ applied in the README's order."""
     with operator_stack(tmp_path_factory.mktemp("operator"), user_values()) as stack:
         stack.apply("-k", str(ROOT / "deploy" / "plain"))
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "cpu-alert-labeler", "namespace": NAMESPACE},
-            "stringData": {"token": secrets.token_hex(16)},
-        }
-        stack.apply("-f", "-", stdin=secret)
+        apply_token_secret(stack)
         stack.apply("-f", "-", stdin=unlabeled_rule())  # first: seen by the time ours is
         for name in ("prometheusrule.yaml", "podmonitor.yaml", "alertmanagerconfig.yaml"):
             stack.apply("-f", str(MONITORING / name))
@@ -273,13 +278,7 @@ def test_without_the_readmes_values_the_route_takes_one_namespace(tmp_path):
     which CpuAlertLabelerNotNotified is there to report."""
     amtool = require_tool("amtool")
     with operator_stack(tmp_path, {}) as stack:
-        secret = {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": "cpu-alert-labeler", "namespace": NAMESPACE},
-            "stringData": {"token": secrets.token_hex(16)},
-        }
-        stack.apply("-f", "-", stdin=secret)
+        apply_token_secret(stack)
         stack.apply("-f", str(MONITORING / "alertmanagerconfig.yaml"))
         config = stack.wait(
             "the function's receiver in the generated Alertmanager configuration",
