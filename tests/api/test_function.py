@@ -14,6 +14,7 @@ import pytest
 
 from function.errors import ConfigError
 from testbed.fakeapi import FakeApi
+from testbed.net import metric_samples
 from testbed.paths import PAYLOADS, ROOT, SOURCE
 from testbed.tools import kubectl
 from testbed.webhooks import alert
@@ -340,8 +341,8 @@ def test_each_notified_namespace_is_stamped_for_the_not_notified_alert(client, a
     apiserver.create_pod(namespace, "api-1")
     post(client, webhook(fire("api-1", namespace), fire("db", "elsewhere-unclassified", "DiskFull")))
     metrics = client.get("/metrics").get_data(as_text=True)
-    stamped = {line.split('"')[1]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith("cpu_alert_labeler_last_notification_timestamp_seconds{")}
+    stamped = {labels["alert_namespace"]: value for labels, value
+               in metric_samples(metrics, "cpu_alert_labeler_last_notification_timestamp_seconds")}
     assert namespace in stamped and "elsewhere-unclassified" not in stamped, stamped
     assert stamped[namespace] > 1.7e9  # a Unix time, not a count
 
