@@ -6,6 +6,7 @@ monitoring/kube-prometheus-stack-values.yaml: testbed/monitoring/operator.py); t
 its token Secret and monitoring/'s resources are applied as the README says; the tests read
 the configurations the operator generates.
 
+- the README's steps are the ones these tests take (the values file, then the three resources);
 - the route generated from monitoring/alertmanagerconfig.yaml sends the three CPU alerts of a
   pod in any namespace (a user's, the function's, Alertmanager's own) to the function's
   receiver, and the chart's own alerts (Watchdog, InfoInhibitor) still to `null`
@@ -24,6 +25,7 @@ the configurations the operator generates.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 import time
@@ -36,7 +38,7 @@ import yaml
 
 from testbed import manifests
 from testbed.monitoring import builds
-from testbed.monitoring.operator import NAMESPACE, Stack, operator_stack, user_values
+from testbed.monitoring.operator import NAMESPACE, USER_VALUES, Stack, operator_stack, user_values
 from testbed.net import free_port
 from testbed.paths import ROOT
 from testbed.process import Process
@@ -51,6 +53,8 @@ PODS = {
     "plain": ("cpu-alert-labeler-5d9c7-abcde", "127.0.0.11"),
     "knative": ("cpu-alert-labeler-00001-deployment-6b8f-fghij", "127.0.0.12"),
 }
+# What the README's kube-prometheus-stack steps have the user apply, in its order.
+APPLIED = ("prometheusrule.yaml", "podmonitor.yaml", "alertmanagerconfig.yaml")
 TARGETS_TIMEOUT = 60.0  # discovery and the first target list take a few seconds
 
 
@@ -80,7 +84,7 @@ def stack(tmp_path_factory) -> Iterator[Stack]:
         stack.apply("-k", str(ROOT / "deploy" / "plain"))
         apply_token_secret(stack)
         stack.apply("-f", "-", stdin=unlabeled_rule())  # first: seen by the time ours is
-        for name in ("prometheusrule.yaml", "podmonitor.yaml", "alertmanagerconfig.yaml"):
+        for name in APPLIED:
             stack.apply("-f", str(MONITORING / name))
         stack.wait(
             "the function's receiver in the generated Alertmanager configuration",
@@ -124,6 +128,16 @@ def routes(amtool: str, config: Path, labels: dict[str, str]) -> str:
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def test_the_readmes_steps_are_the_ones_tested():
+    """README's "Under kube-prometheus-stack" passes the values file tested here and applies the
+    resources tested here, in the same order."""
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Under kube-prometheus-stack") :].split("\n## ")[0]
+    assert f"-f {USER_VALUES.relative_to(ROOT)}" in section
+    (line,) = [ln for ln in section.splitlines() if "kubectl apply -f monitoring/" in ln]
+    assert re.findall(r"-f monitoring/([\w.-]+\.ya?ml)", line) == list(APPLIED), line
 
 
 def test_amtool_accepts_the_generated_configuration(generated_alertmanager):
