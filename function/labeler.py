@@ -31,6 +31,7 @@ from .classifier import Classifier
 from .config import KNOWN_FOR, Settings
 from .errors import ApiError, Conflict, NotFound, Rejected, Unavailable
 from .events import Outbox, Send
+from .k8snames import is_dns_label
 from .kube import Kube, connect
 from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, NOTIFIED, TRUNCATED
 from .model import Level, OutcomeKind, PodKey, PodMeta
@@ -118,9 +119,9 @@ class Labeler:
             ALERTS.labels(*labels).inc(count)
         if payload.truncated:
             TRUNCATED.inc(payload.truncated)
-        for namespace in {
-            a.namespace for a, lv in zip(payload.alerts, levels) if a.namespace and lv is not None
-        }:
+        # Valid namespace names only: a label value a sender invents is not a series.
+        notified = {a.namespace for a, lv in zip(payload.alerts, levels) if lv is not None and a.namespace}
+        for namespace in filter(is_dns_label, notified):
             NOTIFIED.labels(namespace).set_to_current_time()
         trust_until = deadline.arrived + timedelta(seconds=s.future_allowance)
         items, targets = plan(

@@ -2,7 +2,7 @@
 
 Routes health checks and /metrics, authenticates, reads the body within its
 size limit, hands it to the Labeler and maps the result or error to an HTTP
-status in one place (STATUSES, and 503 for a report asking for a re-send).  The
+status in one place (STATUSES for errors; RETRY, FAILED_FOR_GOOD and DONE for a report).  The
 status is Alertmanager's retry policy: it re-sends on 5xx only, so a retryable
 API failure answers 503 and a payload it should not send again answers 4xx.  Settings are read and checked at import, so a
 bad configuration stops start-up; the Kubernetes client is built later, in

@@ -337,13 +337,14 @@ def test_forbidden_is_failed_for_good_and_not_retried(make_client, tmp_path):
 def test_each_notified_namespace_is_stamped_for_the_not_notified_alert(client, apiserver, namespace):
     """A notification's CPU alerts stamp the time on their namespace's series (the shipped
     CpuAlertLabelerNotNotified alert compares it with the alerts Prometheus fires, namespace
-    by namespace); an unclassified alert stamps nothing."""
+    by namespace); an unclassified alert, or a namespace no cluster could have, stamps nothing."""
     apiserver.create_pod(namespace, "api-1")
-    post(client, webhook(fire("api-1", namespace), fire("db", "elsewhere-unclassified", "DiskFull")))
+    post(client, webhook(fire("api-1", namespace), fire("db", "elsewhere-unclassified", "DiskFull"),
+                         fire("db", "Not_A/Namespace")))
     metrics = client.get("/metrics").get_data(as_text=True)
     stamped = {labels["alert_namespace"]: value for labels, value
                in metric_samples(metrics, "cpu_alert_labeler_last_notification_timestamp_seconds")}
-    assert namespace in stamped and "elsewhere-unclassified" not in stamped, stamped
+    assert namespace in stamped and not {"elsewhere-unclassified", "Not_A/Namespace"} & set(stamped), stamped
     assert stamped[namespace] > 1.7e9  # a Unix time, not a count
 
 
