@@ -43,6 +43,7 @@ _CONFLICT_ATTEMPTS = 8  # re-read and re-decide after 409 at most this often
 _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jitter
 _CACHE_SIZE = 4096  # pods whose last written metadata this process remembers
 LIST_FROM = 16  # pods of one namespace, unknown to this process, from which one LIST reads them
+STAMPED_MAX = 2000  # namespaces whose notification time this process exports (series bound)
 
 log = logging.getLogger(logs.LOGGER_NAME)
 
@@ -89,6 +90,19 @@ class Labeler:
         self._lock = threading.Lock()
         self.outbox = Outbox(timeout=settings.api_timeout)
         self._unlistable: set[str] = set()  # namespaces where the API refused a LIST (403)
+        self._stamped: set[str] = set()  # namespaces with a notification-time series
+
+    def _stamp(self, namespaces: set[str]) -> None:
+        """Stamp the notification time on each namespace's series.  Only valid names in the
+        function's scope, and at most STAMPED_MAX of them: what a sender invents is no series."""
+        for namespace in namespaces:
+            if not (is_dns_label(namespace) and self.scope.permits(namespace)):
+                continue
+            if namespace not in self._stamped:
+                if len(self._stamped) >= STAMPED_MAX:
+                    continue
+                self._stamped.add(namespace)
+            NOTIFIED.labels(namespace).set_to_current_time()
 
     def close(self, timeout: float) -> int:
         """Send the Events still waiting, for up to `timeout` seconds; the number dropped."""
@@ -119,10 +133,7 @@ class Labeler:
             ALERTS.labels(*labels).inc(count)
         if payload.truncated:
             TRUNCATED.inc(payload.truncated)
-        # Valid namespace names only: a label value a sender invents is not a series.
-        notified = {a.namespace for a, lv in zip(payload.alerts, levels) if lv is not None and a.namespace}
-        for namespace in filter(is_dns_label, notified):
-            NOTIFIED.labels(namespace).set_to_current_time()
+        self._stamp({a.namespace for a, lv in zip(payload.alerts, levels) if lv is not None and a.namespace})
         trust_until = deadline.arrived + timedelta(seconds=s.future_allowance)
         items, targets = plan(
             payload.alerts, levels, self.scope, trust_until=trust_until, received=deadline.arrived

@@ -12,6 +12,7 @@ import json
 import functions_framework
 import pytest
 
+from function import labeler
 from function.errors import ConfigError
 from testbed.fakeapi import FakeApi
 from testbed.net import metric_samples
@@ -25,8 +26,9 @@ def webhook(*alerts, **extra):
     return build_webhook(list(alerts), **extra)
 
 
-def fire(pod, namespace, name="PodCpuFailure", cpu=None, status="firing",
-         at="2026-11-24T09:00:00Z", **labels):
+def fire(
+    pod, namespace, name="PodCpuFailure", cpu=None, status="firing", at="2026-11-24T09:00:00Z", **labels
+):
     return alert(pod, namespace, name=name, cpu=cpu, status=status, starts_at=at, fp="ab12", labels=labels)
 
 
@@ -43,9 +45,11 @@ def test_sample_payload_labels_pods_seen_by_kubectl(client, apiserver, namespace
     """alert.json's shape: the most severe alert per pod is written and kubectl shows it."""
     apiserver.create_pod(namespace, "checkout-1")
     apiserver.create_pod(namespace, "worker-0")
-    body = webhook(fire("checkout-1", namespace, "PodCpuFailure", "97.3"),
-                   fire("checkout-1", namespace, "PodHighCpuUsage", "58", status="resolved"),
-                   fire("worker-0", namespace, "PodHighCpuUsage", "41.7%"))
+    body = webhook(
+        fire("checkout-1", namespace, "PodCpuFailure", "97.3"),
+        fire("checkout-1", namespace, "PodHighCpuUsage", "58", status="resolved"),
+        fire("worker-0", namespace, "PodHighCpuUsage", "41.7%"),
+    )
     response = post(client, body)
     assert response.status_code == 200, response.json
     assert [a["outcome"] for a in response.json["alerts"]] == ["labeled", "skipped", "labeled"]
@@ -53,7 +57,9 @@ def test_sample_payload_labels_pods_seen_by_kubectl(client, apiserver, namespace
     table = kubectl(apiserver, tmp_path, "get", "pods", "-n", namespace, "-L", "status", "--no-headers")
     rows = {line.split()[0]: line.split()[-1] for line in table.splitlines()}
     assert rows == {"checkout-1": "panne", "worker-0": "moderate"}
-    selected = kubectl(apiserver, tmp_path, "get", "pods", "-n", namespace, "-l", "status=panne", "-o", "name")
+    selected = kubectl(
+        apiserver, tmp_path, "get", "pods", "-n", namespace, "-l", "status=panne", "-o", "name"
+    )
     assert selected.split() == ["pod/checkout-1"]
 
 
@@ -64,15 +70,18 @@ def test_nothing_else_on_the_pod_changes(client, apiserver, namespace):
     after = apiserver.get_pod(namespace, "api-1")
     assert after["metadata"]["labels"] == {"app": "api", "tier": "web", "status": "panne"}
     assert set(after["metadata"]["annotations"]) == {
-        f"cpu-alert-labeler/{k}" for k in ("alert-time", "received-at", "alertname", "level", "cpu-usage", "fingerprint")
+        f"cpu-alert-labeler/{k}"
+        for k in ("alert-time", "received-at", "alertname", "level", "cpu-usage", "fingerprint")
     } - {"cpu-alert-labeler/cpu-usage"}  # no cpu_usage annotation on this alert
     assert after["spec"] == before["spec"] and after["status"] == before["status"]
     for key in ("name", "namespace", "uid", "creationTimestamp"):
         assert after["metadata"][key] == before["metadata"][key]
 
 
-@pytest.mark.parametrize("path,content_type", [
-    ("/", "application/json"), ("/alert", "application/json"), ("/", "text/plain"), ("/x", None)])
+@pytest.mark.parametrize(
+    "path,content_type",
+    [("/", "application/json"), ("/alert", "application/json"), ("/", "text/plain"), ("/x", None)],
+)
 def test_any_path_and_content_type(client, apiserver, namespace, path, content_type):
     """`/`, the old `/alert`, and faas-cli's text/plain body all work."""
     apiserver.create_pod(namespace, "api-1")
@@ -84,8 +93,14 @@ def test_any_path_and_content_type(client, apiserver, namespace, path, content_t
 def test_minimal_form(client, apiserver, namespace):
     """The old minimal payload, without status or times, labels by CPU usage."""
     apiserver.create_pod(namespace, "api-1")
-    body = {"alerts": [{"labels": {"alertname": "CpuSomething", "pod": "api-1", "namespace": namespace},
-                        "annotations": {"cpu_usage": "92%"}}]}
+    body = {
+        "alerts": [
+            {
+                "labels": {"alertname": "CpuSomething", "pod": "api-1", "namespace": namespace},
+                "annotations": {"cpu_usage": "92%"},
+            }
+        ]
+    }
     response = post(client, body)
     assert response.json["alerts"][0]["level"] == "critical"
     assert label(apiserver, namespace, "api-1") == "panne"
@@ -118,10 +133,12 @@ def test_resolution_returns_to_normal_and_repeats_write_nothing(client, apiserve
 def test_hand_edited_annotation_cannot_wedge_a_pod(client, apiserver, namespace):
     """A broken recorded time on the pod is treated as unrecorded: 200 and labeled, not 500."""
     apiserver.create_pod(namespace, "api-1")
-    code, _ = apiserver.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/api-1",
-                                {"metadata": {"annotations": {
-                                    "cpu-alert-labeler/alert-time": "0001-01-01T00:00:00+01:00"}}},
-                                content_type="application/merge-patch+json")
+    code, _ = apiserver.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/pods/api-1",
+        {"metadata": {"annotations": {"cpu-alert-labeler/alert-time": "0001-01-01T00:00:00+01:00"}}},
+        content_type="application/merge-patch+json",
+    )
     assert code == 200
     response = post(client, webhook(fire("api-1", namespace)))
     assert response.status_code == 200 and response.json["alerts"][0]["outcome"] == "labeled"
@@ -129,9 +146,11 @@ def test_hand_edited_annotation_cannot_wedge_a_pod(client, apiserver, namespace)
 
 def api_calls(client, call):
     text = client.get("/metrics").get_data(as_text=True)
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith("cpu_alert_labeler_api_call_duration_seconds_count{")
-               and f'call="{call}"' in line)
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("cpu_alert_labeler_api_call_duration_seconds_count{") and f'call="{call}"' in line
+    )
 
 
 def test_a_pod_this_process_wrote_last_is_not_read_again(client, apiserver, namespace):
@@ -150,10 +169,20 @@ def test_a_pod_changed_by_another_writer_is_read_again(client, apiserver, namesp
     the pod is read afresh, and the older notification is refused as stale."""
     apiserver.create_pod(namespace, "api-1")
     post(client, webhook(fire("api-1", namespace, at="2026-11-24T09:00:00Z")))
-    code, _ = apiserver.request("PATCH", f"/api/v1/namespaces/{namespace}/pods/api-1", {"metadata": {
-        "labels": {"status": "moderate"},
-        "annotations": {"cpu-alert-labeler/alert-time": "2026-11-24T09:10:00.000000Z",
-                        "cpu-alert-labeler/level": "moderate"}}}, content_type="application/merge-patch+json")
+    code, _ = apiserver.request(
+        "PATCH",
+        f"/api/v1/namespaces/{namespace}/pods/api-1",
+        {
+            "metadata": {
+                "labels": {"status": "moderate"},
+                "annotations": {
+                    "cpu-alert-labeler/alert-time": "2026-11-24T09:10:00.000000Z",
+                    "cpu-alert-labeler/level": "moderate",
+                },
+            }
+        },
+        content_type="application/merge-patch+json",
+    )
     assert code == 200
     older = post(client, webhook(fire("api-1", namespace, status="resolved", at="2026-11-24T09:05:00Z")))
     assert older.json["alerts"][0]["outcome"] == "unchanged"
@@ -205,7 +234,10 @@ def test_alert_labels_cannot_choose_the_key_or_value(client, apiserver, namespac
     alert["labels"].update({"status": "hacked", "label_key": "owner", "value": "root"})
     alert["annotations"].update({"status": "hacked", "label": "app=evil"})
     post(client, webhook(alert))
-    assert apiserver.get_pod(namespace, "api-1")["metadata"]["labels"] == {"app": "demo", "status": "moderate"}
+    assert apiserver.get_pod(namespace, "api-1")["metadata"]["labels"] == {
+        "app": "demo",
+        "status": "moderate",
+    }
 
 
 @pytest.fixture
@@ -215,15 +247,18 @@ def recording_api(tmp_path):
     api.close()
 
 
-@pytest.mark.parametrize("labels", [
-    {"pod": "web;kubectl delete pod --all", "namespace": "shop"},
-    {"pod": "web 1", "namespace": "shop"},
-    {"pod": "../../secrets/x", "namespace": "shop"},
-    {"pod": "a" * 300, "namespace": "shop"},
-    {"pod": "web", "namespace": "shop?dryRun=All"},
-    {"pod": "web", "namespace": "Shop"},
-    {"namespace": "shop"},
-])
+@pytest.mark.parametrize(
+    "labels",
+    [
+        {"pod": "web;kubectl delete pod --all", "namespace": "shop"},
+        {"pod": "web 1", "namespace": "shop"},
+        {"pod": "../../secrets/x", "namespace": "shop"},
+        {"pod": "a" * 300, "namespace": "shop"},
+        {"pod": "web", "namespace": "shop?dryRun=All"},
+        {"pod": "web", "namespace": "Shop"},
+        {"namespace": "shop"},
+    ],
+)
 def test_invalid_names_never_reach_the_api(make_client, recording_api, tmp_path, labels):
     """Names that are not Kubernetes names are skipped with a reason and no request is sent."""
     client = make_client(recording_api.kubeconfig(tmp_path / "kubeconfig"))
@@ -234,19 +269,23 @@ def test_invalid_names_never_reach_the_api(make_client, recording_api, tmp_path,
     assert recording_api.requests == []
 
 
-@pytest.mark.parametrize("body,status,message", [
-    (b"{not json", 400, "not JSON"),
-    (b"", 400, "not JSON"),
-    (b"[1, 2]", 400, "JSON object"),
-    (json.dumps({"alerts": []}).encode(), 400, "empty"),
-    (json.dumps({"alerts": "x"}).encode(), 400, "must be a list"),
-    (json.dumps({"alerts": [{"labels": {"pod": ["x"]}}]}).encode(), 400, "labels must be"),
-    (json.dumps({"alerts": [{"status": "maybe"}]}).encode(), 400, "firing"),
-    (json.dumps({"alerts": [{}] * 2001}).encode(), 413, "limit is 2000"),
-    (b" " * (4_194_304 + 1), 413, "limit"),
-])
-def test_malformed_bodies_are_4xx_and_never_reach_the_api(make_client, recording_api, tmp_path,
-                                                           body, status, message):
+@pytest.mark.parametrize(
+    "body,status,message",
+    [
+        (b"{not json", 400, "not JSON"),
+        (b"", 400, "not JSON"),
+        (b"[1, 2]", 400, "JSON object"),
+        (json.dumps({"alerts": []}).encode(), 400, "empty"),
+        (json.dumps({"alerts": "x"}).encode(), 400, "must be a list"),
+        (json.dumps({"alerts": [{"labels": {"pod": ["x"]}}]}).encode(), 400, "labels must be"),
+        (json.dumps({"alerts": [{"status": "maybe"}]}).encode(), 400, "firing"),
+        (json.dumps({"alerts": [{}] * 2001}).encode(), 413, "limit is 2000"),
+        (b" " * (4_194_304 + 1), 413, "limit"),
+    ],
+)
+def test_malformed_bodies_are_4xx_and_never_reach_the_api(
+    make_client, recording_api, tmp_path, body, status, message
+):
     """Each malformed body gets its 4xx with a JSON error naming the problem, and no API call."""
     client = make_client(recording_api.kubeconfig(tmp_path / "kubeconfig"))
     response = post(client, body)
@@ -257,8 +296,9 @@ def test_malformed_bodies_are_4xx_and_never_reach_the_api(make_client, recording
 
 def test_body_limit_is_configurable(make_client, recording_api, tmp_path):
     """MAX_BODY_BYTES bounds the body before it is parsed."""
-    client = make_client(recording_api.kubeconfig(tmp_path / "kubeconfig"), MAX_BODY_BYTES="2048",
-                         MAX_ALERTS="1")
+    client = make_client(
+        recording_api.kubeconfig(tmp_path / "kubeconfig"), MAX_BODY_BYTES="2048", MAX_ALERTS="1"
+    )
     response = post(client, webhook(fire("a" * 200, "shop", cpu="9" * 2000)))
     assert response.status_code == 413 and recording_api.requests == []
     response = post(client, webhook(fire("a", "shop"), fire("b", "shop")))
@@ -278,8 +318,9 @@ def test_unclassified_alerts_are_skipped(client, apiserver, namespace):
     assert label(apiserver, namespace, "api-1") is None
 
 
-@pytest.mark.parametrize("status,reason", [(500, "InternalError"), (503, "ServiceUnavailable"),
-                                           (429, "TooManyRequests")])
+@pytest.mark.parametrize(
+    "status,reason", [(500, "InternalError"), (503, "ServiceUnavailable"), (429, "TooManyRequests")]
+)
 def test_retryable_api_failures_answer_503(make_client, tmp_path, status, reason):
     """5xx and 429 from the API fail the pod as retryable, so Alertmanager sends again."""
     api = FakeApi(status, reason)
@@ -299,8 +340,12 @@ def test_slow_api_is_cut_by_the_request_deadline(make_client, tmp_path):
     """An API slower than the call timeout: retried while the deadline allows, then 503."""
     api = FakeApi(200, delay=3)
     try:
-        client = make_client(api.kubeconfig(tmp_path / "kubeconfig"), API_TIMEOUT_SECONDS="0.2",
-                             REQUEST_DEADLINE_SECONDS="1", API_ATTEMPTS="50")
+        client = make_client(
+            api.kubeconfig(tmp_path / "kubeconfig"),
+            API_TIMEOUT_SECONDS="0.2",
+            REQUEST_DEADLINE_SECONDS="1",
+            API_ATTEMPTS="50",
+        )
         response = post(client, webhook(fire("api-1", "shop")))
         assert response.status_code == 503
         assert response.json["alerts"][0]["outcome"] == "failed"
@@ -325,8 +370,10 @@ def test_forbidden_is_failed_for_good_and_not_retried(make_client, tmp_path):
     labeled, the answer is 422 (a 4xx: not re-sent, but counted by Alertmanager as failed)."""
     api = FakeApi(403, "Forbidden")
     try:
-        response = post(make_client(api.kubeconfig(tmp_path / "kubeconfig")),
-                        webhook(fire("api-1", "shop"), fire("api-2", "shop", "DiskFull")))
+        response = post(
+            make_client(api.kubeconfig(tmp_path / "kubeconfig")),
+            webhook(fire("api-1", "shop"), fire("api-2", "shop", "DiskFull")),
+        )
         assert response.status_code == 422
         assert [a["outcome"] for a in response.json["alerts"]] == ["failed", "skipped"]
         assert response.json["status"] == "ok"
@@ -339,13 +386,41 @@ def test_each_notified_namespace_is_stamped_for_the_not_notified_alert(client, a
     CpuAlertLabelerNotNotified alert compares it with the alerts Prometheus fires, namespace
     by namespace); an unclassified alert, or a namespace no cluster could have, stamps nothing."""
     apiserver.create_pod(namespace, "api-1")
-    post(client, webhook(fire("api-1", namespace), fire("db", "elsewhere-unclassified", "DiskFull"),
-                         fire("db", "Not_A/Namespace")))
+    post(
+        client,
+        webhook(
+            fire("api-1", namespace),
+            fire("db", "elsewhere-unclassified", "DiskFull"),
+            fire("db", "Not_A/Namespace"),
+        ),
+    )
     metrics = client.get("/metrics").get_data(as_text=True)
-    stamped = {labels["alert_namespace"]: value for labels, value
-               in metric_samples(metrics, "cpu_alert_labeler_last_notification_timestamp_seconds")}
+    stamped = {
+        labels["alert_namespace"]: value
+        for labels, value in metric_samples(metrics, "cpu_alert_labeler_last_notification_timestamp_seconds")
+    }
     assert namespace in stamped and not {"elsewhere-unclassified", "Not_A/Namespace"} & set(stamped), stamped
     assert stamped[namespace] > 1.7e9  # a Unix time, not a count
+
+
+def test_the_stamped_namespaces_are_bounded_and_in_scope(make_client, apiserver, namespace, monkeypatch):
+    """The notification-time series is a bounded set: a namespace the function may not write
+    to is no series, and past labeler.STAMPED_MAX namespaces a new one is not stamped (an
+    authenticated sender inventing names cannot grow /metrics without end)."""
+    monkeypatch.setattr(labeler, "STAMPED_MAX", 1)
+    client = make_client(apiserver.kubeconfig(), NAMESPACE_DENY=f"{namespace}-denied")
+    post(client, webhook(fire("a", f"{namespace}-denied")))
+    post(client, webhook(fire("a", namespace)))
+    post(client, webhook(fire("a", f"{namespace}-second")))
+    stamped = {
+        labels["alert_namespace"]
+        for labels, _ in metric_samples(
+            client.get("/metrics").get_data(as_text=True),
+            "cpu_alert_labeler_last_notification_timestamp_seconds",
+        )
+    }
+    assert namespace in stamped, stamped
+    assert not {f"{namespace}-denied", f"{namespace}-second"} & stamped, stamped
 
 
 def test_success_stands_when_another_pod_fails(client, apiserver, namespace):
@@ -371,9 +446,14 @@ def test_other_methods_are_405(client):
     assert response.status_code == 405 and response.headers["Allow"] == "POST"
 
 
-@pytest.mark.parametrize("env,variable", [({"LABEL_KEY": "bad key!"}, "LABEL_KEY"),
-                                          ({"LABEL_CRITICAL": "en panne"}, "LABEL_CRITICAL"),
-                                          ({"CRITICAL_THRESHOLD": "10"}, "CRITICAL_THRESHOLD")])
+@pytest.mark.parametrize(
+    "env,variable",
+    [
+        ({"LABEL_KEY": "bad key!"}, "LABEL_KEY"),
+        ({"LABEL_CRITICAL": "en panne"}, "LABEL_CRITICAL"),
+        ({"CRITICAL_THRESHOLD": "10"}, "CRITICAL_THRESHOLD"),
+    ],
+)
 def test_bad_config_stops_start_up(monkeypatch, env, variable):
     """Loading the function with a bad setting fails with a message naming the variable."""
     for key, value in env.items():
