@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Builds a platform's own CLI (kn, faas-cli) from its pinned Go module, so the tests run the
+# Builds a platform's own CLI (kn, faas-cli, helm) from its pinned Go module, so the tests run the
 # tool a user runs, not an imitation.  The module and every dependency are pinned by
 # testbed/gopins/NAME/go.mod and go.sum (fetched through the Go module proxy, checked against
 # go.sum); the static binary (CGO_ENABLED=0) goes to the cache outside the clone, keyed by
 # version, and is built only when missing.
-#   usage: scripts/build-cli.sh kn|faas-cli
+#   usage: scripts/build-cli.sh kn|faas-cli|helm
 #
 # Why these versions: the proxy refuses the version LISTS of knative.dev/client and
 # github.com/openfaas/*, so only exact versions resolve.  kn v0.46 and v0.50 need the separate
@@ -13,6 +13,9 @@
 # is one the proxy serves.  kn's dependency knative.dev/client-pkg is a pseudo-version the
 # checksum database does not know: go.sum pins it, and regenerating go.sum needs
 # GONOSUMDB=knative.dev/client-pkg (a build with this go.sum does not ask).
+# helm v3.22.0 is served with its version list; it is built with the ldflags of its own
+# Makefile, so its default Capabilities are its client-go's Kubernetes (1.37), as in a
+# release binary, not the v1.20.0 a plain `go build` leaves (the tests pass --kube-version).
 set -euo pipefail
 name=$1
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -28,11 +31,24 @@ case $name in
     package=github.com/openfaas/faas-cli
     vpkg=github.com/openfaas/faas-cli/version
     ;;
+  helm)
+    module=helm.sh/helm/v3
+    package=helm.sh/helm/v3/cmd/helm
+    vpkg=helm.sh/helm/v3/internal/version
+    ;;
   *) echo "unknown tool: $name" >&2; exit 2 ;;
 esac
 pins="$here/testbed/gopins/$name"
 version=$(pinned "$pins" "$module")
 ldflags="-s -w -X $vpkg.Version=$version"
+if [ "$name" = helm ]; then
+  kube=$(awk '$1 == "k8s.io/client-go" {print $2}' "$pins/go.mod")  # v0.37.0: Kubernetes 1.37
+  minor=${kube#v0.}; minor=${minor%%.*}
+  ldflags="-s -w -X $vpkg.version=$version"
+  for p in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    ldflags="$ldflags -X $p.k8sVersionMajor=1 -X $p.k8sVersionMinor=$minor"
+  done
+fi
 [ "$name" = faas-cli ] && ldflags="$ldflags -X $vpkg.GitCommit=${version##*-}"
 out="$cache/$name-$version/bin/$name"
 [ -x "$out" ] && exit 0

@@ -1,7 +1,7 @@
-"""The platforms' own CLIs, kn and faas-cli, built from pinned Go modules, as tests run them.
+"""The platforms' own CLIs, kn, faas-cli and helm, built from pinned Go modules, as tests run them.
 
 scripts/build-cli.sh builds them into the cache outside the clone (the Makefile's
-`clis`, `kn` and `faas-cli` targets); tests find them here, and run the README's kn command offline
+`clis`, `kn`, `faas-cli` and `helm` targets); tests find them here, and run the README's kn command offline
 (`--target FILE`) to see the Service it makes.
 """
 
@@ -19,6 +19,7 @@ from testbed.paths import ROOT, cache_root
 
 KN_VERSION = pinned("testbed/gopins/kn", "knative.dev/client")
 FAAS_CLI_VERSION = pinned("testbed/gopins/faas-cli", "github.com/openfaas/faas-cli")
+HELM_VERSION = pinned("testbed/gopins/helm", "helm.sh/helm/v3")
 
 
 def kn() -> Path:
@@ -29,6 +30,11 @@ def kn() -> Path:
 def faas_cli() -> Path:
     """The pinned faas-cli (github.com/openfaas/faas-cli at 08e3e965c831, 2021-10-12)."""
     return cache_root() / f"faas-cli-{FAAS_CLI_VERSION}" / "bin" / "faas-cli"
+
+
+def helm() -> Path:
+    """The pinned helm (helm.sh/helm/v3 v3.22.0)."""
+    return cache_root() / f"helm-{HELM_VERSION}" / "bin" / "helm"
 
 
 def readme_kn_command() -> list[str]:
