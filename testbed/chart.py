@@ -42,6 +42,7 @@ FULLNAME = 'include "cal.fullname" .'
 LABELS = 'include "cal.labels" .'
 SELECTOR = 'include "cal.selectorLabels" .'
 ALERT_REGEX = 'include "cal.alertRegex" .'
+SCOPE = 'include "cal.namespaceMatchers" .'
 
 # Environment variables of the shipped pod that a chart value sets.  Every one must be in
 # deploy/pod/pod.yaml; the pod's other variables are copied as they are.
@@ -252,7 +253,11 @@ def prometheus_rule() -> str:
                 item["alert"] = t.value(name_expr)
                 item["expr"] = _replace_once(item["expr"], op + number, op + t.inline(value), where)
             elif SHIPPED_ALERT_REGEX in item.get("expr", ""):
-                item["expr"] = item["expr"].replace(SHIPPED_ALERT_REGEX, t.inline(ALERT_REGEX))
+                # CPU alerts of namespaces outside the function's scope (namespaces.allow and
+                # .deny) never stamp its notification time: they are not expected to.
+                selector = f'alertname=~"{SHIPPED_ALERT_REGEX}"'
+                scoped = f'alertname=~"{t.inline(ALERT_REGEX)}"{t.inline(SCOPE)}'
+                item["expr"] = _replace_once(item["expr"], selector, scoped, where)
     self_groups = [g for g in groups if g["name"] == SELF_GROUP]
     if len(self_groups) != 1:
         raise SystemExit(f"monitoring/prometheusrule.yaml: expected one group {SELF_GROUP}")

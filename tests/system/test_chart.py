@@ -5,8 +5,9 @@ namespace cpu-alert-labeler, an image, another namespace) `helm template` gives 
 objects, Helm's own labels aside (same containers, settings, security context, RBAC), and
 with monitoring on, the shipped PrometheusRule, PodMonitor and AlertmanagerConfig; a value
 reaches both sides it names (thresholds and alert names: the function's settings, the rules
-and the route); values.schema.json and the chart's checks refuse bad values with a message
-naming them; `helm lint` passes for each platform and toggle.  On a 1.34 apiserver holding
+and the route; the namespace scope: the self-monitoring alert that expects notifications),
+and the rules so rewritten pass promtool; values.schema.json and the chart's checks refuse
+bad values with a message naming them; `helm lint` passes for each platform and toggle.  On a 1.34 apiserver holding
 Knative's and the Prometheus Operator's CRDs, every platform and toggle is accepted whole by
 `kubectl apply --dry-run=server --validate=strict`, and its pod passes the restricted Pod
 Security profile of the overlays' namespace.
@@ -238,6 +239,40 @@ def test_self_monitoring_toggle_drops_only_that_group():
     """selfMonitoring=false leaves the CPU group and drops the function's own alerts."""
     rule = find(chart.template(*CASES["monitoring-no-self-rules"]), "PrometheusRule")
     assert [g["name"] for g in rule["spec"]["groups"]] == ["cpu-alert-labeler"]
+
+
+def test_the_namespace_scope_reaches_the_not_notified_alert():
+    """CPU alerts of namespaces the function may not label are not expected to reach it:
+    CpuAlertLabelerNotNotified leaves them out (the function stamps only namespaces in scope)."""
+
+    def selector(*options: str) -> str:
+        rule = find(chart.template(*MONITORING, *options), "PrometheusRule")
+        (expr,) = [r["expr"] for g in rule["spec"]["groups"] for r in g["rules"]
+                   if r.get("alert") == "CpuAlertLabelerNotNotified"]  # fmt: skip
+        return expr.split("ALERTS{")[1].split("}")[0]
+
+    assert "namespace" not in selector()
+    scoped = selector("--set", "namespaces.allow={shop,web}", "--set", "namespaces.deny={kube-system}")
+    assert 'namespace=~"shop|web"' in scoped and 'namespace!~"kube-system"' in scoped
+
+
+def test_promtool_accepts_the_rendered_rules(tmp_path):
+    """The rules as values rewrite them (alert names, thresholds, the namespace scope) are valid
+    for promtool, templates and all."""
+    require(builds.promtool().exists(), str(builds.promtool()))
+    rule = find(
+        chart.template(
+            *MONITORING,
+            "--set", "alerts.normal=CpuOk,thresholds.moderate=40.5",
+            "--set", "namespaces.allow={shop,web}", "--set", "namespaces.deny={kube-system}",
+        ),
+        "PrometheusRule",
+    )  # fmt: skip
+    path = tmp_path / "rules.yml"
+    path.write_text(yaml.safe_dump({"groups": rule["spec"]["groups"]}))
+    result = subprocess.run([str(builds.promtool()), "check", "rules", str(path)],
+                            capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_settings_reach_the_pod():

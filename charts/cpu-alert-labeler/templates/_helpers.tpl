@@ -42,3 +42,9 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- define "cal.alertRegex" -}}
 {{- printf "%s|%s|%s" .Values.alerts.normal .Values.alerts.moderate .Values.alerts.critical -}}
 {{- end -}}
+
+{{/* PromQL matchers for the namespaces the function may label (empty when it may label all). */}}
+{{- define "cal.namespaceMatchers" -}}
+{{- with .Values.namespaces.allow }}, namespace=~"{{ join "|" . }}"{{ end }}
+{{- with .Values.namespaces.deny }}, namespace!~"{{ join "|" . }}"{{ end }}
+{{- end -}}
