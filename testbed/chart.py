@@ -302,6 +302,10 @@ def alertmanager_config() -> str:
 
 def generate() -> dict[str, str]:
     """Every generated template: file name -> text."""
+    if not manifests.kubectl().exists():
+        raise SystemExit(
+            f"{manifests.kubectl()} is missing (make node-binaries): its kustomize renders the overlays"
+        )
     plain, knative_objects = manifests.render("plain"), manifests.render("knative")
     files = {
         "rbac.yaml": (rbac(plain), "deploy/base/ (kubectl kustomize deploy/plain)"),
