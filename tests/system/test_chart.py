@@ -7,7 +7,8 @@ with monitoring on, the shipped PrometheusRule, PodMonitor and AlertmanagerConfi
 reaches both sides it names (thresholds and alert names: the function's settings, the rules
 and the route; the namespace scope: the self-monitoring alert that expects notifications),
 and the rules so rewritten pass promtool; values.schema.json and the chart's checks refuse
-bad values with a message naming them; `helm lint` passes for each platform and toggle.  On a 1.34 apiserver holding
+bad values with a message naming them; `helm lint` passes for each platform and toggle; the
+chart's README documents exactly values.yaml's settings, and the README's `helm install` renders.  On a 1.34 apiserver holding
 Knative's and the Prometheus Operator's CRDs, every platform and toggle is accepted whole by
 `kubectl apply --dry-run=server --validate=strict`, and its pod passes the restricted Pod
 Security profile of the overlays' namespace.
@@ -15,6 +16,8 @@ Security profile of the overlays' namespace.
 
 from __future__ import annotations
 
+import re
+import shlex
 import subprocess
 from collections.abc import Iterator
 
@@ -329,3 +332,40 @@ def test_a_weakened_pod_is_refused_there(kubectl):
     pod["spec"]["containers"][0]["securityContext"].pop("runAsNonRoot")
     result = kubectl("create", "--dry-run=server", "-f", "-", stdin=pod)
     assert result.returncode != 0 and "restricted" in result.stderr, result.stderr
+
+
+def leaves(values: dict, prefix: str = "") -> list[str]:
+    """The dotted paths of values.yaml's settings (a mapping of settings is descended into;
+    `resources`, a free mapping, is one setting)."""
+    paths = []
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value and key != "resources":
+            paths += leaves(value, path + ".")
+        else:
+            paths.append(path)
+    return paths
+
+
+def test_the_chart_readme_lists_every_value():
+    """Each setting of values.yaml has its row in the chart's README table, and no row names a
+    setting values.yaml does not have."""
+    values = yaml.safe_load((chart.CHART / "values.yaml").read_text())
+    readme = (chart.CHART / "README.md").read_text()
+    table = readme[readme.index("## Values") :].split("\n## ")[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    documented = {name for row in rows for name in re.findall(r"`([\w.]+)`", row)}
+    assert set(leaves(values)) == documented
+
+
+def test_the_readmes_helm_install_renders():
+    """The README's `helm install` command, its placeholders filled, is accepted by the chart."""
+    readme = (chart.ROOT / "README.md").read_text()
+    start = readme.index("helm install cpu-alert-labeler charts/cpu-alert-labeler")
+    words = shlex.split(readme[start : readme.index("```", start)].replace("\\\n", " "))
+    words = [w.replace("REGISTRY", "registry.example").replace("$TOKEN", "0123456789abcdef") for w in words]
+    assert words[:3] == ["helm", "install", "cpu-alert-labeler"] and words[4:6] == ["-n", "cpu-alert-labeler"]
+    objects = chart.template(*words[6:])
+    (container,) = find(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "registry.example/cpu-alert-labeler:0.1.0"
+    assert find(objects, "Secret")["metadata"]["name"] == "cpu-alert-labeler-token"
