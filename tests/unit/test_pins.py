@@ -1,7 +1,8 @@
 """We test these aspects: the module versions the Makefile fetches are the ones the kit reads
 (a pin changed in one place only would make the tests look in a cache folder nothing fills).
 Pins kept in a go.mod are read there by both (testbed.gomod, the Makefile's go_pin_in);
-faas-netes, fetched for its CRDs only, has no go.mod of ours and is written twice."""
+faas-netes, fetched for its CRDs only, has no go.mod of ours and is written twice; each pinned CLI
+is built by scripts/build-cli.sh and read by testbed/clis.py."""
 
 import re
 
@@ -17,3 +18,18 @@ def makefile_pin(name: str) -> str:
 
 def test_openfaas_crd_pin_agrees_with_the_makefile():
     assert makefile_pin("FAAS_NETES") == manifests.FAAS_NETES_VERSION
+
+
+def test_every_cli_pin_is_built_and_read():
+    """Each pinned CLI (testbed/gopins/<name>/go.mod) has its case in scripts/build-cli.sh, its
+    Makefile path read from that go.mod, and its reader in testbed/clis.py."""
+    build = (ROOT / "scripts" / "build-cli.sh").read_text()
+    makefile = (ROOT / "Makefile").read_text()
+    clis = (ROOT / "testbed" / "clis.py").read_text()
+    for folder in sorted((ROOT / "testbed" / "gopins").iterdir()):
+        name = folder.name
+        assert re.search(rf"^  {re.escape(name)}\)$", build, re.MULTILINE), f"build-cli.sh has no {name} case"
+        assert f"$(call go_pin_in,testbed/gopins/{name}," in makefile, (
+            f"the Makefile does not read {name}'s pin"
+        )
+        assert f'pinned("testbed/gopins/{name}",' in clis, f"testbed/clis.py does not read {name}'s pin"
