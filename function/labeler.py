@@ -93,11 +93,9 @@ class Labeler:
         self._stamped: set[str] = set()  # namespaces with a notification-time series
 
     def _stamp(self, namespaces: set[str]) -> None:
-        """Stamp the notification time on each namespace's series.  Only valid names in the
-        function's scope, and at most STAMPED_MAX of them: what a sender invents is no series."""
-        for namespace in namespaces:
-            if not (is_dns_label(namespace) and self.scope.permits(namespace)):
-                continue
+        """Stamp the notification time on each namespace's series.  Only valid names, and at
+        most STAMPED_MAX of them: what a sender invents cannot grow /metrics without end."""
+        for namespace in filter(is_dns_label, namespaces):
             if namespace not in self._stamped:
                 if len(self._stamped) >= STAMPED_MAX:
                     continue
