@@ -38,9 +38,12 @@ PROMETHEUS_OPERATOR := $(CACHE)/prometheus-operator-$(call go_pin,prometheus-ope
 KNATIVE_SERVING := $(call go_pin_in,testbed/knative/build,knative.dev/serving)
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 # OpenFaaS' Function CRD (openfaas.com/v1) from faas-netes, whose tags lack Go's `v`: a
-# pseudo-version, the newest the Go module proxy was found to serve.
-FAAS_NETES := v0.0.0-20230128105321-d45bc4d2a2b1
+# pseudo-version, the newest the Go module proxy was found to serve (pinned with the
+# OpenFaaS gateway by testbed/openfaas/build/<name>/go.mod; build.sh says why these).
+FAAS_NETES := $(call go_pin_in,testbed/openfaas/build/faas-netes,github.com/openfaas/faas-netes)
 OPENFAAS_CRDS := $(CACHE)/faas-netes-$(FAAS_NETES)/crds
+OPENFAAS_NODE := $(CACHE)/faas-netes-$(FAAS_NETES)/bin/faas-netes \
+  $(CACHE)/openfaas-gateway-$(call go_pin_in,testbed/openfaas/build/gateway,github.com/openfaas/faas/gateway)/bin/gateway
 # Knative Serving's components on the node (testbed/knative/build/build.sh says why this
 # version), and the node's cluster DNS (testbed/node/coredns/), pinned by their go.mod.
 KNATIVE_NODE := $(CACHE)/knative-serving-$(call go_pin_in,testbed/knative/build,knative.dev/serving)/bin/queue
@@ -54,7 +57,7 @@ export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
-.PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kn faas-cli helm chart knative \
+.PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kn faas-cli helm chart knative openfaas \
         node-binaries coredns tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
@@ -164,6 +167,12 @@ $(FAAS_CLI):
 # (testbed/chart.py; tests/system/test_chart.py fails while they are not current).
 chart: venv
 	$(PY) -m testbed.chart
+
+# The OpenFaaS gateway and faas-netes, from the Go module proxy (cold: about 4 minutes
+# on 2 cores), for the node's OpenFaaS tier.
+openfaas: $(OPENFAAS_NODE)
+$(OPENFAAS_NODE) &:
+	GO=$(GO) testbed/openfaas/build/build.sh
 
 # Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
 # binary, from the Go module proxy; cached outside the clone, built only when missing

@@ -25,8 +25,8 @@ from testbed.paths import ROOT, cache_root
 KUBERNETES_VERSION = K8S_VERSION.removeprefix("v")
 # The Knative Serving whose CRDs the admission tests hold is the one the node runs.
 KNATIVE_SERVING_VERSION = pinned("testbed/knative/build", "knative.dev/serving")
-# github.com/openfaas/faas-netes' module version; keep equal to FAAS_NETES in the Makefile.
-FAAS_NETES_VERSION = "v0.0.0-20230128105321-d45bc4d2a2b1"
+# github.com/openfaas/faas-netes' module version, the pin the Makefile's FAAS_NETES reads too.
+FAAS_NETES_VERSION = pinned("testbed/openfaas/build/faas-netes", "github.com/openfaas/faas-netes")
 OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}
 
 

@@ -1,23 +1,27 @@
 """We test these aspects: the module versions the Makefile fetches are the ones the kit reads
 (a pin changed in one place only would make the tests look in a cache folder nothing fills).
-Pins kept in a go.mod are read there by both (testbed.gomod, the Makefile's go_pin_in);
-faas-netes, fetched for its CRDs only, has no go.mod of ours and is written twice; each pinned CLI
-is built by scripts/build-cli.sh and read by testbed/clis.py."""
+Every pin is kept in a go.mod of ours and read there by both (testbed.gomod, the Makefile's
+go_pin_in); faas-netes' pin serves both its CRDs and the node's OpenFaaS; each pinned CLI is
+built by scripts/build-cli.sh and read by testbed/clis.py."""
 
 import re
 
 from testbed import manifests
+from testbed.gomod import pinned
 from testbed.paths import ROOT
 
 
 def makefile_pin(name: str) -> str:
-    found = re.search(rf"^{name} := (\S+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    found = re.search(rf"^{name} := (.+)$", (ROOT / "Makefile").read_text(), re.MULTILINE)
     assert found, f"no {name} in the Makefile"
     return found.group(1)
 
 
-def test_openfaas_crd_pin_agrees_with_the_makefile():
-    assert makefile_pin("FAAS_NETES") == manifests.FAAS_NETES_VERSION
+def test_openfaas_pins_are_read_from_their_go_mod():
+    """The Makefile's FAAS_NETES and the kit's CRD folder come from the go.mod build.sh builds from."""
+    folder = "testbed/openfaas/build/faas-netes"
+    assert makefile_pin("FAAS_NETES") == f"$(call go_pin_in,{folder},github.com/openfaas/faas-netes)"
+    assert manifests.FAAS_NETES_VERSION == pinned(folder, "github.com/openfaas/faas-netes")
 
 
 def test_every_cli_pin_is_built_and_read():
