@@ -198,12 +198,12 @@ $(KNATIVE_NODE):
 # source) and 1.34 (node-binaries, with its etcd and kubectl) plus the development cluster's
 # packages; system: Debian's monitoring programs, kube-state-metrics and a Prometheus with
 # Kubernetes discovery, Knative's and OpenFaaS' CRDs, kn, faas-cli and helm, the libFuzzer build;
-# node: a v1.34 node with CoreDNS and Knative Serving, its monitoring side, kn.
+# node: a v1.34 node with CoreDNS, Knative Serving and OpenFaaS, its monitoring side, kn, faas-cli, helm.
 UNIT_NEEDS := venv native
 API_NEEDS := $(UNIT_NEEDS) deps-run apiserver node-binaries
 SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis fuzz-build
 CLUSTER_NEEDS := $(UNIT_NEEDS) deps-run deps-monitoring deps-node node-binaries coredns kube-state-metrics prometheus
-NODE_NEEDS := $(CLUSTER_NEEDS) knative kn helm
+NODE_NEEDS := $(CLUSTER_NEEDS) knative kn openfaas faas-cli helm
 
 # Everything the tiers run, built or installed when missing.
 tools: deps $(SYSTEM_NEEDS) $(NODE_NEEDS)
@@ -242,11 +242,14 @@ lint: venv
 # A real v1.34 node on this machine with the function deployed (image built from the
 # Dockerfile) and the monitoring side (kube-state-metrics, Prometheus, Alertmanager);
 # prints KUBECONFIG=<path> last. It changes the host: see docs/node.md.
-# PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command.
+# PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command;
+# PLATFORM=openfaas adds OpenFaaS and deploys it with the README's faas-cli commands.
 PLATFORM ?= plain
-cluster: $(CLUSTER_NEEDS) $(if $(filter knative,$(PLATFORM)),knative kn)
+cluster: $(CLUSTER_NEEDS) $(if $(filter knative,$(PLATFORM)),knative kn) $(if $(filter openfaas,$(PLATFORM)),openfaas faas-cli)
 ifeq ($(PLATFORM),knative)
 	$(PY) -m testbed.knative up
+else ifeq ($(PLATFORM),openfaas)
+	$(PY) -m testbed.openfaas up
 else
 	$(PY) -m testbed.node up
 endif

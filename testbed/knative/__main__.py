@@ -13,7 +13,6 @@ import sys
 
 from testbed.node import cluster, monitoring
 from testbed.node.layout import Layout
-from testbed.process import StartError
 
 from . import function, serving
 
@@ -38,17 +37,7 @@ def up(layout: Layout) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] != ["up"]:
-        print(__doc__, file=sys.stderr)
-        return 2
-    layout = Layout()
-    try:
-        up(layout)
-    except StartError as err:  # NodeError is one
-        print(f"testbed.knative up: {err}", file=sys.stderr)
-        return 1
-    print(f"KUBECONFIG={layout.admin_kubeconfig}")
-    return 0
+    return cluster.platform_main(argv, "testbed.knative", __doc__, up)
 
 
 if __name__ == "__main__":

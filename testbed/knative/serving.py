@@ -30,7 +30,7 @@ from pathlib import Path
 import yaml
 
 from testbed.gomod import pinned
-from testbed.node import NodeError, binimage, dns
+from testbed.node import NodeError, binimage, deploy, dns
 from testbed.node.deploy import kubectl
 from testbed.node.layout import Layout
 from testbed.paths import ROOT, cache_root
@@ -236,14 +236,7 @@ def _owned_by_webhook(layout: Layout, doc: dict) -> bool:
 
 def ready(layout: Layout) -> bool:
     """Every Knative Deployment has an available replica."""
-    res = kubectl(layout, "-n", NAMESPACE, "get", "deployments", "-o", "json", check=False)
-    if res.returncode != 0:
-        return False
-    available = {
-        d["metadata"]["name"]: d["status"].get("availableReplicas", 0)
-        for d in json.loads(res.stdout)["items"]
-    }
-    return all(available.get(name, 0) > 0 for name in DEPLOYMENTS)
+    return deploy.available(layout, NAMESPACE, DEPLOYMENTS)
 
 
 def install(layout: Layout, autoscaler: dict[str, str] | None = None, log=print) -> None:

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
-from testbed.process import stop_pid
+from testbed.process import StartError, stop_pid
 
 from . import (
     NodeError,
@@ -164,3 +165,19 @@ def status(layout: Layout) -> dict:
 
 def describe(layout: Layout) -> str:
     return json.dumps(status(layout), indent=1)
+
+
+def platform_main(argv: list[str], prog: str, usage: str, up) -> int:
+    """`python -m testbed.<platform> up`: up(layout) (the node, the platform, the function),
+    then KUBECONFIG=<path> as the last line, like `python -m testbed.node up`."""
+    if argv[:1] != ["up"]:
+        print(usage, file=sys.stderr)
+        return 2
+    layout = Layout()
+    try:
+        up(layout)
+    except StartError as err:  # NodeError is one
+        print(f"{prog} up: {err}", file=sys.stderr)
+        return 1
+    print(f"KUBECONFIG={layout.admin_kubeconfig}")
+    return 0

@@ -33,6 +33,18 @@ def kubectl(layout: Layout, *args: str, check: bool = True, timeout: float = 180
     )
 
 
+def available(layout: Layout, namespace: str, names: tuple[str, ...]) -> bool:
+    """Each named Deployment of `namespace` has an available replica (an add-on is up)."""
+    res = kubectl(layout, "-n", namespace, "get", "deployments", "-o", "json", check=False)
+    if res.returncode != 0:
+        return False
+    found = {
+        d["metadata"]["name"]: d["status"].get("availableReplicas", 0)
+        for d in json.loads(res.stdout)["items"]
+    }
+    return all(found.get(name, 0) > 0 for name in names)
+
+
 def _shipped_image_name() -> str:
     """The image name the shipped overlay renders, which our `images:` entry rewrites."""
     import yaml  # the venv has PyYAML (a dependency of the kubernetes client)

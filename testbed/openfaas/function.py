@@ -1,0 +1,161 @@
+"""The function on the node's OpenFaaS, deployed with the README's faas-cli commands.
+
+The README's OpenFaaS commands are run as written, by the pinned faas-cli, in a work folder
+holding what they read (token.txt, stack.yml): `faas-cli login` with the gateway's
+basic-auth password, `faas-cli secret create cpu-alert-labeler-token --from-file=token.txt`,
+then the deploy step of `faas-cli up -f stack.yml` (`faas-cli deploy -f stack.yml`: up's
+build and push steps need Docker and a registry), then `kubectl apply -f openfaas/rbac.yaml`.
+The one change: stack.yml's image is the node's local build (faas-netes pulls it
+IfNotPresent, so the copy imported into containerd is used). faas-cli finds the gateway
+through OPENFAAS_URL, its documented variable, since stack.yml names faas-cli's default
+gateway (which the variable overrides).
+
+Alertmanager reaches the function at the URL monitoring/alertmanager-openfaas.yml ships,
+http://gateway.openfaas.svc.cluster.local:8080/function/cpu-alert-labeler; the node's
+Alertmanager runs on the host, which has no cluster DNS, so its receiver connects to the
+gateway's ClusterIP as an HTTP proxy (testbed.node.monitoring.Webhook.proxy_url), which
+receives the request for that URL as the Service would from a pod that resolved the name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import yaml
+
+from testbed import clis
+from testbed.node import NodeError, deploy, monitoring
+from testbed.node.deploy import kubectl
+from testbed.node.images import FUNCTION_IMAGE
+from testbed.node.layout import Layout
+from testbed.paths import ROOT
+from testbed.private import write_private
+
+from . import install
+
+NAME = "cpu-alert-labeler"
+SECRET = "cpu-alert-labeler-token"
+STACK = ROOT / "stack.yml"
+RBAC = ROOT / "openfaas" / "rbac.yaml"
+ALERTMANAGER_CONFIG = ROOT / "monitoring" / "alertmanager-openfaas.yml"
+
+
+def workdir(layout: Layout) -> Path:
+    """faas-cli's HOME (its stored login) and the folder the README's commands run in."""
+    return layout.state / "openfaas" / "work"
+
+
+def faas_cli(
+    layout: Layout, *argv: str, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
+    """The pinned faas-cli against the node's gateway, with no user config of the caller's."""
+    folder = workdir(layout)
+    folder.mkdir(parents=True, exist_ok=True)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENFAAS_")}
+    env.update(HOME=str(folder), OPENFAAS_URL=install.gateway_url(layout))
+    return subprocess.run(
+        [str(clis.faas_cli()), *argv],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=timeout,
+    )
+
+
+def _checked(res: subprocess.CompletedProcess, what: str) -> str:
+    if res.returncode != 0:
+        raise NodeError(f"faas-cli {what}: {(res.stderr or res.stdout).strip()[-1500:]}")
+    return res.stdout.strip()
+
+
+def local_stack() -> dict:
+    """stack.yml with its image replaced by the node's build, nothing else changed."""
+    stack = yaml.safe_load(STACK.read_text())
+    stack["functions"][NAME]["image"] = FUNCTION_IMAGE
+    return stack
+
+
+def login(layout: Layout) -> None:
+    _checked(
+        faas_cli(
+            layout, "login", "--username", install.USER, "--password-stdin", stdin=install.password(layout)
+        ),
+        "login",
+    )
+
+
+def _secret_exists(layout: Layout) -> bool:
+    res = kubectl(layout, "-n", install.FUNCTION_NAMESPACE, "get", "secret", SECRET, check=False)
+    return res.returncode == 0
+
+
+def deploy_function(layout: Layout, log=print) -> None:
+    """login, secret create, deploy -f stack.yml, rbac.yaml; waits for the function's pod."""
+    folder = workdir(layout)
+    folder.mkdir(parents=True, exist_ok=True)
+    write_private(folder / "token.txt", deploy.webhook_token(layout))
+    (folder / "stack.yml").write_text(yaml.safe_dump(local_stack(), sort_keys=False))
+    login(layout)
+    if not _secret_exists(layout):
+        log(_checked(faas_cli(layout, "secret", "create", SECRET, "--from-file=token.txt"), "secret create"))
+    log(_checked(faas_cli(layout, "deploy", "-f", "stack.yml"), "deploy"))
+    kubectl(layout, "apply", "-f", str(RBAC))
+    wait_ready(layout)
+
+
+def wait_ready(layout: Layout, timeout: float = 180) -> None:
+    """The function's Deployment rolled out and the gateway reporting a ready replica."""
+    kubectl(
+        layout,
+        "-n",
+        install.FUNCTION_NAMESPACE,
+        "rollout",
+        "status",
+        f"deployment/{NAME}",
+        f"--timeout={int(timeout)}s",
+        timeout=timeout + 20,
+    )
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if describe(layout).get("Status") == "Ready":
+            return
+        time.sleep(0.5)
+    raise NodeError(f"faas-cli describe {NAME} never said Ready")
+
+
+def describe(layout: Layout) -> dict[str, str]:
+    """`faas-cli describe NAME`, its "Key: value" lines as a dict ({} if it fails)."""
+    res = faas_cli(layout, "describe", NAME)
+    if res.returncode != 0:
+        return {}
+    pairs = (line.split(":", 1) for line in res.stdout.splitlines() if ":" in line)
+    return {key.strip(): value.strip() for key, value in pairs}
+
+
+def shipped_url() -> str:
+    """The webhook URL monitoring/alertmanager-openfaas.yml ships."""
+    config = yaml.safe_load(ALERTMANAGER_CONFIG.read_text())
+    (receiver,) = [r for r in config["receivers"] if r["name"] == NAME]
+    return receiver["webhook_configs"][0]["url"]
+
+
+def gateway_webhook(layout: Layout) -> monitoring.Webhook:
+    """The node's Alertmanager aimed at the gateway by the shipped URL (proxy_url: its ClusterIP)."""
+    return monitoring.Webhook(
+        shipped_url(),
+        monitoring.function_webhook(layout).token_file,  # the same token as token.txt
+        proxy_url=install.gateway_url(layout),
+    )
+
+
+def pods(layout: Layout) -> list[dict]:
+    res = kubectl(
+        layout, "-n", install.FUNCTION_NAMESPACE, "get", "pods", "-l", f"faas_function={NAME}", "-o", "json"
+    )
+    return json.loads(res.stdout)["items"]
