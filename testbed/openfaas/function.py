@@ -12,17 +12,20 @@ gateway (which the variable overrides).
 
 Alertmanager reaches the function at the URL monitoring/alertmanager-openfaas.yml ships,
 http://gateway.openfaas.svc.cluster.local:8080/function/cpu-alert-labeler; the node's
-Alertmanager runs on the host, which has no cluster DNS, so its receiver connects to the
-gateway's ClusterIP as an HTTP proxy (testbed.node.monitoring.Webhook.proxy_url), which
-receives the request for that URL as the Service would from a pod that resolved the name.
+Alertmanager runs on the host, which has no cluster DNS, so that URL's host is replaced by
+the gateway's ClusterIP (gateway_webhook() says why not a proxy, as for Knative).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import yaml
@@ -146,11 +149,17 @@ def shipped_url() -> str:
 
 
 def gateway_webhook(layout: Layout) -> monitoring.Webhook:
-    """The node's Alertmanager aimed at the gateway by the shipped URL (proxy_url: its ClusterIP)."""
+    """The node's Alertmanager aimed at the gateway by the shipped URL, its host resolved by
+    hand (the host has no cluster DNS): the gateway's ClusterIP, same port and path.
+    Not through proxy_url as for Knative: a proxied request carries the absolute URL as its
+    target, and the gateway takes the function's name from r.URL.String(), so it answers
+    404 "error finding function .openfaas-fn" (handlers/scaling.go)."""
+    url = urllib.parse.urlsplit(shipped_url())
+    port = url.port or 80
+    address = url._replace(netloc=f"{install.gateway_ip(layout)}:{port}")
     return monitoring.Webhook(
-        shipped_url(),
+        urllib.parse.urlunsplit(address),
         monitoring.function_webhook(layout).token_file,  # the same token as token.txt
-        proxy_url=install.gateway_url(layout),
     )
 
 
@@ -159,3 +168,50 @@ def pods(layout: Layout) -> list[dict]:
         layout, "-n", install.FUNCTION_NAMESPACE, "get", "pods", "-l", f"faas_function={NAME}", "-o", "json"
     )
     return json.loads(res.stdout)["items"]
+
+
+def remove(layout: Layout) -> None:
+    """The function and its secret gone (`faas-cli remove`, `faas-cli secret remove`), so the
+    next deploy_function() really creates them; waits until the pods are gone too."""
+    login(layout)
+    faas_cli(layout, "remove", NAME)
+    faas_cli(layout, "secret", "remove", SECRET)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        gone = kubectl(layout, "-n", install.FUNCTION_NAMESPACE, "get", "deployment", NAME, check=False)
+        if gone.returncode != 0 and not pods(layout) and not _secret_exists(layout):
+            return
+        time.sleep(0.5)
+    raise NodeError(f"{NAME} still in {install.FUNCTION_NAMESPACE} 120 s after faas-cli remove")
+
+
+def scale(layout: Layout, replicas: int) -> int:
+    """What an idler does: the gateway's POST /system/scale-function/NAME (basic auth);
+    returns the HTTP status."""
+    token = base64.b64encode(f"{install.USER}:{install.password(layout)}".encode()).decode()
+    req = urllib.request.Request(
+        f"{install.gateway_url(layout)}/system/scale-function/{NAME}",
+        data=json.dumps({"serviceName": NAME, "replicas": replicas}).encode(),
+        headers={"Authorization": f"Basic {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status
+    except urllib.error.HTTPError as err:
+        return err.code
+
+
+def replicas(layout: Layout) -> int:
+    """The function's Deployment's spec.replicas."""
+    res = kubectl(
+        layout, "-n", install.FUNCTION_NAMESPACE, "get", "deployment", NAME, "-o", "jsonpath={.spec.replicas}"
+    )
+    return int(res.stdout.strip())
+
+
+def aimed_at_the_gateway(layout: Layout) -> bool:
+    """The node's running Alertmanager delivers to the gateway (`make cluster PLATFORM=openfaas`)."""
+    config = monitoring.home(layout) / "alertmanager" / "alertmanager.yml"
+    running = monitoring.daemon(layout, "alertmanager").running()
+    return running and config.exists() and gateway_webhook(layout).url in config.read_text()
