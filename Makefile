@@ -276,12 +276,15 @@ reliability: deps-run venv native apiserver fuzz
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures
 # (bench/node.py: cold start on a real node, container memory after 10k alerts), and the
-# Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory).
-bench: deps $(API_NEEDS) coredns knative kn
+# Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory), and
+# the OpenFaaS figures (bench/openfaas.py: latency and throughput through the gateway beside
+# the direct path, wake-up from zero through the gateway).
+bench: deps $(API_NEEDS) coredns knative kn openfaas faas-cli prometheus
 	$(PY) -m bench.run
 	KUBE_VERSION=1.34 $(PY) -m bench.run --only "throughput and floor"
 	$(PY) -m bench.node
 	$(PY) -m bench.knative
+	$(PY) -m bench.openfaas
 
 clean:
 	rm -rf $(VENV) .cache/native.stamp .cache/test_classifier function/_classifier*.so build *.egg-info

@@ -91,9 +91,13 @@ def payload(pods: list[str], round_: int) -> dict:
     return {"version": "4", "status": "firing", "receiver": "bench", "alerts": alerts}
 
 
-def make_pods(layout: Layout, api: Api) -> list[str]:
+def make_pods(layout: Layout, api: Api, count: int = PODS) -> list[str]:
+    """`count` Pending pods in NS (a namespace a previous run is still deleting is awaited)."""
+    deploy.kubectl(
+        layout, "wait", "--for=delete", f"namespace/{NS}", "--timeout=120s", check=False, timeout=150
+    )
     deploy.kubectl(layout, "create", "namespace", NS)
-    names = [f"p{i:03d}" for i in range(PODS)]
+    names = [f"p{i:03d}" for i in range(count)]
     for name in names:
         api.call(
             "POST",
