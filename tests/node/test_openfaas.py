@@ -163,18 +163,28 @@ def test_community_edition_refuses_zero_through_its_api(openfaas):
 
 def test_wakes_from_zero_through_the_gateway(alert_pods):
     """At zero replicas (set with kubectl, outside OpenFaaS), the next invocation through the
-    gateway wakes the function (its scale_from_zero), answered 200 with the labels written."""
+    gateway wakes the function (its scale_from_zero), answered 200 with the labels written
+    (after at most two 503s re-sent, as Alertmanager re-sends them)."""
     kubectl(
         alert_pods, "-n", install.FUNCTION_NAMESPACE, "scale", f"deployment/{function.NAME}", "--replicas=0"
     )
     probe.wait_for(lambda: not function.pods(alert_pods), "no function pod", 120)
     sent = time.monotonic()
-    result = invoke(alert_pods, deploy.webhook_token(alert_pods))
+    refused = []
+    # The gateway forwards once the Deployment is available, which can be before faas-netes'
+    # Endpoints cache holds the pod: then the answer is 503 "No endpoints available", which
+    # Alertmanager re-sends; so does this test, at most twice.
+    while (result := invoke(alert_pods, deploy.webhook_token(alert_pods))).returncode != 0 and len(refused) < 2:
+        assert "No endpoints available" in result.stdout + result.stderr, result.stdout + result.stderr
+        refused.append(result)
     answered = time.monotonic() - sent
     assert result.returncode == 0, result.stderr
     assert labels(alert_pods) == EXPECTED
     assert function.replicas(alert_pods) == 1
-    print(f"\nwake-up from zero through the gateway: invoke answered 200 with the labels in {answered:.2f}s")
+    print(
+        f"\nwake-up from zero through the gateway: answered 200 with the labels {answered:.2f}s after "
+        f"the first invoke ({len(refused)} answered 503 first)"
+    )
 
 
 @pytest.fixture
