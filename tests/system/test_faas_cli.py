@@ -5,12 +5,13 @@ the real function server (function/server.py, as deployed) and a real kube-apise
 alert.json names, leaves each pod with the label its alerts call for (read back with
 kubectl); the same call with a wrong token is refused and labels nothing (so the header does
 travel).  The function serves every path, so the gateway URL can be the function itself:
-faas-cli posts to <gateway>/function/cpu-alert-labeler, as through OpenFaaS' gateway.
+faas-cli posts to <gateway>/function/cpu-alert-labeler, as through OpenFaaS' gateway (the
+node tier, tests/node/test_openfaas.py, runs the same command through the real gateway).
 And `faas-cli generate` turns stack.yml into an openfaas.com/v1 Function carrying the
 stack's image, settings, resources and secret (not its read-only root filesystem), which a
 1.34 kube-apiserver holding OpenFaaS' own Function CRD (from the pinned faas-netes module)
 accepts whole under strict field validation and stores as sent, also with the
-`readOnlyRootFilesystem: true` the README tells operator users to add; a field the CRD does
+`readOnlyRootFilesystem: true` docs/platforms.md tells operator users to add; a field the CRD does
 not know (stack.yml's own spelling of that setting) is refused, so acceptance means something.
 """
 
@@ -151,7 +152,7 @@ def test_invoke_with_alert_json_labels_the_pods(faas_cli, cluster, function, tmp
 
 @pytest.fixture(scope="module")
 def generated(faas_cli, tmp_path_factory) -> dict:
-    """The README's `faas-cli generate --api openfaas.com/v1 --yaml stack.yml ...`, parsed."""
+    """docs/platforms.md's `faas-cli generate --api openfaas.com/v1 --yaml stack.yml ...`, parsed."""
     result = run_faas_cli(
         faas_cli,
         tmp_path_factory.mktemp("generate"),
@@ -194,8 +195,8 @@ def test_generate_turns_stack_yml_into_a_function(generated):
     assert spec["environment"] == stack["environment"]
     assert spec["secrets"] == stack["secrets"]
     assert spec["limits"] == stack["limits"] and spec["requests"] == stack["requests"]
-    # This faas-cli drops readonly_root_filesystem (the README tells operator users to add
-    # it); should a newer pin carry it, the README's note must go.
+    # This faas-cli drops readonly_root_filesystem (docs/platforms.md tells operator users to add
+    # it); should a newer pin carry it, that note must go.
     assert stack["readonly_root_filesystem"] is True and "readOnlyRootFilesystem" not in spec
 
 
@@ -203,7 +204,7 @@ def test_generate_turns_stack_yml_into_a_function(generated):
 def test_openfaas_crd_accepts_and_keeps_the_generated_function(openfaas_api, generated, hardened):
     """Strict validation against OpenFaaS' own schema, and nothing pruned on the way in."""
     function = {**generated, "spec": {**generated["spec"]}}
-    if hardened:  # what the README tells operator users to add
+    if hardened:  # what docs/platforms.md tells operator users to add
         function["spec"]["readOnlyRootFilesystem"] = True
     ok(apply_strict(openfaas_api, function))
     stored = json.loads(
