@@ -20,10 +20,12 @@ def up(layout: Layout) -> None:
     cluster.up(layout)
     install.install(layout)
     function.deploy_function(layout)
-    monitoring.start(layout, webhook=function.gateway_webhook(layout))
+    webhook = function.gateway_webhook(layout)
+    monitoring.start(layout, webhook=webhook)
     print(
         f"monitoring: Prometheus http://{monitoring.PROMETHEUS_ADDRESS}, Alertmanager "
-        f"http://{monitoring.ALERTMANAGER_ADDRESS}, delivering to {function.shipped_url()}"
+        f"http://{monitoring.ALERTMANAGER_ADDRESS}, delivering to {webhook.url} "
+        f"({function.shipped_url()} with the gateway's ClusterIP: no cluster DNS on the host)"
     )
     print(
         f"OpenFaaS gateway at {install.gateway_url(layout)} (user {install.USER}, password in "

@@ -75,7 +75,8 @@ USER = "admin"
 
 
 def binaries() -> dict[str, Path]:
-    """Where testbed/openfaas/build/build.sh (`make openfaas`) puts the two programs."""
+    """The gateway and faas-netes where testbed/openfaas/build/build.sh (`make openfaas`) puts
+    them, and the pinned Prometheus (`make prometheus`) the gateway's Prometheus runs."""
     return {
         "gateway": cache_root() / f"openfaas-gateway-{GATEWAY}" / "bin" / "gateway",
         "faas-netes": cache_root() / f"faas-netes-{FAAS_NETES}" / "bin" / "faas-netes",
@@ -135,8 +136,8 @@ def _container(container: dict) -> None:
             if var["name"] == "image_pull_policy":
                 var["value"] = "IfNotPresent"  # functions' images are imported, never pulled
     if name == "gateway":
-        # Without NATS left out above, a gateway given its address exits at start-up
-        # (CreateNATSQueue fails): unset, asynchronous invocations are simply off.
+        # NATS is left out, and a gateway given its address exits at start-up when it
+        # cannot connect (CreateNATSQueue): unset, asynchronous invocations are simply off.
         container["env"] = [v for v in env if not v["name"].startswith("faas_nats_")]
     if name == "prometheus":
         # Upstream's data volume is /prometheus/data, the image's WORKDIR /prometheus; in
