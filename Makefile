@@ -168,7 +168,7 @@ $(FAAS_CLI):
 chart: venv
 	$(PY) -m testbed.chart
 
-# The OpenFaaS gateway and faas-netes, from the Go module proxy (cold: about 4 minutes
+# The OpenFaaS gateway and faas-netes, from the Go module proxy (cold: about 3.5 minutes
 # on 2 cores), for the node's OpenFaaS tier.
 openfaas: $(OPENFAAS_NODE)
 $(OPENFAAS_NODE) &:
