@@ -2,7 +2,7 @@
 
 Bringing the node up costs a minute or more, so every module of the tier shares one:
 the function deployed by `kubectl apply -k`, and whatever a module adds on top of it
-(the monitoring side, Knative) in namespaces of its own. The node is reused if
+(the monitoring side, Knative, OpenFaaS) in namespaces of its own. The node is reused if
 `make cluster` left one up, and otherwise taken down at the end, also when tests fail.
 `test_down_restores_the_host` takes the node down itself, so it is moved to run last.
 """
@@ -49,7 +49,7 @@ def node() -> Iterator[Layout]:
         cluster.down(layout)
     elif reused and not layout.state.exists():
         # test_down took down the node `make cluster` had left: bring it back as it makes it
-        # (with PLATFORM=knative, Knative is not reinstalled: `make cluster PLATFORM=knative`).
+        # (with PLATFORM=knative or openfaas, the platform is not reinstalled: `make cluster PLATFORM=...`).
         cluster.up(layout)
         monitoring.start(layout)
 
