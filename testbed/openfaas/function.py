@@ -1,14 +1,14 @@
 """The function on the node's OpenFaaS, deployed with the README's faas-cli commands.
 
-The README's OpenFaaS commands are run as written, by the pinned faas-cli, in a work folder
-holding what they read (token.txt, stack.yml): `faas-cli login` with the gateway's
-basic-auth password, `faas-cli secret create cpu-alert-labeler-token --from-file=token.txt`,
-then the deploy step of `faas-cli up -f stack.yml` (`faas-cli deploy -f stack.yml`: up's
-build and push steps need Docker and a registry), then `kubectl apply -f openfaas/rbac.yaml`.
-The one change: stack.yml's image is the node's local build (faas-netes pulls it
-IfNotPresent, so the copy imported into containerd is used). faas-cli finds the gateway
-through OPENFAAS_URL, its documented variable, since stack.yml names faas-cli's default
-gateway (which the variable overrides).
+The README's OpenFaaS block is read and its lines run by bash, as written, in a work folder
+holding what they read (token.txt, password.txt, stack.yml, openfaas/rbac.yaml), with the
+pinned faas-cli and kubectl first on PATH: `faas-cli login`, `faas-cli secret create`, `faas-cli
+up -f stack.yml` run as its deploy step alone (`faas-cli deploy -f stack.yml`: up's build and
+push need Docker and a registry), `kubectl apply -f openfaas/rbac.yaml`; the tests run its
+`faas-cli invoke` line the same way. The one change to what they read: stack.yml's image is
+the node's local build (faas-netes pulls it IfNotPresent, so the copy imported into
+containerd is used). faas-cli finds the gateway through OPENFAAS_URL, its documented
+variable, since stack.yml names faas-cli's default gateway (which the variable overrides).
 
 Alertmanager reaches the function at the URL monitoring/alertmanager-openfaas.yml ships,
 http://gateway.openfaas.svc.cluster.local:8080/function/cpu-alert-labeler; the node's
@@ -43,6 +43,8 @@ from . import install
 NAME = "cpu-alert-labeler"
 SECRET = "cpu-alert-labeler-token"
 STACK = ROOT / "stack.yml"
+README = ROOT / "README.md"
+ALERT = ROOT / "alert.json"
 RBAC = ROOT / "openfaas" / "rbac.yaml"
 ALERTMANAGER_CONFIG = ROOT / "monitoring" / "alertmanager-openfaas.yml"
 
@@ -85,6 +87,7 @@ def local_stack() -> dict:
 
 
 def login(layout: Layout) -> None:
+    """faas-cli logged in to the gateway (what the README's login line does), for remove()."""
     _checked(
         faas_cli(
             layout, "login", "--username", install.USER, "--password-stdin", stdin=install.password(layout)
@@ -98,18 +101,80 @@ def _secret_exists(layout: Layout) -> bool:
     return res.returncode == 0
 
 
+def readme_block() -> list[str]:
+    """The README's OpenFaaS commands, one per entry (continued lines joined, comments kept)."""
+    text = README.read_text()
+    start = text.index("```sh\n", text.index("### OpenFaaS\n")) + len("```sh\n")
+    block = text[start : text.index("```", start)].replace("\\\n", " ")
+    return [line for line in block.splitlines() if line.strip()]
+
+
+def readme_deploy() -> list[str]:
+    """The README's commands up to the invoke, `faas-cli up` as its deploy step alone (its
+    build and push need Docker and a registry)."""
+    commands = [c for c in readme_block() if not c.startswith("faas-cli invoke ")]
+    ups = [i for i, c in enumerate(commands) if c.startswith("faas-cli up ")]
+    if len(ups) != 1:
+        raise NodeError(f"the README's OpenFaaS block has {len(ups)} `faas-cli up` lines, not one")
+    commands[ups[0]] = commands[ups[0]].replace("faas-cli up ", "faas-cli deploy ", 1)
+    return commands
+
+
+def readme_invoke() -> str:
+    (line,) = [c for c in readme_block() if c.startswith("faas-cli invoke ")]
+    return line
+
+
+def _shell(layout: Layout, folder: Path, script: str, **kw) -> subprocess.CompletedProcess:
+    """bash running `script` in `folder` as a user would: the pinned faas-cli and kubectl
+    first on PATH, faas-cli's login in its HOME, the node's gateway and kubeconfig."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENFAAS_", "KUBECONFIG"))}
+    env.update(
+        PATH=f"{clis.faas_cli().parent}:{layout.kubectl().parent}:{env.get('PATH', '')}",
+        HOME=str(workdir(layout)),
+        OPENFAAS_URL=install.gateway_url(layout),
+        KUBECONFIG=str(layout.admin_kubeconfig),
+        TOKEN=deploy.webhook_token(layout),
+    )
+    return subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env=env,
+        timeout=300,
+        **kw,
+    )
+
+
 def deploy_function(layout: Layout, log=print) -> None:
-    """login, secret create, deploy -f stack.yml, rbac.yaml; waits for the function's pod."""
+    """The README's commands (readme_deploy()) in the work folder, which holds what they
+    read: password.txt (the gateway's password), stack.yml (local_stack()) and
+    openfaas/rbac.yaml; `secret create` is left out when the secret exists (a second
+    `make cluster`). Waits for the function's pod."""
     folder = workdir(layout)
-    folder.mkdir(parents=True, exist_ok=True)
-    write_private(folder / "token.txt", deploy.webhook_token(layout))
+    (folder / "openfaas").mkdir(parents=True, exist_ok=True)
+    write_private(folder / "password.txt", install.password(layout))
     (folder / "stack.yml").write_text(yaml.safe_dump(local_stack(), sort_keys=False))
-    login(layout)
-    if not _secret_exists(layout):
-        log(_checked(faas_cli(layout, "secret", "create", SECRET, "--from-file=token.txt"), "secret create"))
-    log(_checked(faas_cli(layout, "deploy", "-f", "stack.yml"), "deploy"))
-    kubectl(layout, "apply", "-f", str(RBAC))
+    (folder / "openfaas" / "rbac.yaml").write_text(RBAC.read_text())
+    commands = readme_deploy()
+    if _secret_exists(layout):
+        commands = [c for c in commands if not c.startswith("faas-cli secret create ")]
+    res = _shell(layout, folder, "\n".join(commands))
+    if res.returncode != 0:
+        raise NodeError(f"the README's OpenFaaS commands: {(res.stderr or res.stdout).strip()[-1500:]}")
+    log(res.stdout.strip())
     wait_ready(layout)
+
+
+def invoke(layout: Layout, token: str) -> subprocess.CompletedProcess:
+    """The README's `faas-cli invoke` line, as written, in a folder of its own holding
+    alert.json and a token.txt with `token`."""
+    folder = workdir(layout).parent / "invoke"
+    folder.mkdir(parents=True, exist_ok=True)
+    write_private(folder / "token.txt", token)
+    (folder / "alert.json").write_text(ALERT.read_text())
+    return _shell(layout, folder, readme_invoke())
 
 
 def wait_ready(layout: Layout, timeout: float = 180) -> None:

@@ -44,7 +44,7 @@ import yaml
 
 from testbed.gomod import pinned
 from testbed.monitoring import builds
-from testbed.node import NodeError, binimage, deploy, dns
+from testbed.node import NodeError, binimage, deploy, dns, health, probe
 from testbed.node.deploy import kubectl
 from testbed.node.layout import Layout
 from testbed.paths import ROOT, cache_root
@@ -255,4 +255,8 @@ def install(layout: Layout, log=print) -> None:
         kubectl(
             layout, "-n", NAMESPACE, "rollout", "status", f"deployment/{name}", "--timeout=180s", timeout=200
         )
+    # Available is not yet reachable: kube-proxy may not have the Service's rules yet.
+    probe.wait_for(
+        lambda: health.ok(f"{gateway_url(layout)}/healthz"), "the gateway through its ClusterIP", 60
+    )
     log(f"OpenFaaS gateway {GATEWAY} and faas-netes {FAAS_NETES} ready at {gateway_url(layout)}")

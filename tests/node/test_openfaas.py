@@ -38,10 +38,8 @@ from testbed.node.containerd import PAUSE_IMAGE
 from testbed.node.images import FUNCTION_IMAGE
 from testbed.node.layout import Layout
 from testbed.openfaas import function, install
-from testbed.paths import ROOT
 from testbed.tools import require, require_tool
 
-ALERT = ROOT / "alert.json"
 # What alert.json calls for (tests/system/test_faas_cli.py: the same pods, the same labels).
 EXPECTED = {("shop", "checkout-7d9f8b6c5-x2k4p"): "panne", ("default", "worker-0"): "moderate"}
 
@@ -88,17 +86,8 @@ def alert_pods(openfaas: Layout) -> Iterator[Layout]:
 
 
 def invoke(layout: Layout, token: str):
-    """The README's command, word for word (faas-cli finds the gateway through OPENFAAS_URL)."""
-    return function.faas_cli(
-        layout,
-        "invoke",
-        "cpu-alert-labeler",
-        "--content-type",
-        "application/json",
-        "-H",
-        f"Authorization=Bearer {token}",
-        stdin=ALERT.read_text(),
-    )
+    """The README's `faas-cli invoke` line, as written, with `token` in its token.txt."""
+    return function.invoke(layout, token)
 
 
 def labels(layout: Layout) -> dict[tuple[str, str], str]:
