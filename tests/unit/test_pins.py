@@ -8,6 +8,7 @@ import re
 
 from testbed import manifests
 from testbed.gomod import pinned
+from testbed.openfaas import install
 from testbed.paths import ROOT
 
 
@@ -22,6 +23,19 @@ def test_openfaas_pins_are_read_from_their_go_mod():
     folder = "testbed/openfaas/build/faas-netes"
     assert makefile_pin("FAAS_NETES") == f"$(call go_pin_in,{folder},github.com/openfaas/faas-netes)"
     assert manifests.FAAS_NETES_VERSION == pinned(folder, "github.com/openfaas/faas-netes")
+
+
+def test_the_node_openfaas_builds_are_where_the_kit_looks():
+    """The Makefile's `openfaas` target builds the binaries testbed.openfaas.install runs,
+    named by the same go.mod pins build.sh reads."""
+    makefile = (ROOT / "Makefile").read_text()
+    gateway = "$(call go_pin_in,testbed/openfaas/build/gateway,github.com/openfaas/faas/gateway)"
+    assert f"openfaas-gateway-{gateway}/bin/gateway" in makefile
+    assert "faas-netes-$(FAAS_NETES)/bin/faas-netes" in makefile
+    binaries = install.binaries()
+    assert binaries["gateway"].parts[-3] == f"openfaas-gateway-{install.GATEWAY}"
+    assert binaries["faas-netes"].parts[-3] == f"faas-netes-{install.FAAS_NETES}"
+    assert install.GATEWAY == pinned("testbed/openfaas/build/gateway", "github.com/openfaas/faas/gateway")
 
 
 def test_every_cli_pin_is_built_and_read():
