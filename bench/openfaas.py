@@ -34,7 +34,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.node import NS, Api, make_pods, payload, post
-from testbed.node import cluster, deploy
+from testbed.node import cluster, deploy, monitoring
 from testbed.node.layout import Layout
 from testbed.openfaas import function, install
 
@@ -99,6 +99,9 @@ def main() -> int:
     reused = layout.state.exists() and cluster.healthy(layout)
     cluster.up(layout)
     api = Api(layout)
+    aimed = function.aimed_at_the_gateway(layout)
+    if aimed:  # its re-sends (every 15 s at the test pace) would wake the function at once
+        monitoring.point_alertmanager(layout, monitoring.function_webhook(layout))
     try:
         install.install(layout)
         if not function.describe(layout):
@@ -129,6 +132,8 @@ def main() -> int:
         wakeups = sorted(seconds for seconds, _ in woken)
     finally:
         deploy.kubectl(layout, "delete", "namespace", NS, "--wait=false", check=False)
+        if aimed:
+            monitoring.point_alertmanager(layout, function.gateway_webhook(layout))
         if not reused:
             cluster.down(layout)
     extra = statistics.median(latency["gateway"]) - statistics.median(latency["direct"])
