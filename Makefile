@@ -53,12 +53,14 @@ COREDNS := $(CACHE)/coredns-$(call go_pin_in,testbed/node/coredns,github.com/cor
 KN := $(CACHE)/kn-$(call go_pin_in,testbed/gopins/kn,knative.dev/client)/bin/kn
 FAAS_CLI := $(CACHE)/faas-cli-$(call go_pin_in,testbed/gopins/faas-cli,github.com/openfaas/faas-cli)/bin/faas-cli
 HELM := $(CACHE)/helm-$(call go_pin_in,testbed/gopins/helm,helm.sh/helm/v3)/bin/helm
+# KWOK's fake nodes and pods for the storm harness (testbed/storm.py), pinned the same way.
+KWOK := $(CACHE)/kwok-$(call go_pin_in,testbed/gopins/kwok,sigs.k8s.io/kwok)/bin/kwok
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
 
 .PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kn faas-cli helm chart knative openfaas \
-        node-binaries coredns tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
+        node-binaries coredns kwok tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
 all: native
@@ -162,6 +164,10 @@ $(KN):
 	GO=$(GO) scripts/build-cli.sh kn
 $(FAAS_CLI):
 	GO=$(GO) scripts/build-cli.sh faas-cli
+# KWOK (cold: about 4 minutes on 2 cores) and its stage files beside it.
+kwok: $(KWOK)
+$(KWOK):
+	GO=$(GO) scripts/build-cli.sh kwok
 
 # The chart's resource templates, generated from the kustomize overlays and monitoring/
 # (testbed/chart.py; tests/system/test_chart.py fails while they are not current).
@@ -197,11 +203,11 @@ $(KNATIVE_NODE):
 # unit: pure code and the in-process app; api: kube-apiserver 1.20 (built from Debian's
 # source) and 1.34 (node-binaries, with its etcd and kubectl) plus the development cluster's
 # packages; system: Debian's monitoring programs, kube-state-metrics and a Prometheus with
-# Kubernetes discovery, Knative's and OpenFaaS' CRDs, kn, faas-cli and helm, the libFuzzer build;
+# Kubernetes discovery, Knative's and OpenFaaS' CRDs, kn, faas-cli and helm, KWOK (the storm), the libFuzzer build;
 # node: a v1.34 node with CoreDNS, Knative Serving and OpenFaaS, its monitoring side, kn, faas-cli, helm.
 UNIT_NEEDS := venv native
 API_NEEDS := $(UNIT_NEEDS) deps-run apiserver node-binaries
-SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis fuzz-build
+SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kwok fuzz-build
 CLUSTER_NEEDS := $(UNIT_NEEDS) deps-run deps-monitoring deps-node node-binaries coredns kube-state-metrics prometheus
 NODE_NEEDS := $(CLUSTER_NEEDS) knative kn openfaas faas-cli helm
 
