@@ -23,6 +23,7 @@ import urllib3
 from testbed.net import responds
 from testbed.paths import ROOT
 from testbed.process import Process
+from testbed.storm import Api
 from testbed.webhooks import ZERO_TIME, alert, rfc3339, webhook
 
 LABEL = "status"
@@ -36,21 +37,8 @@ class BenchError(RuntimeError):
 
 
 # -- the API server, as admin ----------------------------------------------------------
-class Admin:
+class Admin(Api):
     """A keep-alive urllib3 client to the API server as admin: set-up, checks, the floor."""
-
-    def __init__(self, apiserver, *, maxsize: int = 16):
-        self.url = apiserver.url
-        self.http = urllib3.PoolManager(
-            num_pools=2,
-            maxsize=maxsize,
-            block=True,
-            retries=False,
-            ca_certs=str(apiserver.dir / "ca.crt"),
-            cert_reqs="CERT_REQUIRED",
-            timeout=urllib3.Timeout(connect=5, read=30),
-        )
-        self.auth = {"Authorization": f"Bearer {apiserver.users['admin'][0]}"}
 
     def request(
         self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
