@@ -282,12 +282,15 @@ reliability: deps-run venv native apiserver fuzz
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures
 # (bench/node.py: cold start on a real node, container memory after 10k alerts), and the
-# Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory), and
-# the OpenFaaS figures (bench/openfaas.py: latency and throughput through the gateway beside
-# the direct path, wake-up from zero through the gateway).
-bench: deps $(API_NEEDS) coredns knative kn openfaas faas-cli prometheus
+# Knative figures (bench/knative.py: wake-up from zero, back to zero, Knative's memory), the
+# OpenFaaS figures (bench/openfaas.py: latency and throughput through the gateway beside
+# the direct path, wake-up from zero through the gateway), the storm table (bench/storm.py:
+# 1k/5k/10k KWOK pods through Alertmanager) and a steady cluster's notifications (bench/quiet.py).
+bench: deps $(API_NEEDS) coredns knative kn openfaas faas-cli prometheus kwok
 	$(PY) -m bench.run
 	KUBE_VERSION=1.34 $(PY) -m bench.run --only "throughput and floor"
+	$(PY) -m bench.storm
+	$(PY) -m bench.quiet
 	$(PY) -m bench.node
 	$(PY) -m bench.knative
 	$(PY) -m bench.openfaas
