@@ -6,7 +6,7 @@ testbed/gopins/kwok, its fast node and pod stages as --config, a /16 of pod IPs)
 fake nodes, and N pods spread over namespaces of `per_namespace` pods, bound to those
 nodes and Running (KWOK writes their status, as a kubelet would).  `Storm` adds the
 function (`python -m function.server`, WORKERS replicas sharing one socket) and
-Alertmanager on monitoring/alertmanager.yml with the route's timers scaled down (PACE), and
+Alertmanager on monitoring/alertmanager.yml with the routes' timers divided by SCALE, and
 runs the two phases the shipped rules produce when a whole cluster goes over its limits and
 back: PodHighCpuUsage and PodCpuFailure firing for every pod (-> panne), then both resolved
 with PodCpuNormal firing (-> normal), each posted at once through Alertmanager's API.
@@ -52,13 +52,12 @@ LABEL = Settings().label_key
 META = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
 FAKE = "kwok.x-k8s.io/node"  # the annotation KWOK is told to manage nodes by
-# The shipped route's timers (10s / 1m / 1h) scaled: group_wait /10, so a storm's first
-# notification leaves 1 s after its alerts; group_interval /3 (20 s), not further, because
-# Alertmanager's notify context is max(group_interval, 10 s): it must hold the function's
-# 8 s deadline, a 503 and the re-send, as the shipped 1m does with room; repeat_interval
-# /10 (6m), longer than any phase, so no repeat is counted as work.
-PACE = configs.Pace(group_wait="1s", group_interval="20s", repeat_interval="6m")
-SCALE = {"group_wait": 10, "group_interval": 3, "repeat_interval": 10}
+# The shipped routes' timers, every one divided by SCALE (the levels route's 10s / 1m / 1h
+# become 3.3 s / 20 s / 20 min; the normal route's 2m / 5m / 24h 40 s / 100 s / 8 h), in the
+# same proportions, so which notification comes first is as shipped.  Not further: the notify
+# context is max(group_interval, 10 s) (dispatch.go), and it must hold the function's 8 s
+# deadline, a 503 and the re-send, as the shipped 1m does.
+SCALE = 3.0
 
 
 def kwok_binary() -> Path:
@@ -104,10 +103,13 @@ class Api:
         return json.loads(resp.data or b"{}")
 
     def requests(self) -> Counter:
-        """apiserver_request_total by (verb, resource, subresource, code)."""
+        """apiserver_request_total by (verb, resource, subresource, code); cluster-wide LISTs
+        (the harness's watch, KWOK's informers) left out: the function lists namespaces."""
         resp = self.http.request("GET", self.url + "/metrics", headers=self.auth)
         counts: Counter = Counter()
         for labels, value in metric_samples(resp.data.decode(), "apiserver_request_total"):
+            if labels.get("verb") == "LIST" and labels.get("scope") == "cluster":
+                continue
             key = (labels.get("verb"), labels.get("resource"), labels.get("subresource"), labels.get("code"))
             counts[key] += int(value)
         return counts
@@ -192,6 +194,27 @@ class Cluster:
         pending = self.api.call("GET", "/api/v1/pods?fieldSelector=status.phase%21%3DRunning&limit=1")
         return not pending["items"]
 
+    def floor(self, concurrency: int) -> float:
+        """Seconds a minimal keep-alive client takes to patch every pod's label, `concurrency`
+        in flight (a label of its own, so the function's state is left alone); run before the
+        function and Alertmanager start, so nothing else loads the machine."""
+        api = Api(self.apiserver, maxsize=concurrency)
+        value = f"v{int(time.time())}"
+        body = json.dumps({"metadata": {"labels": {"storm-floor": value}}}).encode()
+        headers = {**api.auth, "Content-Type": "application/merge-patch+json", "Accept": META}
+
+        def patch(key: tuple[str, str]) -> None:
+            ns, pod = key
+            resp = api.http.request(
+                "PATCH", f"{api.url}/api/v1/namespaces/{ns}/pods/{pod}", body=body, headers=headers
+            )
+            if resp.status != 200:
+                raise StartError(f"floor: {ns}/{pod}: {resp.status} {resp.data[:200]!r}")
+
+        started = time.perf_counter()
+        parallel(self.pods, patch, concurrency)
+        return time.perf_counter() - started
+
     def stop(self) -> None:
         if self.kwok is not None:
             self.kwok.stop(10)
@@ -231,10 +254,20 @@ class LabelWatch:
         self._target: str | None = None
         self.reached: float | None = None
         self._lock = threading.Lock()
-        version = self._list()
         self._stop = False
-        self._thread = threading.Thread(target=self._watch, args=(version,), daemon=True)
+        self._thread = threading.Thread(target=self._follow, args=(self._list(),), daemon=True)
         self._thread.start()
+
+    def _follow(self, version: str) -> None:
+        # The apiserver ends a watch that falls behind a burst (its cacher drops slow
+        # watchers): list again and carry on.
+        while not self._stop:
+            try:
+                self._watch(version)
+            except (urllib3.exceptions.HTTPError, OSError, ValueError):
+                pass
+            if not self._stop:
+                version = self._list()
 
     def _list(self) -> str:
         token, version = "", ""
@@ -363,8 +396,19 @@ def function_requests(before: Counter, after: Counter) -> tuple[Counter, int]:
 class Storm:
     """The function and Alertmanager in front of a Cluster; runs phases and the floor."""
 
-    def __init__(self, cluster: Cluster, *, amtool: str, alertmanager: str, env: dict | None = None):
-        self.cluster = cluster
+    def __init__(
+        self,
+        cluster: Cluster,
+        *,
+        amtool: str,
+        alertmanager: str,
+        env: dict | None = None,
+        scale: float = SCALE,
+        route: Path | None = None,
+    ):
+        """`scale` divides the route's timers; `route` is another Alertmanager configuration
+        to run instead of the shipped one (an older design, say), rewritten the same way."""
+        self.cluster, self.scale = cluster, scale
         assert cluster.api is not None
         self.api = cluster.api
         token = secrets.token_hex(16)
@@ -383,11 +427,15 @@ class Storm:
             amtool,
             self.function.url,
             token_file,
-            build=partial(configs.alertmanager, pace=PACE),
+            build=partial(configs.alertmanager, scale=scale, source=route or configs.ALERTMANAGER),
         )
+        # Whether PodCpuNormal has a route of its own (an earlier design had one for all three).
+        self._split = 'alertname = "PodCpuNormal"' in self.alertmanager.config.read_text()
         self.watch = LabelWatch(self.api, cluster.pods)
         self._log_seen = 0
         self._started = datetime.now(timezone.utc)  # when the storm's alerts began firing
+        self._normal_since: datetime | None = None  # PodCpuNormal's startsAt in the steady phase
+        self._pending: list[dict] = []  # webhook log lines read during a phase
 
     def stop(self) -> None:
         self.watch.close()
@@ -395,41 +443,68 @@ class Storm:
         self.function.stop()
 
     # -- the phases ----------------------------------------------------------------------
+    def steady(self, timeout: float) -> Phase:
+        """PodCpuNormal fires for every pod, as for any pod with a CPU limit under 33 %."""
+        # Just begun (startsAt now): the normal route's new groups wait their group_wait and
+        # go out whole (an older startsAt sends a group at once, with the alerts it has so far).
+        self._normal_since = datetime.now(timezone.utc)
+        alerts = [
+            _alert("PodCpuNormal", ns, pod, cpu="12.0", starts=self._normal_since)
+            for ns, pod in self.cluster.pods
+        ]
+        return self._phase("steady (normal)", "normal", alerts, timeout, route="normal")
+
     def storm(self, timeout: float) -> Phase:
-        """PodHighCpuUsage and PodCpuFailure fire for every pod (PodCpuNormal resolves)."""
-        now = datetime.now(timezone.utc)
+        """PodHighCpuUsage and PodCpuFailure fire for every pod; PodCpuNormal resolves."""
+        now = self._started = datetime.now(timezone.utc)
         alerts = [
             _alert(name, ns, pod, cpu="92.0", starts=now)
             for ns, pod in self.cluster.pods
             for name in ("PodHighCpuUsage", "PodCpuFailure")
         ]
-        return self._phase("storm (firing)", "panne", alerts, timeout)
+        if self._normal_since is not None:
+            alerts += [
+                _alert("PodCpuNormal", ns, pod, cpu="92.0", starts=self._normal_since, ends=now)
+                for ns, pod in self.cluster.pods
+            ]
+        return self._phase("storm (firing)", "panne", alerts, timeout, route="levels")
 
     def calm(self, timeout: float) -> Phase:
         """Both upper alerts resolve in the evaluation in which PodCpuNormal fires."""
         now = datetime.now(timezone.utc)
+        # PodCpuNormal's startsAt is when its condition began, `for:` (2m, scaled) before it
+        # fires and the upper alerts resolve (keep_firing_for equal to for:).
+        active = max(now - timedelta(seconds=120 / self.scale), self._started + timedelta(seconds=1))
         alerts = []
         for ns, pod in self.cluster.pods:
-            alerts.append(_alert("PodCpuNormal", ns, pod, cpu="12.0", starts=now))
+            alerts.append(_alert("PodCpuNormal", ns, pod, cpu="12.0", starts=active))
             for name in ("PodHighCpuUsage", "PodCpuFailure"):
                 alerts.append(_alert(name, ns, pod, cpu="12.0", starts=self._started, ends=now))
-        return self._phase("calm (resolving)", "normal", alerts, timeout)
+        return self._phase("calm (resolving)", "normal", alerts, timeout, route="levels")
 
-    def _phase(self, name: str, value: str, alerts: list[dict], timeout: float) -> Phase:
+    def _phase(self, name: str, value: str, alerts: list[dict], timeout: float, *, route: str) -> Phase:
+        """Post `alerts`, wait until every pod holds `value` and the function has answered a
+        notification of every namespace from `route` ("levels" or "normal", see _route), then
+        until it is quiet; the figures.  (The other route's notifications of the same alerts
+        may come later: the normal route's group_interval is 5m, scaled.)"""
         phase = Phase(name, value, len(self.cluster.pods))
         am_before = self._am_counters()
         before = self.api.requests()
         self.watch.expect(value)
         posted = time.monotonic()
         posted_wall = time.time()
-        if value == "panne":
-            self._started = datetime.now(timezone.utc)
         for i in range(0, len(alerts), 5000):
             self.alertmanager.post_alerts(alerts[i : i + 5000])
         deadline = posted + timeout
         while self.watch.reached is None and time.monotonic() < deadline:
             self.function.process.check_alive()
             time.sleep(0.1)
+        seen: set[str] = set()
+        route = route if self._split else "levels"
+        while len(seen) < len(self.cluster.namespaces) and time.monotonic() < deadline:
+            self._pending += self._webhooks()
+            seen = {key for w in self._pending if _route(key := str(w.get("group_key"))) == route}
+            time.sleep(0.5)
         self._settle()
         after = self.api.requests()
         phase.requests, phase.throttled = function_requests(before, after)
@@ -438,10 +513,10 @@ class Storm:
             int(am_after[i] - am_before[i]) for i in range(3)
         )
         phase.wrong = self.watch.wrong(value)
-        phase.webhooks = self._webhooks()
+        phase.webhooks, self._pending = self._pending + self._webhooks(), []
         if self.watch.reached is not None:
             phase.from_post = self.watch.reached - posted
-            arrived = [_arrival(w) for w in phase.webhooks if w.get("status") is not None]
+            arrived = [arrival(w) for w in phase.webhooks if w.get("status") is not None]
             first = min((a for a in arrived if a >= posted_wall - 1), default=None)
             if first is not None:
                 phase.from_first = max(0.0, phase.from_post - (first - posted_wall))
@@ -480,31 +555,33 @@ class Storm:
         self._log_seen = len(lines)
         return found
 
+    def listen(self, seconds: float) -> tuple[float, list[dict], Counter]:
+        """From now (wall time, returned first), the function's webhook log lines over the
+        next `seconds`, and its API requests then."""
+        self._webhooks()
+        before, began = self.api.requests(), time.time()
+        time.sleep(seconds)
+        kinds, _ = function_requests(before, self.api.requests())
+        return began, self._webhooks(), kinds
+
+    def events(self) -> Counter:
+        """CpuLevelChanged Events per storm pod (a cluster-wide LIST, left out of the counts)."""
+        counts: Counter = Counter()
+        token = ""
+        while True:
+            doc = self.api.call(
+                "GET", f"/api/v1/events?fieldSelector=reason%3DCpuLevelChanged&limit=5000&continue={token}"
+            )
+            for item in doc["items"]:
+                counts[(item["involvedObject"]["namespace"], item["involvedObject"]["name"])] += 1
+            token = doc["metadata"].get("continue", "")
+            if not token:
+                return counts
+
     def rss_mb(self) -> float:
         """Peak RSS (VmHWM) of the function's serving processes, the largest, in MiB."""
         pids = self.function.process.children() or [self.function.process.pid]
         return max(_vm_hwm(pid) for pid in [self.function.process.pid, *pids])
-
-    # -- the floor -----------------------------------------------------------------------
-    def floor(self, concurrency: int) -> float:
-        """Seconds a minimal keep-alive client takes to patch every pod's label, `concurrency`
-        in flight (a label of its own, so the function's state is left alone)."""
-        api = Api(self.cluster.apiserver, maxsize=concurrency)
-        value = f"v{int(time.time())}"
-        body = json.dumps({"metadata": {"labels": {"storm-floor": value}}}).encode()
-        headers = {**api.auth, "Content-Type": "application/merge-patch+json", "Accept": META}
-
-        def patch(key: tuple[str, str]) -> None:
-            ns, pod = key
-            resp = api.http.request(
-                "PATCH", f"{api.url}/api/v1/namespaces/{ns}/pods/{pod}", body=body, headers=headers
-            )
-            if resp.status != 200:
-                raise StartError(f"floor: {ns}/{pod}: {resp.status} {resp.data[:200]!r}")
-
-        started = time.perf_counter()
-        parallel(self.cluster.pods, patch, concurrency)
-        return time.perf_counter() - started
 
 
 def _alert(name: str, ns: str, pod: str, *, cpu: str, starts: datetime, ends: datetime | None = None) -> dict:
@@ -521,11 +598,16 @@ def _alert(name: str, ns: str, pod: str, *, cpu: str, starts: datetime, ends: da
     return doc
 
 
+def _route(group_key: str) -> str:
+    """The route of a notification's group key: "normal" (the PodCpuNormal child) or "levels"."""
+    return "normal" if '{alertname="PodCpuNormal"}:' in group_key else "levels"
+
+
 def _rfc3339(at: datetime) -> str:
     return at.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
 
-def _arrival(webhook: dict) -> float:
+def arrival(webhook: dict) -> float:
     """Wall time a webhook request arrived: its log line's time less its duration."""
     at = datetime.strptime(webhook["time"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=timezone.utc)
     return at.timestamp() - webhook.get("duration_ms", 0) / 1000

@@ -66,12 +66,13 @@ class Function:
         return [d for d in self.log("webhook") if "group_key" not in d and d.get("status") != 200]
 
     def webhooks_for(self, namespace: str, pod: str) -> list[dict]:
-        """Webhook calls whose Alertmanager group is this pod's (the route groups by namespace, pod)."""
+        """Webhook calls whose Alertmanager group holds this pod's alerts (the route groups by
+        namespace: the pod's namespace, and the pod if a route groups by it)."""
         return [
             d
             for d in self.log("webhook")
-            if f'namespace="{namespace}"' in str(d.get("group_key"))
-            and f'pod="{pod}"' in str(d.get("group_key"))
+            if f'namespace="{namespace}"' in (key := str(d.get("group_key")))
+            and ("pod=" not in key or f'pod="{pod}"' in key)
         ]
 
 

@@ -152,17 +152,50 @@ def scrape_configs(target: str) -> list[dict]:
     ]
 
 
-def alertmanager(*, url: str, token_file: Path, pace: Pace = LOOPBACK) -> str:
-    """monitoring/alertmanager.yml pointed at the function's `url`, with seconds-long timers."""
-    text = ALERTMANAGER.read_text()
+ROUTES = 2  # routes with timers: ours, and its child for PodCpuNormal
+
+
+def alertmanager(
+    *,
+    url: str,
+    token_file: Path,
+    pace: Pace = LOOPBACK,
+    scale: float | None = None,
+    source: Path = ALERTMANAGER,
+) -> str:
+    """monitoring/alertmanager.yml pointed at the function's `url`, with seconds-long timers:
+    `pace`'s on both routes, or with `scale` every shipped timer divided by it (each route
+    keeps its own, in the same proportions).  `source`: another file of the same shape
+    (an earlier design, with one route only, for a before/after figure)."""
+    text = source.read_text()
+    routes = ROUTES if source == ALERTMANAGER else max(1, len(re.findall(r"^\s+group_wait: ", text, re.M)))
     # The function's address: the Knative cluster-local URL -> the function on loopback.
-    text = substitute(text, r"^(\s+- url: )\S+$", rf"\g<1>{url}", 1, ALERTMANAGER)
+    text = substitute(text, r"^(\s+- url: )\S+$", rf"\g<1>{url}", 1, source)
     # The bearer token's file: the mounted Secret's path -> a temporary file.
-    text = substitute(text, r"^(\s+credentials_file: )\S+$", rf"\g<1>{token_file}", 1, ALERTMANAGER)
-    # The route's timers (see GROUP_WAIT above).
-    text = substitute(text, r"^(\s+group_wait: )\S+$", rf"\g<1>{pace.group_wait}", 1, ALERTMANAGER)
-    text = substitute(text, r"^(\s+group_interval: )\S+$", rf"\g<1>{pace.group_interval}", 1, ALERTMANAGER)
-    return substitute(text, r"^(\s+repeat_interval: )\S+$", rf"\g<1>{pace.repeat_interval}", 1, ALERTMANAGER)
+    text = substitute(text, r"^(\s+credentials_file: )\S+$", rf"\g<1>{token_file}", 1, source)
+    # The routes' timers (see GROUP_WAIT above).
+    for timer in ("group_wait", "group_interval", "repeat_interval"):
+        pattern = rf"^(\s+{timer}: )(\S+)$"
+        if scale is None:
+            text = substitute(text, pattern, rf"\g<1>{getattr(pace, timer)}", routes, source)
+        else:
+            found = re.findall(pattern, text, flags=re.MULTILINE)
+            if len(found) != routes:
+                substitute(text, pattern, "", routes, source)  # fails, naming the pattern
+            text = re.sub(
+                pattern,
+                lambda m: m.group(1) + f"{round(seconds(m.group(2)) * 1000 / scale)}ms",
+                text,
+                flags=re.MULTILINE,
+            )
+    return text
+
+
+def seconds(duration: str) -> float:
+    """A Prometheus duration of one unit ("10s", "1m", "24h") in seconds."""
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+    number, unit = re.fullmatch(r"(\d+)(ms|s|m|h|d)", duration).groups()  # type: ignore[union-attr]
+    return int(number) * units[unit]
 
 
 def kube_prometheus_stack_alertmanager(

@@ -105,7 +105,7 @@ class Diagnosis:
         refused = Counter(c.get("status") for c in self.chain.function.refused())
         return (
             bool(calls) and statuses[-1] == 200,
-            f"{len(calls)} webhook call(s) for the pod's group, "
+            f"{len(calls)} webhook call(s) for the pod's groups (its namespace), "
             f"statuses {statuses[-8:]}, last counts {calls[-1].get('counts') if calls else None}; "
             f"calls of any group refused before reading: {dict(refused) or 'none'}",
         )

@@ -21,13 +21,15 @@ class Notification:
     authorization: str | None
     body: dict
 
-    def group(self) -> tuple[str, str]:
-        """(namespace, pod) of the group, from the route's group labels."""
-        labels = self.body.get("groupLabels", {})
-        return labels.get("namespace", ""), labels.get("pod", "")
-
-    def alertnames(self) -> set[str]:
-        return {a["labels"]["alertname"] for a in self.body.get("alerts", []) if a.get("status") == "firing"}
+    def pods(self) -> dict[tuple[str, str], set[str]]:
+        """(namespace, pod) -> the names of its firing alerts, for every pod the notification
+        holds (the shipped route groups by namespace: one notification, many pods)."""
+        found: dict[tuple[str, str], set[str]] = {}
+        for a in self.body.get("alerts", []):
+            names = found.setdefault((a["labels"].get("namespace", ""), a["labels"].get("pod", "")), set())
+            if a.get("status") == "firing":
+                names.add(a["labels"]["alertname"])
+        return found
 
 
 class Receiver:

@@ -151,7 +151,7 @@ class Quiet:
             key = str(line.get("group_key", ""))
             if line.get("event") == "webhook" and line.get("status") == 200 and f'namespace="{self.namespace}"' in key:
                 for pod in self.pods:
-                    delivered[pod] += f'pod="{pod}"' in key
+                    delivered[pod] += "pod=" not in key or f'pod="{pod}"' in key  # a namespace group: all
         return time.monotonic(), self.chain.alertmanager.failed(), delivered
 
     def __call__(self) -> bool:

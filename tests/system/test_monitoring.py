@@ -248,14 +248,20 @@ def test_each_alert_keeps_firing_as_long_as_the_next_waits():
 
 @pytest.mark.parametrize("name", sorted(WEBHOOK_URLS))
 def test_alertmanager_sends_each_pods_alerts_with_resolutions(name):
-    """The route takes exactly the function's alerts, one group per pod, resolved ones included."""
+    """The route takes exactly the function's alerts, one group per namespace (a storm is a
+    notification per namespace), resolved ones included; PodCpuNormal has its own child route,
+    re-sent once a day (a steady cluster is quiet), the upper levels every hour."""
     config = load(MONITORING / name)
     route = labeler_route(config)
     (matcher,) = route["matchers"]
     match = re.fullmatch(r'alertname\s*=~\s*"([^"]*)"', matcher)
     assert match, matcher
     assert set(match.group(1).split("|")) == {n for n, _ in Settings().alert_levels}
-    assert route["group_by"] == ["cluster", "namespace", "pod"]
+    assert route["group_by"] == ["cluster", "namespace"]
+    (normal,) = route["routes"]
+    assert normal["matchers"] == ['alertname = "PodCpuNormal"']
+    assert "group_by" not in normal  # inherited: a namespace per group
+    assert (route["repeat_interval"], normal["repeat_interval"]) == ("1h", "24h")
     (receiver,) = [r for r in config["receivers"] if r["name"] == "cpu-alert-labeler"]
     (webhook,) = receiver["webhook_configs"]
     assert webhook["send_resolved"] is True
@@ -344,6 +350,16 @@ def test_the_alertmanagerconfig_carries_the_shipped_route_and_receiver():
         spec_route["groupInterval"],
         spec_route["repeatInterval"],
     ) == (route["group_by"], route["group_wait"], route["group_interval"], route["repeat_interval"])
+    ((child, shipped_child),) = zip(spec_route["routes"], route["routes"])
+    (child_matcher,) = child["matchers"]
+    assert [
+        f'{child_matcher["name"]} {child_matcher["matchType"]} "{child_matcher["value"]}"'
+    ] == shipped_child["matchers"]
+    assert (child["groupWait"], child["groupInterval"], child["repeatInterval"]) == (
+        shipped_child["group_wait"],
+        shipped_child["group_interval"],
+        shipped_child["repeat_interval"],
+    )
     (receiver,) = resource["spec"]["receivers"]
     (webhook,) = receiver["webhookConfigs"]
     (shipped_webhook,) = [r for r in shipped["receivers"] if r["name"] == configs.RECEIVER][0][
@@ -382,6 +398,15 @@ def operator_generated(resource: dict, *, namespace_matcher: bool, token_file: P
             "group_wait": spec["route"]["groupWait"],
             "group_interval": spec["route"]["groupInterval"],
             "repeat_interval": spec["route"]["repeatInterval"],
+            "routes": [
+                {
+                    "matchers": [f'{m["name"]}{m["matchType"]}"{m["value"]}"' for m in child["matchers"]],
+                    "group_wait": child["groupWait"],
+                    "group_interval": child["groupInterval"],
+                    "repeat_interval": child["repeatInterval"],
+                }
+                for child in spec["route"].get("routes", [])
+            ],
         },
     )
     config["receivers"].append(
