@@ -5,7 +5,8 @@ Usage: `.venv/bin/python -m bench.quiet [--pods 1000] [--scale 1800] [--window 1
 [--route FILE]`.  A 1.34 apiserver with the pods (KWOK, namespaces of 500), the function,
 and Alertmanager on the shipped route (or `--route FILE`, an earlier design) with every
 timer divided by `scale`; every pod's PodCpuNormal fires (the steady state of a cluster
-where no level changes), then the function's log is read over `window` seconds, which at
+where no level changes), and after one repeat_interval (the first re-sends) the function's
+log is read over `window` seconds, which at
 that scale stand for window x scale seconds of a real cluster.  Knative keeps a Revision
 up for its stable window plus the grace period (60 s + 30 s by default) after the last
 request: each notification holds it up from its arrival for its duration plus 90 s (real
@@ -15,12 +16,15 @@ time), and the rest is the share at zero.
 from __future__ import annotations
 
 import argparse
+import re
 import shutil
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from testbed import storm
+from testbed.monitoring import configs
 
 KNATIVE_IDLE = 60.0 + 30.0  # stable window + scale-to-zero grace period, Knative's defaults
 
@@ -58,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
         )
         try:
             steady = harness.steady(300)
+            # Past the first notifications, one repeat_interval: the steady state's re-sends.
+            text = harness.alertmanager.config.read_text()
+            time.sleep(max(configs.seconds(t) for t in re.findall(r"repeat_interval: (\d+ms)", text)))
             began, webhooks, requests = harness.listen(args.window)
         finally:
             harness.stop()
