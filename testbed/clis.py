@@ -20,6 +20,7 @@ from testbed.paths import ROOT, cache_root
 KN_VERSION = pinned("testbed/gopins/kn", "knative.dev/client")
 FAAS_CLI_VERSION = pinned("testbed/gopins/faas-cli", "github.com/openfaas/faas-cli")
 HELM_VERSION = pinned("testbed/gopins/helm", "helm.sh/helm/v3")
+KWOK_VERSION = pinned("testbed/gopins/kwok", "sigs.k8s.io/kwok")
 
 
 def kn() -> Path:
@@ -35,6 +36,17 @@ def faas_cli() -> Path:
 def helm() -> Path:
     """The pinned helm (helm.sh/helm/v3 v3.22.0)."""
     return cache_root() / f"helm-{HELM_VERSION}" / "bin" / "helm"
+
+
+def kwok() -> Path:
+    """The pinned kwok (sigs.k8s.io/kwok v0.8.0), for the storm harness (testbed/storm.py)."""
+    return cache_root() / f"kwok-{KWOK_VERSION}" / "bin" / "kwok"
+
+
+def kwok_stages() -> list[Path]:
+    """The module's kustomize/stage/node/fast and pod/fast files (the binary has none built in),
+    copied beside it by scripts/build-cli.sh."""
+    return sorted((kwok().parent.parent / "stages").glob("*.yaml"))
 
 
 def readme_kn_command() -> list[str]:

@@ -39,15 +39,14 @@ import urllib3
 
 from function.config import Settings
 from testbed.apiserver import RELEASES, ApiServer
+from testbed.clis import kwok as kwok_binary
+from testbed.clis import kwok_stages
 from testbed.functionserver import FunctionServer
-from testbed.gomod import pinned
 from testbed.monitoring import configs
 from testbed.monitoring.chain import Alertmanager
 from testbed.net import metric_samples
-from testbed.paths import cache_root
 from testbed.process import Process, StartError
 
-KWOK_VERSION = pinned("testbed/gopins/kwok", "sigs.k8s.io/kwok")
 LABEL = Settings().label_key
 META = "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"
 META_LIST = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"
@@ -58,15 +57,6 @@ FAKE = "kwok.x-k8s.io/node"  # the annotation KWOK is told to manage nodes by
 # context is max(group_interval, 10 s) (dispatch.go), and it must hold the function's 8 s
 # deadline, a 503 and the re-send, as the shipped 1m does.
 SCALE = 3.0
-
-
-def kwok_binary() -> Path:
-    return cache_root() / f"kwok-{KWOK_VERSION}" / "bin" / "kwok"
-
-
-def kwok_stages() -> list[Path]:
-    """The module's kustomize/stage/node/fast and pod/fast files (the binary has none built in)."""
-    return sorted((cache_root() / f"kwok-{KWOK_VERSION}" / "stages").glob("*.yaml"))
 
 
 def missing() -> str | None:
