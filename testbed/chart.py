@@ -252,12 +252,17 @@ def prometheus_rule() -> str:
                 name_expr, op, number, value = ALERTS[item["alert"]]
                 item["alert"] = t.value(name_expr)
                 item["expr"] = _replace_once(item["expr"], op + number, op + t.inline(value), where)
-            elif SHIPPED_ALERT_REGEX in item.get("expr", ""):
-                # CPU alerts of namespaces outside the function's scope (namespaces.allow and
-                # .deny) never stamp its notification time: they are not expected to.
-                selector = f'alertname=~"{SHIPPED_ALERT_REGEX}"'
-                scoped = f'alertname=~"{t.inline(ALERT_REGEX)}"{t.inline(SCOPE)}'
-                item["expr"] = _replace_once(item["expr"], selector, scoped, where)
+            elif item.get("alert") == "CpuAlertLabelerNotNotified":
+                # Its two clauses (alerts above normal, PodCpuNormal) by the chart's alert
+                # names, and only for the namespaces the function may label (namespaces.allow
+                # and .deny): the others are not expected to reach it.
+                upper = f'alertname=~"{t.inline(".Values.alerts.moderate")}|{t.inline(".Values.alerts.critical")}"'
+                normal = f'alertname="{t.inline(".Values.alerts.normal")}"'
+                for old, new in (
+                    ('alertname=~"PodHighCpuUsage|PodCpuFailure"', upper),
+                    ('alertname="PodCpuNormal"', normal),
+                ):
+                    item["expr"] = _replace_once(item["expr"], old, new + t.inline(SCOPE), where)
     self_groups = [g for g in groups if g["name"] == SELF_GROUP]
     if len(self_groups) != 1:
         raise SystemExit(f"monitoring/prometheusrule.yaml: expected one group {SELF_GROUP}")

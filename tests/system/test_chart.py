@@ -177,7 +177,8 @@ def test_a_value_reaches_both_sides():
     assert alerts["CpuOk"].strip().endswith("< 40.5")
     assert alerts["CpuHigh"].strip().endswith(">= 40.5")
     assert alerts["CpuDown"].strip().endswith(">= 80")
-    assert 'alertname=~"CpuOk|CpuHigh|CpuDown"' in alerts["CpuAlertLabelerNotNotified"]
+    assert 'alertname=~"CpuHigh|CpuDown"' in alerts["CpuAlertLabelerNotNotified"]
+    assert 'alertname="CpuOk"' in alerts["CpuAlertLabelerNotNotified"]
     route = find(objects, "AlertmanagerConfig")["spec"]["route"]
     assert {"name": "alertname", "matchType": "=~", "value": "CpuOk|CpuHigh|CpuDown"} in route["matchers"]
     assert rule["metadata"]["labels"]["release"] == "prom"

@@ -125,18 +125,39 @@ def seconds(duration: str) -> int:
 
 
 def test_the_not_notified_alert_waits_longer_than_the_routes_repeat_interval():
-    """CpuAlertLabelerNotNotified looks back further than the shipped routes re-send each pod's
-    state (repeat_interval, plus group_interval), so a working route never trips it."""
+    """CpuAlertLabelerNotNotified looks back further than the shipped routes re-send a
+    namespace's group (repeat_interval plus group_interval), each clause against its route:
+    the alerts above normal against the namespace route (hourly), PodCpuNormal against its
+    child route (daily), so a working route never trips it."""
     expr = self_alerts()["CpuAlertLabelerNotNotified"]["expr"]
-    (window,) = re.findall(r"\[(\d+[smhd])\]", expr)
-    (age,) = re.findall(r"< (\d+)\b", expr)
-    assert seconds(window) == int(age)
+    clauses = re.findall(r'ALERTS\{alertname=~?"([^"]+)".*?\[(\d+[smhd])\]\)+ < (\d+)\b', expr, re.S)
+    waits = {}
+    for names, window, age in clauses:
+        assert seconds(window) == int(age), (window, age)
+        for name in names.split("|"):
+            waits[name] = int(age)
+    assert set(waits) == {n for n, _ in Settings().alert_levels}, waits
     resource = load(ALERTMANAGER_CONFIG)["spec"]["route"]
-    routes = [labeler_route(load(MONITORING / name)) for name in WEBHOOK_URLS]
-    resends = [(r["repeat_interval"], r["group_interval"]) for r in routes]
-    resends.append((resource["repeatInterval"], resource["groupInterval"]))
-    for repeat, group in resends:
-        assert seconds(repeat) + seconds(group) < int(age), (repeat, group, age)
+    resends = []  # (alert names, repeat_interval, group_interval) of each route that takes them
+    for name in WEBHOOK_URLS:
+        route = labeler_route(load(MONITORING / name))
+        (child,) = route["routes"]
+        resends.append(
+            ({"PodCpuNormal"}, child["repeat_interval"], child.get("group_interval", route["group_interval"]))
+        )
+        resends.append(
+            ({"PodHighCpuUsage", "PodCpuFailure"}, route["repeat_interval"], route["group_interval"])
+        )
+    (child,) = resource["routes"]
+    resends.append(
+        ({"PodCpuNormal"}, child["repeatInterval"], child.get("groupInterval", resource["groupInterval"]))
+    )
+    resends.append(
+        ({"PodHighCpuUsage", "PodCpuFailure"}, resource["repeatInterval"], resource["groupInterval"])
+    )
+    for names, repeat, group in resends:
+        for name in names:
+            assert seconds(repeat) + seconds(group) < waits[name], (name, repeat, group, waits[name])
 
 
 def test_the_self_alerts_never_reach_the_functions_route():
