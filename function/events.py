@@ -10,7 +10,9 @@ Each Event has a name derived from its change (labeler.py), so a try whose answe
 was lost is not recorded twice.  An Event is dropped, logged and counted in
 cpu_alert_labeler_events_total{result="dropped"} when the API refuses it for good,
 when it is still unsent RETRY_FOR seconds after its change, when the queue already
-holds CAPACITY Events, or when the process stops with it unsent after flush().
+holds CAPACITY Events, or when the process stops with it unsent after flush().  A Send may
+also find that there is no change to record (NoChange: the PATCH whose answer was lost did
+not land), counted as `unneeded`.
 """
 
 import heapq
@@ -34,7 +36,12 @@ _MAX_BACKOFF = 30.0
 log = logging.getLogger(logs.LOGGER_NAME)
 
 Send = Callable[[float], None]
-"""Posts one Event with the given timeout (seconds); raises ApiError."""
+"""Posts one Event with the given timeout (seconds); raises ApiError, or NoChange."""
+
+
+class NoChange(Exception):
+    """Raised by a Send that finds no change to record: the write it was to record did not
+    land (its PATCH's answer was lost, and the pod does not carry it)."""
 
 
 @dataclass(order=True)
@@ -72,6 +79,8 @@ class Outbox:
         result = _post(send, timeout, namespace, pod)
         if result is True:
             EVENTS.labels("sent").inc()
+        elif result is None:
+            EVENTS.labels("unneeded").inc()
         elif isinstance(result, Unavailable):
             self.defer(send, result, namespace=namespace, pod=pod)
 
@@ -137,11 +146,15 @@ class Outbox:
             self._try(item, self._timeout, final=False)
 
     def _try(self, item: _Pending, timeout: float, *, final: bool) -> str:
-        """Send one Event again: `sent`, `dropped` (for good), or `waiting` (queued again)."""
+        """Send one Event again: `sent`, `unneeded`, `dropped` (for good), or `waiting`
+        (queued again)."""
         result = _post(item.send, timeout, item.namespace, item.pod)
         if result is True:
             EVENTS.labels("sent_again").inc()
             return "sent"
+        if result is None:
+            EVENTS.labels("unneeded").inc()
+            return "unneeded"
         if result is False:
             return "dropped"
         pause = _pause(item, result)
@@ -156,13 +169,16 @@ class Outbox:
         return "dropped"
 
 
-def _post(send: Send, timeout: float | None, namespace: str, pod: str) -> bool | Unavailable:
-    """One try: True when the Event is recorded, the error when the API refuses it for now,
-    False when it is dropped for good (counted and logged here)."""
+def _post(send: Send, timeout: float | None, namespace: str, pod: str) -> bool | Unavailable | None:
+    """One try: True when the Event is recorded, None when there was nothing to record, the
+    error when the API refuses it for now, False when it is dropped for good (counted and
+    logged here)."""
     try:
         if timeout is None:
             raise Unavailable("request deadline passed")
         send(timeout)
+    except NoChange:
+        return None
     except Unavailable as exc:
         return exc
     except ApiError as exc:

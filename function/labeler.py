@@ -11,7 +11,9 @@ retried with jittered exponential backoff while time and attempts remain; a
 409 means the pod moved on, so it is read and decided again; a server's
 Retry-After is waited for when the deadline allows.  A failure on one pod never
 undoes or hides another's success.  A change's Event that the API refuses for
-now is sent again in the background (events.py), never holding the answer.
+now is sent again in the background (events.py), never holding the answer.  A PATCH
+whose answer was lost (a timeout cut to the deadline, say) may still have landed: its
+Event is then posted once a read shows the pod carrying that very write (see _confirm).
 """
 
 import hashlib
@@ -30,7 +32,7 @@ from . import logs
 from .classifier import Classifier
 from .config import KNOWN_FOR, Settings
 from .errors import ApiError, Conflict, NotFound, Rejected, Unavailable
-from .events import Outbox, Send
+from .events import NoChange, Outbox, Send
 from .k8snames import is_dns_label
 from .kube import Kube, connect
 from .metrics import ALERTS, CHANGES, FOREIGN_LABELS, NOTIFIED, TRUNCATED
@@ -44,6 +46,7 @@ _FIRST_BACKOFF = 0.05  # seconds; doubles after each retryable failure, with jit
 _CACHE_SIZE = 4096  # pods whose last written metadata this process remembers
 LIST_FROM = 16  # pods of one namespace, unknown to this process, from which one LIST reads them
 STAMPED_MAX = 2000  # namespaces whose notification time this process exports (series bound)
+UNSEEN_FOR = 30.0  # seconds a PATCH whose answer was lost may still land, read for until then
 
 log = logging.getLogger(logs.LOGGER_NAME)
 
@@ -58,6 +61,16 @@ class Deadline:
 
     def remaining(self) -> float:
         return self._end - time.monotonic()
+
+
+@dataclass(frozen=True, slots=True)
+class Unseen:
+    """A label change's PATCH that got no answer (a timeout, a lost connection): the API
+    may have applied it.  `before` is what it was decided on, `patch` what it wrote."""
+
+    before: PodMeta
+    patch: dict
+    at: datetime
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +287,25 @@ class Labeler:
     def _change(
         self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime, known: Known | None
     ) -> tuple[Outcome, Send | None]:
+        """The pod's outcome and its Event.  When a PATCH of the change got no answer and no
+        later try recorded the change itself (the later try met the write already there, or
+        the deadline came first), the Event is one that reads the pod first (_confirm): the
+        change may be there, made by that PATCH, with no Event yet."""
+        unseen: list[Unseen] = []
+        outcome, send = self._tries(kube, target, deadline, trust_until, known, unseen)
+        if send is None and unseen:
+            send = self._confirm(kube, target, unseen[-1])
+        return outcome, send
+
+    def _tries(
+        self,
+        kube: Kube,
+        target: Target,
+        deadline: Deadline,
+        trust_until: datetime,
+        known: Known | None,
+        unseen: list[Unseen],
+    ) -> tuple[Outcome, Send | None]:
         """Attempts until one settles the pod: re-read at once after 409, back off after a
         retryable failure (at least the server's Retry-After), give up (retryable) when
         attempts or the deadline run out."""
@@ -281,7 +313,7 @@ class Labeler:
         backoff = _FIRST_BACKOFF
         while True:
             try:
-                return self._attempt(kube, target, deadline, trust_until, known)
+                return self._attempt(kube, target, deadline, trust_until, known, unseen)
             except Conflict:
                 conflicts += 1
                 known = None  # what was known is older than the pod: read it
@@ -303,9 +335,16 @@ class Labeler:
                 return Outcome(OutcomeKind.FAILED, str(exc), retryable=exc.retryable), None
 
     def _attempt(
-        self, kube: Kube, target: Target, deadline: Deadline, trust_until: datetime, known: Known | None
+        self,
+        kube: Kube,
+        target: Target,
+        deadline: Deadline,
+        trust_until: datetime,
+        known: Known | None,
+        unseen: list[Unseen],
     ) -> tuple[Outcome, Send | None]:
-        """One decision and conditional patch; API errors propagate to _change.
+        """One decision and conditional patch; API errors propagate to _tries (a label
+        change's PATCH that got no answer is noted in `unseen` first).
 
         The decision is first made on what is known of the pod (this process's last write,
         or the LIST), if anything; the pod is read only when nothing is known, or when what
@@ -338,13 +377,19 @@ class Labeler:
             if decision.kind is OutcomeKind.SKIPPED:
                 FOREIGN_LABELS.inc()
             return Outcome(decision.kind, decision.reason), None
-        written = kube.patch_pod(
-            namespace=target.namespace,
-            name=target.pod,
-            patch=decision.patch,
-            dry_run=self.settings.dry_run,
-            timeout=self._timeout(deadline),
-        )
+        timeout = self._timeout(deadline)  # outside the try: no time left means nothing sent
+        try:
+            written = kube.patch_pod(
+                namespace=target.namespace,
+                name=target.pod,
+                patch=decision.patch,
+                dry_run=self.settings.dry_run,
+                timeout=timeout,
+            )
+        except Unavailable as exc:
+            if decision.kind is OutcomeKind.LABELED and _may_have_landed(exc):
+                unseen.append(Unseen(meta, decision.patch, datetime.now(timezone.utc)))
+            raise
         if not self.settings.dry_run:
             self._cache.put(key, written)
         if decision.kind is not OutcomeKind.LABELED:
@@ -363,7 +408,13 @@ class Labeler:
         return min(self.settings.api_timeout, remaining)
 
     def _event(
-        self, kube: Kube, target: Target, written: PodMeta, previous: str | None, value: str
+        self,
+        kube: Kube,
+        target: Target,
+        written: PodMeta,
+        previous: str | None,
+        value: str,
+        changed: datetime | None = None,
     ) -> Send | None:
         """How to post the change's Event (None when no Event is wanted): shown when the pod
         is described, named by the change so that a second try is no second Event."""
@@ -374,7 +425,7 @@ class Labeler:
         if cpu:
             detail += f", cpu {cpu}{'' if cpu.endswith('%') else '%'}"
         message = f"{self.keys.label}: {previous or '<none>'} -> {value} ({detail})"
-        changed = datetime.now(timezone.utc)
+        changed = changed or datetime.now(timezone.utc)
         # Only what the Event needs is kept (it may wait in the outbox): not the pod's metadata.
         pod = PodMeta(written.uid, written.resource_version, {}, {})
         namespace, name, warning = target.namespace, target.pod, target.level == Level.CRITICAL
@@ -395,6 +446,39 @@ class Labeler:
 
         return send
 
+    def _confirm(self, kube: Kube, target: Target, unseen: Unseen) -> Send | None:
+        """How to post the Event of a change whose PATCH got no answer: read the pod; when it
+        carries that very write (our label and every annotation the PATCH wrote, among them
+        the request's own received-at, so a re-send's write of the same state is not taken
+        for it), post the Event named by what was read (the name the lost answer would have
+        given, if nothing wrote the pod since); while the pod is still at the version the
+        PATCH was decided on, the PATCH may yet land (try again later, for UNSEEN_FOR
+        seconds); else the write did not land and there is no change to record (NoChange)."""
+        if self.settings.dry_run or not self.settings.emit_events:
+            return None
+        value = self.values[target.level]
+        label, before, until = self.keys.label, unseen.before, time.monotonic() + UNSEEN_FOR
+        wanted = {label: value}, unseen.patch["metadata"].get("annotations") or {}
+
+        def confirm(timeout: float) -> None:
+            end = time.monotonic() + timeout
+            meta = kube.read_pod(namespace=target.namespace, name=target.pod, timeout=timeout)
+            if meta.uid == before.uid and _carries(meta, *wanted):
+                send = self._event(kube, target, meta, before.labels.get(label), value, unseen.at)
+                assert send is not None
+                left = end - time.monotonic()
+                if left <= 0:
+                    raise Unavailable("no time left to post the Event after the read")
+                send(left)
+            elif meta.uid == before.uid and meta.resource_version == before.resource_version:
+                if time.monotonic() < until:
+                    raise Unavailable("the PATCH whose answer was lost is not seen yet")
+                raise NoChange("the PATCH whose answer was lost did not land")
+            else:
+                raise NoChange("the pod does not carry the write whose answer was lost")
+
+        return confirm
+
     def _announce(self, send: Send, target: Target, deadline: Deadline) -> None:
         """Post an Event with the time the request has left (the outbox sends it again when
         the API refuses it for now, or no time is left); it never fails the change."""
@@ -408,6 +492,20 @@ def event_name(pod: str, written: PodMeta) -> str:
     resourceVersion our PATCH produced), so every try of one change names the same Event."""
     digest = hashlib.sha256(f"{written.uid}/{written.resource_version}".encode()).hexdigest()[:16]
     return f"{pod[:236].rstrip('.-')}.{digest}"  # at most 253 characters, a DNS subdomain
+
+
+def _may_have_landed(exc: Unavailable) -> bool:
+    """Whether a write that failed so may have been applied: no answer at all (a timeout, a
+    lost connection), or the API's own 500 or 504 (a storage timeout: "may still be
+    processing").  A 429, 503 or 401 is a refusal before any write."""
+    return exc.code is None or exc.code in (500, 504)
+
+
+def _carries(meta: PodMeta, labels: dict[str, str], annotations: dict) -> bool:
+    """Whether the pod holds these labels and annotations (None: the annotation removed)."""
+    return all(meta.labels.get(k) == v for k, v in labels.items()) and all(
+        meta.annotations.get(k) == v for k, v in annotations.items()
+    )
 
 
 def _default_kube(settings: Settings) -> Kube:

@@ -37,7 +37,8 @@ TRUNCATED = Counter(
 EVENTS = Counter(
     "cpu_alert_labeler_events_total",
     "CpuLevelChanged Events by result: sent (at once), deferred (the API refused it for now),"
-    " sent_again (later, from the queue), dropped (never recorded; logged as event_dropped).",
+    " sent_again (later, from the queue), dropped (never recorded; logged as event_dropped),"
+    " unneeded (a PATCH whose answer was lost turned out not to have landed: no change to record).",
     ["result"],
 )
 REFUSED = Counter(
