@@ -9,7 +9,9 @@ under its production server.
 - then both resolved with PodCpuNormal firing: every pod ends `normal`;
 - Alertmanager gives up on no notification (0 failed), in any phase;
 - the API requests per changed pod, counted by the apiserver itself, stay within the
-  design's bound (BOUND: the PATCH and its Event, reads batched).
+  design's bound (BOUND: the PATCH and its Event, reads batched);
+- every pod has exactly one CpuLevelChanged Event per change (none -> normal -> panne ->
+  normal), counted after the function's exit flush.
 
 Counts only: how long each phase took is printed (-s), never asserted; `make bench` has the
 figures, side by side with the floor.
@@ -38,9 +40,10 @@ def run(tmp_path_factory):
     try:
         harness = storm.Storm(cluster, amtool=amtool, alertmanager=alertmanager)
         try:
-            yield harness, [harness.steady(TIMEOUT), harness.storm(TIMEOUT), harness.calm(TIMEOUT)]
+            phases = [harness.steady(TIMEOUT), harness.storm(TIMEOUT), harness.calm(TIMEOUT)]
         finally:
-            harness.stop()
+            harness.stop()  # the function sends the Events still in its outbox before it exits
+        yield harness, phases
     finally:
         cluster.stop()
 
@@ -70,3 +73,12 @@ def test_api_requests_per_changed_pod_stay_within_the_bound(run):
     _, phases = run
     for phase in phases:
         assert phase.per_pod <= BOUND, f"{phase.name}: {phase.per_pod:.2f} per pod: {dict(phase.requests)}"
+
+
+def test_every_change_has_exactly_one_event(run):
+    """Three label changes per pod, three CpuLevelChanged Events on each: none missing (a
+    PATCH whose answer was lost included), none twice."""
+    harness, _ = run
+    events = harness.events()
+    wrong = {pod: events[pod] for pod in harness.cluster.pods if events[pod] != 3}
+    assert wrong == {}, f"{len(wrong)} pods without exactly 3 Events: {sorted(wrong.items())[:5]}"
