@@ -159,6 +159,9 @@ def test_kube_state_metrics_and_service_discovery_feed_the_rule(apiserver, names
                 + "\n".join(p.tail() for p in (prometheus.process, ksm, function.process)))
 
     wait_for(lambda: up() == wanted, SCRAPE_TIMEOUT, explain)
+    # kube-state-metrics' target can be up before its informer has seen the pod: a scrape
+    # later, the limit is there.
+    wait_for(lambda: len(prometheus.query(limit_query)) == 1, SCRAPE_TIMEOUT, explain)
     (limit,) = prometheus.query(limit_query)
     assert float(limit["value"][1]) == 0.5 and limit["metric"]["job"] == "kube-state-metrics", explain()
     paths = {r["metric"]["metrics_path"] for r in prometheus.query(
