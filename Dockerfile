@@ -2,7 +2,7 @@
 # Both stages use the same scripts the tests run (scripts/install.sh, scripts/start.sh).
 #   docker build -t ghcr.io/example/cpu-alert-labeler:0.1.0 .
 # PYTHON_IMAGE picks the base of both stages: the official slim image by default; the
-# node tests pass a local Debian 12 base (no registry there), see testbed/node/images.py.
+# node tests pass a local Debian 12 base (no registry there), see testbed/clusters/node/images.py.
 # Sizes, layer by layer, and why each package ships: docs/image.md.
 
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm

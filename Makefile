@@ -7,7 +7,7 @@ PORT ?= 8080
 # Debian packages, in four lists with a stamp each (.cache/apt-<list>.stamp), so that a
 # target installs only what it uses; `make deps` installs them all.
 # run: what `make run` needs: g++ (the native build); Go 1.19, reflect2, dpkg-dev and rsync
-# (kube-apiserver 1.20, scripts/build-apiserver.sh); etcd and openssl (the development
+# (kube-apiserver 1.20, testbed/pins/build-apiserver.sh); etcd and openssl (the development
 # cluster); curl (the Quick start's sample), and a kubectl when none is on PATH (Debian's
 # kubernetes-client, 1.20 like the development cluster) for the Quick start's kubectl line.
 APT_run = g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync dpkg-dev etcd-server curl \
@@ -16,7 +16,7 @@ APT_run = g++ openssl golang-1.19-go golang-github-modern-go-reflect2-dev rsync 
 APT_monitoring := prometheus prometheus-alertmanager
 # fuzz: clang and its runtime for libFuzzer (fuzz-build).
 APT_fuzz := clang libclang-rt-14-dev
-# node: the test node's runtime (testbed/node): containerd, runc and CNI plugins; podman and
+# node: the test node's runtime (testbed/clusters/node): containerd, runc and CNI plugins; podman and
 # debootstrap for the images; nftables to record and restore the host's firewall.
 APT_node := containerd runc containernetworking-plugins podman debootstrap iptables conntrack nftables
 # The cache a calling make or test already chose wins (tests run make with another HOME).
@@ -24,37 +24,37 @@ CACHE ?= $(or $(CPU_ALERT_LABELER_CACHE),$(or $(XDG_CACHE_HOME),$(HOME)/.cache)/
 APISERVER := $(CACHE)/kubernetes-v1.20.2/bin/kube-apiserver
 # The Go toolchain of this machine kind (PATH may not have it).
 GO ?= $(firstword $(wildcard /usr/local/go/bin/go) go)
-# Monitoring programs built from the Go module proxy, pinned by testbed/monitoring/<name>/go.mod.
+# Monitoring programs built from the Go module proxy, pinned by testbed/pins/<name>/go.mod.
 go_pin_in = $(shell awk '$$1 == "require" && $$2 == "$(2)" {print $$3}' $(1)/go.mod)
-go_pin = $(call go_pin_in,testbed/monitoring/$(1),$(2))
+go_pin = $(call go_pin_in,testbed/pins/$(1),$(2))
 KUBE_STATE_METRICS := $(CACHE)/kube-state-metrics-$(call go_pin,kube-state-metrics,k8s.io/kube-state-metrics/v2)/bin/kube-state-metrics
 # Prometheus' Go module v0.X.Y is its release v2.X.Y.
 PROMETHEUS := $(CACHE)/prometheus-$(subst v0.,v2.,$(call go_pin,prometheus,github.com/prometheus/prometheus))/bin/prometheus
 # The Prometheus Operator (with its config-reloader and CRDs), as kube-prometheus-stack runs it.
 PROMETHEUS_OPERATOR := $(CACHE)/prometheus-operator-$(call go_pin,prometheus-operator,github.com/prometheus-operator/prometheus-operator)/bin/operator
 # Knative Serving's CRDs, read from the Go module of the Knative Serving the node runs
-# (testbed/knative/build/go.mod; build.sh says why that version): the API tests show
+# (testbed/pins/knative-serving/go.mod; build-knative.sh says why that version): the API tests show
 # them at work on Kubernetes 1.34.
-KNATIVE_SERVING := $(call go_pin_in,testbed/knative/build,knative.dev/serving)
+KNATIVE_SERVING := $(call go_pin_in,testbed/pins/knative-serving,knative.dev/serving)
 KNATIVE_CRDS := $(CACHE)/knative-serving-$(KNATIVE_SERVING)/crds
 # OpenFaaS' Function CRD (openfaas.com/v1) from faas-netes, whose tags lack Go's `v`: a
 # pseudo-version, the newest the Go module proxy was found to serve (pinned with the
-# OpenFaaS gateway by testbed/openfaas/build/<name>/go.mod; build.sh says why these).
-FAAS_NETES := $(call go_pin_in,testbed/openfaas/build/faas-netes,github.com/openfaas/faas-netes)
+# OpenFaaS gateway by testbed/pins/<name>/go.mod; build-openfaas.sh says why these).
+FAAS_NETES := $(call go_pin_in,testbed/pins/faas-netes,github.com/openfaas/faas-netes)
 OPENFAAS_CRDS := $(CACHE)/faas-netes-$(FAAS_NETES)/crds
 OPENFAAS_NODE := $(CACHE)/faas-netes-$(FAAS_NETES)/bin/faas-netes \
-  $(CACHE)/openfaas-gateway-$(call go_pin_in,testbed/openfaas/build/gateway,github.com/openfaas/faas/gateway)/bin/gateway
-# Knative Serving's components on the node (testbed/knative/build/build.sh says why this
-# version), and the node's cluster DNS (testbed/node/coredns/), pinned by their go.mod.
-KNATIVE_NODE := $(CACHE)/knative-serving-$(call go_pin_in,testbed/knative/build,knative.dev/serving)/bin/queue
-COREDNS := $(CACHE)/coredns-$(call go_pin_in,testbed/node/coredns,github.com/coredns/coredns)/bin/coredns
-# The platforms' own CLIs, built from pinned Go modules (scripts/build-cli.sh says why
-# these versions), pinned by testbed/gopins/<name>/go.mod; testbed/clis.py reads the same pins.
-KN := $(CACHE)/kn-$(call go_pin_in,testbed/gopins/kn,knative.dev/client)/bin/kn
-FAAS_CLI := $(CACHE)/faas-cli-$(call go_pin_in,testbed/gopins/faas-cli,github.com/openfaas/faas-cli)/bin/faas-cli
-HELM := $(CACHE)/helm-$(call go_pin_in,testbed/gopins/helm,helm.sh/helm/v3)/bin/helm
-# KWOK's fake nodes and pods for the storm harness (testbed/storm.py), pinned the same way.
-KWOK := $(CACHE)/kwok-$(call go_pin_in,testbed/gopins/kwok,sigs.k8s.io/kwok)/bin/kwok
+  $(CACHE)/openfaas-gateway-$(call go_pin_in,testbed/pins/openfaas-gateway,github.com/openfaas/faas/gateway)/bin/gateway
+# Knative Serving's components on the node (testbed/pins/build-knative.sh says why this
+# version), and the node's cluster DNS (testbed/pins/coredns/), pinned by their go.mod.
+KNATIVE_NODE := $(CACHE)/knative-serving-$(call go_pin_in,testbed/pins/knative-serving,knative.dev/serving)/bin/queue
+COREDNS := $(CACHE)/coredns-$(call go_pin_in,testbed/pins/coredns,github.com/coredns/coredns)/bin/coredns
+# The platforms' own CLIs, built from pinned Go modules (testbed/pins/build-cli.sh says why
+# these versions), pinned by testbed/pins/<name>/go.mod; testbed/platforms/clis.py reads the same pins.
+KN := $(CACHE)/kn-$(call go_pin_in,testbed/pins/kn,knative.dev/client)/bin/kn
+FAAS_CLI := $(CACHE)/faas-cli-$(call go_pin_in,testbed/pins/faas-cli,github.com/openfaas/faas-cli)/bin/faas-cli
+HELM := $(CACHE)/helm-$(call go_pin_in,testbed/pins/helm,helm.sh/helm/v3)/bin/helm
+# KWOK's fake nodes and pods for the storm harness (testbed/campaigns/storm.py), pinned the same way.
+KWOK := $(CACHE)/kwok-$(call go_pin_in,testbed/pins/kwok,sigs.k8s.io/kwok)/bin/kwok
 export CPU_ALERT_LABELER_CACHE := $(CACHE)
 NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef native/build_classifier.py
 NATIVE_STAMP := .cache/native.stamp
@@ -126,32 +126,32 @@ fuzz-python: venv native
 
 apiserver: $(APISERVER)
 $(APISERVER): | .cache/apt-run.stamp
-	scripts/build-apiserver.sh
+	testbed/pins/build-apiserver.sh
 
 # kube-state-metrics, and a Prometheus (and promtool) with Kubernetes service discovery (Debian's has none),
 # from the Go module proxy, built only when missing: cached outside the clone in a folder
 # named by the pinned version, so a new pin builds anew.
 kube-state-metrics: $(KUBE_STATE_METRICS)
 $(KUBE_STATE_METRICS):
-	GO=$(GO) scripts/build-go-tool.sh kube-state-metrics
+	GO=$(GO) testbed/pins/build-go-tool.sh kube-state-metrics
 
 prometheus: $(PROMETHEUS)
 $(PROMETHEUS):
-	GO=$(GO) scripts/build-go-tool.sh prometheus
+	GO=$(GO) testbed/pins/build-go-tool.sh prometheus
 
 # The Prometheus Operator v0.85 and its config-reloader (cold: about 7.5 minutes on 2 cores),
 # to read the configurations it generates from monitoring/'s resources.
 prometheus-operator: $(PROMETHEUS_OPERATOR)
 $(PROMETHEUS_OPERATOR):
-	GO=$(GO) nice -n 10 scripts/build-go-tool.sh prometheus-operator
+	GO=$(GO) nice -n 10 testbed/pins/build-go-tool.sh prometheus-operator
 
 knative-crds: $(KNATIVE_CRDS)
 $(KNATIVE_CRDS):
-	GO=$(GO) scripts/module-crds.sh knative.dev/serving $(KNATIVE_SERVING) config/core/300-resources knative-serving
+	GO=$(GO) testbed/pins/module-crds.sh knative.dev/serving $(KNATIVE_SERVING) config/core/300-resources knative-serving
 
 openfaas-crds: $(OPENFAAS_CRDS)
 $(OPENFAAS_CRDS):
-	GO=$(GO) scripts/module-crds.sh github.com/openfaas/faas-netes $(FAAS_NETES) artifacts/crds faas-netes
+	GO=$(GO) testbed/pins/module-crds.sh github.com/openfaas/faas-netes $(FAAS_NETES) artifacts/crds faas-netes
 
 clis: kn faas-cli helm
 kn: $(KN)
@@ -159,44 +159,44 @@ faas-cli: $(FAAS_CLI)
 # Helm v3.22.0 (cold: about 4 minutes on 2 cores), for the chart's tests.
 helm: $(HELM)
 $(HELM):
-	GO=$(GO) nice -n 10 scripts/build-cli.sh helm
+	GO=$(GO) nice -n 10 testbed/pins/build-cli.sh helm
 $(KN):
-	GO=$(GO) scripts/build-cli.sh kn
+	GO=$(GO) testbed/pins/build-cli.sh kn
 $(FAAS_CLI):
-	GO=$(GO) scripts/build-cli.sh faas-cli
+	GO=$(GO) testbed/pins/build-cli.sh faas-cli
 # KWOK (cold: about 4 minutes on 2 cores) and its stage files beside it.
 kwok: $(KWOK)
 $(KWOK):
-	GO=$(GO) scripts/build-cli.sh kwok
+	GO=$(GO) testbed/pins/build-cli.sh kwok
 
 # The chart's resource templates, generated from the kustomize overlays and monitoring/
-# (testbed/chart.py; tests/system/test_chart.py fails while they are not current).
+# (testbed/platforms/chart.py; tests/system/test_chart.py fails while they are not current).
 chart: venv
-	$(PY) -m testbed.chart
+	$(PY) -m testbed.platforms.chart
 
 # The OpenFaaS gateway and faas-netes, from the Go module proxy (cold: about 3.5 minutes
 # on 2 cores), for the node's OpenFaaS tier.
 openfaas: $(OPENFAAS_NODE)
 $(OPENFAAS_NODE) &:
-	GO=$(GO) testbed/openfaas/build/build.sh
+	GO=$(GO) testbed/pins/build-openfaas.sh
 
 # Kubernetes v1.34 (control plane, kubelet, kube-proxy, kubectl), etcd 3.6 and the pause
 # binary, from the Go module proxy; cached outside the clone, built only when missing
 # (cold: about 20 minutes on 2 cores). The api and system tiers use its kube-apiserver,
 # etcd and kubectl; the node all of it.
 node-binaries:
-	GO=$(GO) testbed/node/build/build.sh
+	GO=$(GO) testbed/pins/build-node.sh
 
 # The node's cluster DNS (cold: about 3 minutes).
 coredns: $(COREDNS)
 $(COREDNS):
-	GO=$(GO) testbed/node/coredns/build.sh
+	GO=$(GO) testbed/pins/build-coredns.sh
 
 # Knative Serving's controller, webhook, autoscaler, activator and queue-proxy, from the Go
 # module proxy (cold: about 6 minutes on 2 cores), for the node's Knative tier.
 knative: $(KNATIVE_NODE)
 $(KNATIVE_NODE):
-	GO=$(GO) testbed/knative/build/build.sh
+	GO=$(GO) testbed/pins/build-knative.sh
 
 # What each tier uses (tests/<tier>/ and the kit parts they start), each tier adding to
 # the one below where it uses the same parts:
@@ -253,16 +253,16 @@ lint: venv
 PLATFORM ?= plain
 cluster: $(CLUSTER_NEEDS) $(if $(filter knative,$(PLATFORM)),knative kn) $(if $(filter openfaas,$(PLATFORM)),openfaas faas-cli)
 ifeq ($(PLATFORM),knative)
-	$(PY) -m testbed.knative up
+	$(PY) -m testbed.platforms.serving up
 else ifeq ($(PLATFORM),openfaas)
-	$(PY) -m testbed.openfaas up
+	$(PY) -m testbed.platforms.faas up
 else
-	$(PY) -m testbed.node up
+	$(PY) -m testbed.clusters.node up
 endif
 
 # Stop the node and restore the host exactly (also after a crashed run).
 cluster-down: venv
-	$(PY) -m testbed.node down
+	$(PY) -m testbed.clusters.node down
 
 # Serve the function (in the foreground); with no cluster configured, start a development
 # cluster first (scripts/run.sh builds its kube-apiserver then). Only the `run` packages.
@@ -276,8 +276,8 @@ e2e: deps-run deps-monitoring venv native apiserver node-binaries
 # Fault, concurrency, fuzz, load, slow-client and pressure campaigns at full size, the 100,000-request
 # fuzz campaign, and the long coverage-guided fuzz runs; prints the figures.
 reliability: deps-run venv native apiserver fuzz
-	$(PY) -m testbed.reliability
-	$(PY) -m testbed.reliability.fuzz100k
+	$(PY) -m testbed.campaigns
+	$(PY) -m testbed.campaigns.fuzz100k
 
 # Benchmarks side by side against the old design and the API server's floor; prints a table.
 # Then the throughput and floor again on the 1.34 apiserver, and the node figures

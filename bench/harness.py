@@ -20,10 +20,10 @@ from pathlib import Path
 
 import urllib3
 
+from testbed.campaigns.storm import Api
 from testbed.net import responds
 from testbed.paths import ROOT
 from testbed.process import Process
-from testbed.storm import Api
 from testbed.webhooks import ZERO_TIME, alert, rfc3339, webhook
 
 LABEL = "status"

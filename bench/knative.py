@@ -2,7 +2,7 @@
 
 Usage: `.venv/bin/python -m bench.knative` (part of `make bench`). Brings the node up (or
 reuses a running one; a node it started itself it takes down again), installs Knative
-Serving (testbed.knative) and deploys the function with the README's `kn` command, then:
+Serving (testbed.platforms.serving) and deploys the function with the README's `kn` command, then:
 
 - wake-up from zero, WAKEUPS times: the Revision at zero (no pod), a webhook POSTed to its
   public Service (the activator holds it); seconds until the answer, 200 with the target
@@ -14,7 +14,7 @@ Serving (testbed.knative) and deploys the function with the README's `kn` comman
 - memory: working set of each Knative component (and CoreDNS, and the queue-proxy
   sidecar of the function's pod while awake), from the kubelet's /stats/summary.
 
-The Route stays not Ready: the node has no networking layer (testbed.knative.serving).
+The Route stays not Ready: the node has no networking layer (testbed.platforms.serving.install).
 """
 
 from __future__ import annotations
@@ -27,9 +27,10 @@ import time
 import urllib.request
 
 from bench.node import Api, is_ready
-from testbed.knative import function, serving
-from testbed.node import cluster, deploy, dns, monitoring
-from testbed.node.layout import Layout
+from testbed.chain import in_node
+from testbed.clusters.node import cluster, deploy, dns
+from testbed.clusters.node.layout import Layout
+from testbed.platforms.serving import install, service
 
 NS = "bench-knative"
 WAKEUPS = 5
@@ -113,9 +114,9 @@ def post_host(url: str, host: str, token: str, body: dict) -> tuple[int, dict]:
 
 def wake(api: Api, layout: Layout, revision: str, round_: int) -> tuple[float, float]:
     """(seconds to pod Ready, seconds to the 200 with the label written), from zero."""
-    ns = function.KN_NAMESPACE
+    ns = service.KN_NAMESPACE
     wait_zero(api, ns, revision)
-    url = f"http://{function.public_service_ip(layout, ns, revision)}/"
+    url = f"http://{service.public_service_ip(layout, ns, revision)}/"
     ready_at: list[float] = []
     began = time.monotonic()
 
@@ -130,7 +131,7 @@ def wake(api: Api, layout: Layout, revision: str, round_: int) -> tuple[float, f
     watcher.start()
     level = ("PodCpuFailure", "PodCpuNormal")[round_ % 2]
     status, summary = post_host(
-        url, function.host(layout, ns, revision), deploy.webhook_token(layout), alert(level, round_)
+        url, service.host(layout, ns, revision), deploy.webhook_token(layout), alert(level, round_)
     )
     answered = time.monotonic() - began
     watcher.join()
@@ -147,8 +148,8 @@ def memory(layout: Layout) -> dict[str, float]:
     for pod in summary["pods"]:
         ns = pod["podRef"]["namespace"]
         for c in pod.get("containers", []):
-            wanted = ns in (serving.NAMESPACE, dns.NAMESPACE) or (
-                ns == function.KN_NAMESPACE and c["name"] == "queue-proxy"
+            wanted = ns in (install.NAMESPACE, dns.NAMESPACE) or (
+                ns == service.KN_NAMESPACE and c["name"] == "queue-proxy"
             )
             if wanted and "workingSetBytes" in c.get("memory", {}):
                 found[c["name"]] = c["memory"]["workingSetBytes"] / 2**20
@@ -160,39 +161,39 @@ def main() -> int:
     reused = layout.state.exists() and cluster.healthy(layout)
     cluster.up(layout)
     api = Api(layout)
-    prior = serving.autoscaler_settings(layout)  # a reused Knative gets its own durations back
-    aimed = function.aimed_at_a_revision(layout)
+    prior = install.autoscaler_settings(layout)  # a reused Knative gets its own durations back
+    aimed = service.aimed_at_a_revision(layout)
     if aimed:  # its re-sends would keep the Revision awake: the function takes them meanwhile
-        monitoring.point_alertmanager(layout, monitoring.function_webhook(layout))
+        in_node.point_alertmanager(layout, in_node.function_webhook(layout))
     revision = ""
     try:
-        serving.install(layout, serving.TEST_AUTOSCALER)
-        function.deploy_kn(layout)
-        revision = function.revision(layout, function.KN_NAMESPACE)["metadata"]["name"]
+        install.install(layout, install.TEST_AUTOSCALER)
+        service.deploy_kn(layout)
+        revision = service.revision(layout, service.KN_NAMESPACE)["metadata"]["name"]
         target_pod(layout, api)
         runs = []
         for round_ in range(WAKEUPS):
             ready, answered = wake(api, layout, revision, round_)
-            runs.append((ready, answered, wait_zero(api, function.KN_NAMESPACE, revision)))
+            runs.append((ready, answered, wait_zero(api, service.KN_NAMESPACE, revision)))
         wake(api, layout, revision, WAKEUPS)
         answered_at = time.monotonic()
         awake = memory(layout)
-        serving.set_autoscaler(layout, serving.DEFAULT_AUTOSCALER)
-        wait_zero(api, function.KN_NAMESPACE, revision, timeout=400)
+        install.set_autoscaler(layout, install.DEFAULT_AUTOSCALER)
+        wait_zero(api, service.KN_NAMESPACE, revision, timeout=400)
         default_zero = time.monotonic() - answered_at
     finally:
         if revision:
-            serving.set_autoscaler(layout, {**serving.TEST_AUTOSCALER, **(prior or {})})
+            install.set_autoscaler(layout, {**install.TEST_AUTOSCALER, **(prior or {})})
         deploy.kubectl(layout, "delete", "namespace", NS, "--wait=false", check=False)
         if aimed and revision:
-            monitoring.point_alertmanager(
-                layout, function.revision_webhook(layout, function.KN_NAMESPACE, revision)
+            in_node.point_alertmanager(
+                layout, service.revision_webhook(layout, service.KN_NAMESPACE, revision)
             )
         if not reused:
             cluster.down(layout)
     ready_s, answered_s, zero_s = (sorted(r[i] for r in runs) for i in range(3))
     print(
-        f"Knative Serving {serving.VERSION} on the node (no networking layer: Revisions reached "
+        f"Knative Serving {install.VERSION} on the node (no networking layer: Revisions reached "
         f"through their public Service; the function deployed with the README's kn command)"
     )
     print(

@@ -1,7 +1,7 @@
 """Node figures for `make bench`: the function as a pod on a real Kubernetes v1.34 node.
 
 Usage: `.venv/bin/python -m bench.node` (part of `make bench`). Brings the node up with
-testbed.node (or reuses the one `make cluster` left running; a node it started itself it
+testbed.clusters.node (or reuses the one `make cluster` left running; a node it started itself it
 takes down again), then measures:
 
 - cold start on a real node: the Deployment scaled 0 -> 1; seconds until the new pod is
@@ -26,8 +26,8 @@ import urllib.request
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from testbed.node import cluster, deploy
-from testbed.node.layout import Layout
+from testbed.clusters.node import cluster, deploy
+from testbed.clusters.node.layout import Layout
 
 NS = "bench-node"
 PODS = 100

@@ -2,7 +2,7 @@
 
 Usage: `.venv/bin/python -m bench.openfaas` (part of `make bench`). Brings the node up (or
 reuses a running one; a node it started itself it takes down again), installs OpenFaaS
-(testbed.openfaas) and deploys the function with the README's faas-cli commands unless it
+(testbed.platforms.faas) and deploys the function with the README's faas-cli commands unless it
 is deployed, then, in the same run, for the two paths a webhook can take to the one
 function pod:
 
@@ -34,9 +34,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from bench.node import NS, Api, make_pods, payload, post
-from testbed.node import cluster, deploy, monitoring
-from testbed.node.layout import Layout
-from testbed.openfaas import function, install
+from testbed.chain import in_node
+from testbed.clusters.node import cluster, deploy
+from testbed.clusters.node.layout import Layout
+from testbed.platforms.faas import install, service
 
 ROUNDS = 200
 CLIENTS = 8
@@ -77,10 +78,10 @@ def wake(layout: Layout, url: str, token: str, pod: str, round_: int) -> tuple[f
     soon as the Deployment is available, before faas-netes' Endpoints cache holds the new
     pod, and faas-provider's proxy then answers "No endpoints available"."""
     deploy.kubectl(
-        layout, "-n", install.FUNCTION_NAMESPACE, "scale", f"deployment/{function.NAME}", "--replicas=0"
+        layout, "-n", install.FUNCTION_NAMESPACE, "scale", f"deployment/{service.NAME}", "--replicas=0"
     )
     deadline = time.monotonic() + 120
-    while function.pods(layout):
+    while service.pods(layout):
         if time.monotonic() > deadline:
             raise RuntimeError("the function still has a pod 120 s after scaling to 0")
         time.sleep(0.2)
@@ -99,26 +100,26 @@ def main() -> int:
     reused = layout.state.exists() and cluster.healthy(layout)
     cluster.up(layout)
     api = Api(layout)
-    aimed = function.aimed_at_the_gateway(layout)
+    aimed = service.aimed_at_the_gateway(layout)
     if aimed:  # its re-sends (every 15 s at the test pace) would wake the function at once
-        monitoring.point_alertmanager(layout, monitoring.function_webhook(layout))
+        in_node.point_alertmanager(layout, in_node.function_webhook(layout))
     try:
         install.install(layout)
-        if not function.describe(layout):
-            function.deploy_function(layout)
+        if not service.describe(layout):
+            service.deploy_function(layout)
         token = deploy.webhook_token(layout)
-        gateway = f"{install.gateway_url(layout)}/function/{function.NAME}"
-        service = deploy.kubectl(
+        gateway = f"{install.gateway_url(layout)}/function/{service.NAME}"
+        service_ip = deploy.kubectl(
             layout,
             "-n",
             install.FUNCTION_NAMESPACE,
             "get",
             "svc",
-            function.NAME,
+            service.NAME,
             "-o",
             "jsonpath={.spec.clusterIP}",
         ).stdout.strip()
-        direct = f"http://{service}:8080/"
+        direct = f"http://{service_ip}:8080/"
         pods = make_pods(layout, api, CLIENTS)  # bench.node's, in its namespace
         latency: dict[str, list[float]] = {"direct": [], "gateway": []}
         for round_ in range(ROUNDS):
@@ -133,7 +134,7 @@ def main() -> int:
     finally:
         deploy.kubectl(layout, "delete", "namespace", NS, "--wait=false", check=False)
         if aimed:
-            monitoring.point_alertmanager(layout, function.gateway_webhook(layout))
+            in_node.point_alertmanager(layout, service.gateway_webhook(layout))
         if not reused:
             cluster.down(layout)
     extra = statistics.median(latency["gateway"]) - statistics.median(latency["direct"])

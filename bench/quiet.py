@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from testbed import storm
-from testbed.monitoring import configs
+from testbed.campaigns import storm
+from testbed.chain import configs
 
 KNATIVE_IDLE = 60.0 + 30.0  # stable window + scale-to-zero grace period, Knative's defaults
 
@@ -51,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem := storm.missing():
         raise SystemExit(problem)
     work = Path(tempfile.mkdtemp(prefix="cal-quiet-"))
-    cluster = storm.Cluster(work, args.pods).start()
+    cluster = storm.KwokCluster(work, args.pods).start()
     try:
         harness = storm.Storm(
             cluster,

@@ -4,7 +4,7 @@ Usage: `make bench` (or `.venv/bin/python -m bench.run [--smoke] [--keep] [--onl
 KUBE_VERSION=1.34 runs it against kube-apiserver 1.34 instead of 1.20 (`make bench` runs the
 throughput and floor section on both, then bench/node.py on a real node).
 
-One kube-apiserver (testbed.apiserver) serves every measurement of the run,
+One kube-apiserver (testbed.clusters.loopback) serves every measurement of the run,
 so the figures compare like with like; the table is printed at the end, with
 the machine it ran on.  Sections, in the order they run:
 
@@ -42,7 +42,7 @@ from pathlib import Path
 
 from bench.sections import classification, cold_start, memory, old_design, throughput
 from bench.session import FULL, SMOKE, STARTED, Bench, note
-from testbed.apiserver import APISERVER, KUBE_VERSION
+from testbed.clusters.loopback import APISERVER, KUBE_VERSION
 
 
 def machine() -> str:

@@ -34,9 +34,9 @@ from bench.session import (
     note,
     post_checked,
 )
-from testbed import manifests
 from testbed.net import free_port
 from testbed.paths import ROOT, SOURCE
+from testbed.platforms import manifests
 
 
 def classification(bench: Bench) -> None:

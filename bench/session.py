@@ -22,7 +22,7 @@ from bench.harness import (
     Webhook,
     server_env,
 )
-from testbed.apiserver import ApiServer
+from testbed.clusters.loopback import ApiServer
 from testbed.functionserver import server_argv
 from testbed.net import free_port
 from testbed.paths import SOURCE

@@ -1,4 +1,4 @@
-"""The storm table: 1k / 5k / 10k KWOK pods side by side (testbed/storm.py runs each).
+"""The storm table: 1k / 5k / 10k KWOK pods side by side (testbed/campaigns/storm.py runs each).
 
 Usage: `.venv/bin/python -m bench.storm [--sizes 1000,5000,10000] [--workers 1]
 [--no-events-run]`; `make bench` runs it with the defaults.  Each size is a fresh cluster
@@ -27,8 +27,8 @@ from pathlib import Path
 from bench.harness import Table
 from bench.run import machine
 from function.config import Settings
-from testbed import storm
-from testbed.clis import KWOK_VERSION
+from testbed.campaigns import storm
+from testbed.platforms.clis import KWOK_VERSION
 
 TARGETS = {
     "seconds": 120.0,  # 5k pods right within this and 3x the floor
@@ -42,7 +42,7 @@ TARGETS = {
 def run_size(pods: int, workers: int, env: dict, keep: bool, scale: float) -> dict:
     work = Path(tempfile.mkdtemp(prefix=f"cal-storm-{pods}-"))
     started = time.monotonic()
-    cluster = storm.Cluster(work, pods).start()
+    cluster = storm.KwokCluster(work, pods).start()
     setup = time.monotonic() - started
     result: dict = {"pods": pods, "namespaces": len(cluster.namespaces), "setup": setup}
     try:

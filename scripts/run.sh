@@ -25,7 +25,7 @@ if [ -z "${KUBECONFIG:-}" ] && [ -z "${KUBERNETES_SERVICE_HOST:-}" ] && [ ! -f "
   dev="$PWD/.cache/dev-cluster-$PORT"
   rm -rf "$dev" && mkdir -p "$dev"  # a killed run's file must not pass for this one's
   export KUBECONFIG="$dev/kubeconfig"
-  "$PY" -m testbed.devcluster "$KUBECONFIG" alert.json &
+  "$PY" -m testbed.clusters.dev "$KUBECONFIG" alert.json &
   pids+=($!)
   for _ in $(seq 600); do
     [ -s "$KUBECONFIG" ] && break

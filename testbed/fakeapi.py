@@ -11,7 +11,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from testbed.kubeconfig import write_kubeconfig
+from testbed.clusters.credentials import write_kubeconfig
 
 
 class FakeApi:

@@ -44,7 +44,7 @@ from pathlib import Path
 
 import urllib3
 
-from testbed.kubeconfig import write_kubeconfig
+from testbed.clusters.credentials import write_kubeconfig
 
 KINDS = ("500", "503", "429", "delay", "drop", "drop_after")
 _STATUS = {"500": (500, "InternalError"), "503": (503, "ServiceUnavailable"), "429": (429, "TooManyRequests")}

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import manifests
-from testbed.apiserver import ApiServer
+from testbed.clusters.loopback import ApiServer
+from testbed.clusters.node.layout import pinned_kubectl
 
 
 def in_ci() -> bool:
@@ -42,7 +42,7 @@ def require_tool(name: str) -> str:
 
 def kubectl(apiserver: ApiServer, scratch: Path, *args: str) -> str:
     """Run the pinned kubectl against the test apiserver; its stdout."""
-    exe = manifests.kubectl()
+    exe = pinned_kubectl()
     require(exe.exists(), str(exe))
     result = subprocess.run(
         [

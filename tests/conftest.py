@@ -17,7 +17,7 @@ from typing import Any
 import functions_framework
 import pytest
 
-from testbed.apiserver import APISERVER, ETCD, ApiServer
+from testbed.clusters.loopback import APISERVER, ETCD, ApiServer
 from testbed.paths import SOURCE
 from testbed.tools import require, require_tool
 

@@ -4,13 +4,13 @@ We test these aspects: the apiserver pretty-prints for curl (its user agent asks
 and that response arrives whole and parses; the apiserver is still serving afterwards.
 With Debian's 1.20 source built by Go 1.18+ and its vendored reflect2 1.0.1, this exact
 request faulted in reflect2's map iteration and the apiserver gave no answer or died
-(scripts/build-apiserver.sh replaces reflect2); 1.34 is built from the module proxy.
+(testbed/pins/build-apiserver.sh replaces reflect2); 1.34 is built from the module proxy.
 """
 
 import json
 import subprocess
 
-from testbed.apiserver import ADMIN, KUBE_VERSION
+from testbed.clusters.loopback import ADMIN, KUBE_VERSION
 from testbed.tools import require_tool
 
 

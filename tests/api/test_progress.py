@@ -13,7 +13,7 @@ API calls, counted by a proxy in front of the real apiserver.
 from collections import Counter
 
 from function import labeler
-from testbed.apiserver import ADMIN
+from testbed.clusters.loopback import ADMIN
 from testbed.faultproxy import FaultProxy
 from testbed.webhooks import alert, webhook
 

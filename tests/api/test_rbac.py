@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed import manifests
 from testbed.paths import ROOT
+from testbed.platforms import manifests
 from testbed.tools import require
 from testbed.webhooks import alert as build_alert
 from testbed.webhooks import webhook

@@ -7,7 +7,7 @@
   its latency mode holds every forwarded request within its bounds (the same seed, the
   same holds) and changes nothing else; it counts forwarded requests by method and the
   apiserver's answers by status;
-- the small campaigns of testbed.reliability: fuzzed requests never get a 5xx from a
+- the small campaigns of testbed.campaigns: fuzzed requests never get a 5xx from a
   healthy API and every answer is JSON; at 24 % injected API faults, with Alertmanager's
   re-sends, every pod ends on its newest state; shuffled and repeated states sent at once
   to four processes never leave a stale label; the production server answers every
@@ -20,10 +20,10 @@ import time
 
 import pytest
 
-from testbed.apiserver import ADMIN
+from testbed.campaigns import concurrency, faults, fuzz, load, pressure, slowclients
+from testbed.campaigns.figures import table
+from testbed.clusters.loopback import ADMIN
 from testbed.faultproxy import KINDS, FaultProxy
-from testbed.reliability import concurrency, faults, fuzz, load, pressure, slowclients
-from testbed.reliability.figures import table
 
 SEED = 20261124
 

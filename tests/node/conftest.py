@@ -1,4 +1,4 @@
-"""The node tier: one real Kubernetes v1.34 node (testbed.node) for the whole tier.
+"""The node tier: one real Kubernetes v1.34 node (testbed.clusters.node) for the whole tier.
 
 Bringing the node up costs a minute or more, so every module of the tier shares one:
 the function deployed by `kubectl apply -k`, and whatever a module adds on top of it
@@ -15,9 +15,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed.node import cluster, deploy, monitoring, probe
-from testbed.node.containerd import PAUSE_IMAGE
-from testbed.node.layout import Layout
+from testbed.chain import in_node
+from testbed.clusters.node import cluster, deploy, probe
+from testbed.clusters.node.containerd import PAUSE_IMAGE
+from testbed.clusters.node.layout import Layout
 from testbed.tools import require, require_tool
 
 LAST = "test_down_restores_the_host"
@@ -51,7 +52,7 @@ def node() -> Iterator[Layout]:
         # test_down took down the node `make cluster` had left: bring it back as it makes it
         # (with PLATFORM=knative or openfaas, the platform is not reinstalled: `make cluster PLATFORM=...`).
         cluster.up(layout)
-        monitoring.start(layout)
+        in_node.start(layout)
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """Real CPU moves the label: the whole chain on the node, under kube-prometheus-stack's defaults.
 
-The monitoring side runs as `make cluster` runs it (testbed/node/monitoring.py):
+The monitoring side runs as `make cluster` runs it (testbed/chain/in_node.py):
 kube-state-metrics and Prometheus (both built from the Go module proxy) reading the node's
 apiserver as their own ServiceAccounts, Prometheus finding the kubelet (its /metrics/cadvisor
 AND /metrics/resource), kube-state-metrics and the function's pods through Kubernetes service
@@ -9,7 +9,7 @@ to the node's pace, configs.CADVISOR); Debian's Alertmanager on the chart's defa
 configuration with the shipped route and receiver merged in, delivering to the function's
 ClusterIP Service with the token of its Secret.
 
-We test these aspects, with pods that really burn CPU (testbed/node/burn.py), each limited
+We test these aspects, with pods that really burn CPU (testbed/clusters/node/burn.py), each limited
 to 100m, all started at once and watched in parallel:
 - a pod at ~90% of its limit is labeled `panne`, one at ~45% `moderate`, an idle one
   `normal`: real cAdvisor and kube-state-metrics figures cross the shipped thresholds;
@@ -41,10 +41,10 @@ from datetime import datetime, timezone
 import pytest
 
 from function.config import Settings
-from testbed.monitoring import builds, configs
-from testbed.monitoring.chain import Expect, await_labels, wait_for
-from testbed.node import apiserver, deploy, monitoring, workload
-from testbed.node.watch import FUNCTION_SELECTOR, NodeChain
+from testbed.chain import builds, configs, in_node
+from testbed.chain.loopback import Expect, await_labels, wait_for
+from testbed.chain.watch import FUNCTION_SELECTOR, NodeChain
+from testbed.clusters.node import apiserver, deploy, workload
 from testbed.process import StartError
 from testbed.tools import require, require_tool
 
@@ -64,16 +64,16 @@ def chain(node):
         require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
     require_tool("prometheus-alertmanager")
     require_tool("amtool")
-    was_up = all(monitoring.status(node).values())
+    was_up = all(in_node.status(node).values())
     try:
-        took = monitoring.start(node)
+        took = in_node.start(node)
     except StartError as err:  # a daemon's, a command's or a NodeError
         pytest.fail(f"monitoring bring-up failed: {err}")
     print(f"\nmonitoring side up in {took:.1f}s (Prometheus {builds.PROMETHEUS_VERSION}, "
           f"kube-state-metrics {builds.KSM_VERSION}, Debian's Alertmanager); pace {configs.CADVISOR}")
     yield NodeChain(node)
     if not was_up:
-        monitoring.stop(node)
+        in_node.stop(node)
 
 
 @pytest.fixture

@@ -30,10 +30,11 @@ from datetime import datetime, timezone
 import pytest
 import yaml
 
-from testbed import chart, clis, webhooks
-from testbed.node import deploy, probe
-from testbed.node.containerd import PAUSE_IMAGE
-from testbed.node.images import FUNCTION_IMAGE
+from testbed import webhooks
+from testbed.clusters.node import deploy, probe
+from testbed.clusters.node.containerd import PAUSE_IMAGE
+from testbed.clusters.node.images import FUNCTION_IMAGE
+from testbed.platforms import chart, clis
 from testbed.tools import require
 
 NS = "cal-helm"

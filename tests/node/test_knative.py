@@ -13,10 +13,10 @@ We test these aspects:
   to a Revision at zero by its cluster DNS name, which wakes and labels the pod, with no
   failed notification;
 - the real chain of the node's monitoring side (a pod burning CPU, cAdvisor, Prometheus and
-  its rules, Alertmanager: testbed.node.monitoring) delivers to the Revision at zero, the
+  its rules, Alertmanager: testbed.chain.in_node) delivers to the Revision at zero, the
   burning pod gets `panne`, and no notification fails.
 
-Durations are shortened for the test (testbed.knative.serving.TEST_AUTOSCALER); figures
+Durations are shortened for the test (testbed.platforms.serving.install.TEST_AUTOSCALER); figures
 at full size are in `make bench` (bench/knative.py).
 """
 
@@ -31,13 +31,13 @@ from datetime import datetime, timezone
 
 import pytest
 
-from testbed import clis
-from testbed.knative import alerting, function, serving
-from testbed.monitoring import builds
-from testbed.monitoring.chain import AlertmanagerAPI
-from testbed.node import deploy, monitoring, probe
-from testbed.node import workload as burners
-from testbed.node.layout import Layout
+from testbed.chain import builds, in_node
+from testbed.chain.loopback import AlertmanagerAPI
+from testbed.clusters.node import deploy, probe
+from testbed.clusters.node import workload as burners
+from testbed.clusters.node.layout import Layout
+from testbed.platforms import clis
+from testbed.platforms.serving import alerting, install, service
 from testbed.tools import require, require_tool
 
 NO_INGRESS = (
@@ -45,11 +45,11 @@ NO_INGRESS = (
     "reachable registry carries): Routes stay not Ready (IngressNotConfigured); "
     "Revisions are reached through their public Service"
 )
-NAMESPACES = (function.KN_NAMESPACE, function.KUSTOMIZE_NAMESPACE)
+NAMESPACES = (service.KN_NAMESPACE, service.KUSTOMIZE_NAMESPACE)
 
 
 def kubectl(layout: Layout, *args: str) -> str:
-    res = serving.kubectl(layout, *args, check=False)
+    res = install.kubectl(layout, *args, check=False)
     assert res.returncode == 0, res.stderr
     return res.stdout
 
@@ -58,20 +58,20 @@ def kubectl(layout: Layout, *args: str) -> str:
 def knative(node):
     """Knative installed; the function deployed by kn and by the overlay, fresh each run;
     an Alertmanager pod aimed at the overlay's Revision. Returns {namespace: Revision}."""
-    require(not serving.missing(), "Knative Serving built (make knative): " + ", ".join(serving.missing()))
+    require(not install.missing(), "Knative Serving built (make knative): " + ", ".join(install.missing()))
     require(clis.kn().exists(), str(clis.kn()))
-    aimed = function.aimed_at_a_revision(node)
+    aimed = service.aimed_at_a_revision(node)
     if aimed:  # `make cluster PLATFORM=knative` left it so: its re-sends would keep the
         # Revisions awake; the last test aims it at a Revision itself
-        monitoring.point_alertmanager(node, monitoring.function_webhook(node))
-    prior = serving.autoscaler_settings(node)  # a reused Knative gets its own durations back
+        in_node.point_alertmanager(node, in_node.function_webhook(node))
+    prior = install.autoscaler_settings(node)  # a reused Knative gets its own durations back
     began = time.monotonic()
-    serving.install(node, serving.TEST_AUTOSCALER)
+    install.install(node, install.TEST_AUTOSCALER)
     installed = time.monotonic()
     with ThreadPoolExecutor(2) as pool:
         for ns in NAMESPACES:  # kn must really create its Service: start from nothing
             pool.submit(
-                serving.kubectl,
+                install.kubectl,
                 node,
                 "delete",
                 "namespace",
@@ -80,23 +80,23 @@ def knative(node):
                 "--timeout=90s",
                 timeout=120,
             )
-    function.deploy_kn(node)
-    function.deploy_kustomize(node)
+    service.deploy_kn(node)
+    service.deploy_kustomize(node)
     with ThreadPoolExecutor(2) as pool:
-        revisions = dict(zip(NAMESPACES, pool.map(lambda ns: function.revision(node, ns), NAMESPACES)))
+        revisions = dict(zip(NAMESPACES, pool.map(lambda ns: service.revision(node, ns), NAMESPACES)))
     ready = time.monotonic()
-    overlay_revision = revisions[function.KUSTOMIZE_NAMESPACE]["metadata"]["name"]
-    alerting.start(node, f"http://{function.host(node, function.KUSTOMIZE_NAMESPACE, overlay_revision)}/")
+    overlay_revision = revisions[service.KUSTOMIZE_NAMESPACE]["metadata"]["name"]
+    alerting.start(node, f"http://{service.host(node, service.KUSTOMIZE_NAMESPACE, overlay_revision)}/")
     print(
-        f"\n{NO_INGRESS}.\nKnative Serving {serving.VERSION} ready in {installed - began:.1f}s; "
+        f"\n{NO_INGRESS}.\nKnative Serving {install.VERSION} ready in {installed - began:.1f}s; "
         f"both Revisions Ready {ready - installed:.1f}s later"
     )
     yield revisions
     if prior is not None:
-        serving.set_autoscaler(node, {key: prior[key] for key in serving.TEST_AUTOSCALER})
+        install.set_autoscaler(node, {key: prior[key] for key in install.TEST_AUTOSCALER})
     if aimed:
-        kn_revision = function.revision(node, function.KN_NAMESPACE)["metadata"]["name"]
-        monitoring.point_alertmanager(node, function.revision_webhook(node, function.KN_NAMESPACE, kn_revision))
+        kn_revision = service.revision(node, service.KN_NAMESPACE)["metadata"]["name"]
+        in_node.point_alertmanager(node, service.revision_webhook(node, service.KN_NAMESPACE, kn_revision))
 
 
 def label(layout: Layout, namespace: str, pod: str) -> str:
@@ -108,7 +108,7 @@ def at_zero(layout: Layout, namespace: str, revision: str, timeout: float = 90) 
     began = time.monotonic()
     probe.wait_for(
         lambda: (
-            function.replicas(layout, namespace, revision) == 0
+            service.replicas(layout, namespace, revision) == 0
             and not revision_pods(layout, namespace, revision)
         ),
         f"{namespace}/{revision} at zero",
@@ -136,15 +136,15 @@ def revision_pods(layout: Layout, namespace: str, revision: str) -> list[dict]:
 def test_knative_runs_from_local_images_with_cluster_dns(node, knative):
     """The four components run from our images; the activator is Ready, which it is only
     once its websocket to autoscaler.knative-serving.svc.cluster.local is up."""
-    deployments = json.loads(kubectl(node, "-n", serving.NAMESPACE, "get", "deployments", "-o", "json"))[
+    deployments = json.loads(kubectl(node, "-n", install.NAMESPACE, "get", "deployments", "-o", "json"))[
         "items"
     ]
     images = {
         d["metadata"]["name"]: d["spec"]["template"]["spec"]["containers"][0]["image"] for d in deployments
     }
-    assert images == {name: serving.image(name) for name in serving.DEPLOYMENTS}
+    assert images == {name: install.image(name) for name in install.DEPLOYMENTS}
     assert all(d["status"].get("readyReplicas") == 1 for d in deployments), [d["status"] for d in deployments]
-    logs = kubectl(node, "-n", serving.NAMESPACE, "logs", "deployment/activator")
+    logs = kubectl(node, "-n", install.NAMESPACE, "logs", "deployment/activator")
     assert "Connecting to Autoscaler at ws://autoscaler.knative-serving.svc.cluster.local:8080" in logs
 
 
@@ -157,10 +157,10 @@ def test_revision_ready_under_restricted_route_without_ingress(node, knative, na
     conditions = {c["type"]: c for c in knative[namespace]["status"]["conditions"]}
     assert conditions["Ready"]["status"] == "True" and conditions["ContainerHealthy"]["status"] == "True"
     configuration = json.loads(
-        kubectl(node, "-n", namespace, "get", "configuration", function.NAME, "-o", "json")
+        kubectl(node, "-n", namespace, "get", "configuration", service.NAME, "-o", "json")
     )
     assert {c["type"]: c["status"] for c in configuration["status"]["conditions"]}["Ready"] == "True"
-    route = json.loads(kubectl(node, "-n", namespace, "get", "route", function.NAME, "-o", "json"))
+    route = json.loads(kubectl(node, "-n", namespace, "get", "route", service.NAME, "-o", "json"))
     ready = {c["type"]: c for c in route["status"]["conditions"]}["Ready"]
     print(f"\n{namespace}: Route Ready={ready['status']} ({ready.get('reason')}: {ready.get('message')})")
     assert ready["status"] != "True" and ready.get("reason") == "IngressNotConfigured"
@@ -178,27 +178,27 @@ def test_revision_ready_under_restricted_route_without_ingress(node, knative, na
     )
     containers = {c["name"]: c for c in template["spec"]["template"]["spec"]["containers"]}
     queue = containers.pop("queue-proxy")
-    assert queue["image"] == serving.image("queue")
+    assert queue["image"] == install.image("queue")
     assert queue["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert queue["securityContext"]["runAsNonRoot"] and queue["securityContext"]["capabilities"]["drop"] == [
         "ALL"
     ]
     # kn leaves the container unnamed (Knative calls it user-container), the overlay names it.
     (user,) = containers.values()
-    assert user["image"] == function.IMAGE
+    assert user["image"] == service.IMAGE
 
 
 def test_scales_to_zero_wakes_for_a_webhook_and_sleeps_again(node, knative, workload):
     """At zero, a webhook to the Revision's public Service wakes a pod, labels ours, gets 200."""
-    ns = function.KN_NAMESPACE
+    ns = service.KN_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
     idle = at_zero(node, ns, revision)
-    url = f"http://{function.public_service_ip(node, ns, revision)}/"
+    url = f"http://{service.public_service_ip(node, ns, revision)}/"
     with ThreadPoolExecutor(1) as pool:
         sent = time.monotonic()
         pod_ready = pool.submit(first_ready, node, ns, revision, sent)
         status, summary = probe.post(
-            url, probe.critical_alert(workload, "app"), deploy.webhook_token(node), host=function.host(node, ns, revision)
+            url, probe.critical_alert(workload, "app"), deploy.webhook_token(node), host=service.host(node, ns, revision)
         )
         answered = time.monotonic() - sent
         ready = pod_ready.result()
@@ -210,8 +210,8 @@ def test_scales_to_zero_wakes_for_a_webhook_and_sleeps_again(node, knative, work
     print(
         f"\nat zero after {idle:.1f}s of waiting; webhook sent at zero -> a pod of the Revision Ready "
         f"+{ready:.1f}s -> 200 with the label written +{answered:.2f}s; back to zero {back:.1f}s later "
-        f"(stable window {serving.TEST_AUTOSCALER['stable-window']}, grace "
-        f"{serving.TEST_AUTOSCALER['scale-to-zero-grace-period']})"
+        f"(stable window {install.TEST_AUTOSCALER['stable-window']}, grace "
+        f"{install.TEST_AUTOSCALER['scale-to-zero-grace-period']})"
     )
 
 
@@ -232,7 +232,7 @@ def first_ready(
 def test_alertmanager_delivers_to_a_sleeping_function(node, knative, workload):
     """A firing alert through Alertmanager reaches the overlay's Revision at zero: it wakes,
     the pod gets its label, and Alertmanager counts no failed notification."""
-    ns = function.KUSTOMIZE_NAMESPACE
+    ns = service.KUSTOMIZE_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
     base = alerting.address(node)
     at_zero(node, ns, revision)
@@ -268,7 +268,7 @@ def test_alertmanager_delivers_to_a_sleeping_function(node, knative, workload):
 def burning(node):
     name = f"burn-{uuid.uuid4().hex[:6]}"
     yield name
-    serving.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
+    install.kubectl(node, "delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
@@ -280,12 +280,12 @@ def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
     for exe in (builds.kube_state_metrics(), builds.prometheus()):
         require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
     require_tool("prometheus-alertmanager")
-    ns = function.KN_NAMESPACE
+    ns = service.KN_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
-    alertmanager = AlertmanagerAPI(f"http://{monitoring.ALERTMANAGER_ADDRESS}")
-    was_up = all(monitoring.status(node).values())
-    webhook = dataclasses.replace(function.revision_webhook(node, ns, revision), namespace=burning)
-    monitoring.start(node, webhook=webhook)
+    alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
+    was_up = all(in_node.status(node).values())
+    webhook = dataclasses.replace(service.revision_webhook(node, ns, revision), namespace=burning)
+    in_node.start(node, webhook=webhook)
     try:
         failed = alertmanager.failed()
         at_zero(node, ns, revision)
@@ -304,11 +304,11 @@ def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
         assert started >= alerted.replace(microsecond=0), (started, alerted)
     finally:
         if was_up:
-            monitoring.point_alertmanager(node, monitoring.function_webhook(node))
+            in_node.point_alertmanager(node, in_node.function_webhook(node))
         else:
-            monitoring.stop(node)
+            in_node.stop(node)
     print(
         f"\nreal chain -> Revision at zero: the burning pod labelled panne {labelled:.1f}s after its "
-        f"creation (cAdvisor, a {monitoring.PACE.rate_window} rate window, for: {monitoring.PACE.hold}); "
+        f"creation (cAdvisor, a {in_node.PACE.rate_window} rate window, for: {in_node.PACE.hold}); "
         f"the Revision woke for it; failed notifications: 0"
     )

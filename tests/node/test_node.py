@@ -1,4 +1,4 @@
-"""The function as a pod on a real Kubernetes v1.34 node (testbed.node), from what ships.
+"""The function as a pod on a real Kubernetes v1.34 node (testbed.clusters.node), from what ships.
 
 We test these aspects:
 - the function's pod is Running in its namespace under the restricted Pod Security
@@ -8,6 +8,7 @@ We test these aspects:
 - the pod calls the API with its projected, bound, expiring ServiceAccount token;
 - the spec guard lets the function's identity write its label and annotations and
   denies it a spec change, another label, owner references, and another object;
+- the kit's Cluster calls (testbed.clusters) work on the node as on the loopback apiserver;
 - `down` restores the host as it was recorded before the node changed it.
 
 The node comes from the tier's session fixture (tests/node/conftest.py); `test_down`
@@ -18,15 +19,17 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 import subprocess
 import time
 
 import pytest
 
-from testbed.node import cluster, deploy, hoststate, monitoring, pki, probe
-from testbed.node.containerd import PAUSE_IMAGE
-from testbed.node.images import FUNCTION_IMAGE
-from testbed.node.layout import Layout
+from testbed.chain import in_node
+from testbed.clusters.node import cluster, deploy, hoststate, pki, probe
+from testbed.clusters.node.containerd import PAUSE_IMAGE
+from testbed.clusters.node.images import FUNCTION_IMAGE
+from testbed.clusters.node.layout import Layout
 from testbed.process import alive
 
 NS = deploy.NAMESPACE
@@ -45,6 +48,28 @@ def function_pod(layout: Layout) -> dict:
     running = [p for p in pods if p["status"].get("phase") == "Running"]
     assert running, f"no Running function pod: {[p['status'] for p in pods]}"
     return running[0]
+
+
+def test_the_node_is_a_cluster_like_the_loopback_apiserver(node):
+    """The calls the campaigns and the API tier make on the loopback apiserver (a namespace, a
+    ServiceAccount with a Role and its token, a kubeconfig for it, pods) work on the node."""
+    api = cluster.Node(node)
+    ns = f"seam-{secrets.token_hex(3)}"
+    api.create_namespace(ns)
+    try:
+        rules = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+        reader = api.kubeconfig_for_token("reader", api.account_token(ns, "reader", rules))
+        created = api.create_pod(ns, "seam", {"app": "seam"})
+        assert api.get_pod(ns, "seam")["metadata"]["uid"] == created["metadata"]["uid"]
+        as_reader = ["--kubeconfig", str(reader), "-n", ns]
+        listed = subprocess.run([str(node.kubectl), *as_reader, "get", "pods", "-o", "name"],
+                                capture_output=True, text=True, timeout=60)
+        assert (listed.returncode, listed.stdout.strip()) == (0, "pod/seam"), listed.stderr
+        denied = subprocess.run([str(node.kubectl), *as_reader, "delete", "pod", "seam"],
+                                capture_output=True, text=True, timeout=60)
+        assert denied.returncode != 0 and "forbidden" in denied.stderr, denied.stderr
+    finally:
+        api.request("DELETE", f"/api/v1/namespaces/{ns}")
 
 
 def test_function_pod_runs_under_the_restricted_profile(node):
@@ -131,7 +156,7 @@ def test_down_restores_the_host(node):
     """After down, no daemon of the node or of its monitoring side runs, and sysctls,
     nftables, links, mounts, cgroups and folders are as recorded."""
     snapshot = json.loads((node.state / "host-state.json").read_text())
-    daemons = [m.daemon(node) for m in cluster.ORDER] + [monitoring.daemon(node, n) for n in monitoring.NAMES]
+    daemons = [m.daemon(node) for m in cluster.ORDER] + [in_node.daemon(node, n) for n in in_node.NAMES]
     pids = {d.name: pid for d in daemons if (pid := d.pid()) is not None}
     assert {m.daemon(node).name for m in cluster.ORDER} <= set(pids), pids
     cluster.down(node)

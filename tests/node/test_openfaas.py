@@ -4,7 +4,7 @@ We test these aspects:
 - OpenFaaS (the gateway and faas-netes built from their pinned Go modules, installed from
   faas-netes' own yaml/) runs from local images, its namespace enforcing Pod Security
   "restricted" and the functions' namespace "baseline" (faas-netes' pod spec cannot meet
-  restricted: testbed.openfaas.install says why);
+  restricted: testbed.platforms.faas.install says why);
 - the README's faas-cli commands (login, secret create, deploy -f stack.yml with only the
   image changed) and openfaas/rbac.yaml deploy the function, and `faas-cli list` and
   `faas-cli describe` show it Ready from the local image;
@@ -29,15 +29,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed import clis
-from testbed.monitoring import builds
-from testbed.monitoring.chain import AlertmanagerAPI
-from testbed.node import deploy, monitoring, probe
-from testbed.node import workload as burners
-from testbed.node.containerd import PAUSE_IMAGE
-from testbed.node.images import FUNCTION_IMAGE
-from testbed.node.layout import Layout
-from testbed.openfaas import function, install
+from testbed.chain import builds, in_node
+from testbed.chain.loopback import AlertmanagerAPI
+from testbed.clusters.node import deploy, probe
+from testbed.clusters.node import workload as burners
+from testbed.clusters.node.containerd import PAUSE_IMAGE
+from testbed.clusters.node.images import FUNCTION_IMAGE
+from testbed.clusters.node.layout import Layout
+from testbed.platforms import clis
+from testbed.platforms.faas import install, service
 from testbed.tools import require, require_tool
 
 # What alert.json calls for (tests/system/test_faas_cli.py: the same pods, the same labels).
@@ -61,22 +61,22 @@ def openfaas(node: Layout) -> Iterator[Layout]:
         not install.missing(), "OpenFaaS built (make openfaas prometheus): " + ", ".join(install.missing())
     )
     require(clis.faas_cli().exists(), str(clis.faas_cli()))
-    aimed = function.aimed_at_the_gateway(node)
+    aimed = service.aimed_at_the_gateway(node)
     if aimed:  # `make cluster PLATFORM=openfaas` left it so: its re-sends would wake the
         # function the wake-up test puts at zero; the chain tests aim it themselves
-        monitoring.point_alertmanager(node, monitoring.function_webhook(node))
+        in_node.point_alertmanager(node, in_node.function_webhook(node))
     began = time.monotonic()
     install.install(node)
     installed = time.monotonic()
-    function.remove(node)  # faas-cli must really create the function and its secret
-    function.deploy_function(node)
+    service.remove(node)  # faas-cli must really create the function and its secret
+    service.deploy_function(node)
     print(
         f"\nOpenFaaS gateway {install.GATEWAY}, faas-netes {install.FAAS_NETES}: ready in "
         f"{installed - began:.1f}s; the function deployed and Ready {time.monotonic() - installed:.1f}s later"
     )
     yield node
     if aimed:
-        monitoring.point_alertmanager(node, function.gateway_webhook(node))
+        in_node.point_alertmanager(node, service.gateway_webhook(node))
 
 
 @pytest.fixture
@@ -93,7 +93,7 @@ def alert_pods(openfaas: Layout) -> Iterator[Layout]:
 
 def invoke(layout: Layout, token: str):
     """The README's `faas-cli invoke` line, as written, with `token` in its token.txt."""
-    return function.invoke(layout, token)
+    return service.invoke(layout, token)
 
 
 def labels(layout: Layout) -> dict[tuple[str, str], str]:
@@ -122,11 +122,11 @@ def test_openfaas_runs_from_local_images_under_pod_security(openfaas):
 
 def test_faas_cli_list_and_describe_show_it_ready(openfaas):
     """faas-cli list names the function with one replica; describe says Ready, the local image."""
-    listed = function.faas_cli(openfaas, "list")
+    listed = service.faas_cli(openfaas, "list")
     assert listed.returncode == 0, listed.stderr
     rows = [line.split() for line in listed.stdout.splitlines()[1:]]
-    assert [row[0] for row in rows] == [function.NAME] and rows[0][-1] == "1", listed.stdout
-    described = function.describe(openfaas)
+    assert [row[0] for row in rows] == [service.NAME] and rows[0][-1] == "1", listed.stdout
+    described = service.describe(openfaas)
     assert described["Status"] == "Ready", described
     assert described["Image"] == FUNCTION_IMAGE
     assert described["Available replicas"] == "1"
@@ -152,8 +152,8 @@ def test_community_edition_refuses_zero_through_its_api(openfaas):
     """What an idler would ask for, the gateway's scale-function with 0 replicas, leaves one:
     this gateway raises it to 1 (scaling/ranges.go) and this faas-netes refuses 0 ("replicas
     cannot be set to 0 in OpenFaaS CE"), so no idler can work with these versions."""
-    assert function.scale(openfaas, 0) == 202
-    assert function.replicas(openfaas) == 1
+    assert service.scale(openfaas, 0) == 202
+    assert service.replicas(openfaas) == 1
 
 
 def test_wakes_from_zero_through_the_gateway(alert_pods):
@@ -161,9 +161,9 @@ def test_wakes_from_zero_through_the_gateway(alert_pods):
     gateway wakes the function (its scale_from_zero), answered 200 with the labels written
     (after at most two 503s re-sent, as Alertmanager re-sends them)."""
     kubectl(
-        alert_pods, "-n", install.FUNCTION_NAMESPACE, "scale", f"deployment/{function.NAME}", "--replicas=0"
+        alert_pods, "-n", install.FUNCTION_NAMESPACE, "scale", f"deployment/{service.NAME}", "--replicas=0"
     )
-    probe.wait_for(lambda: not function.pods(alert_pods), "no function pod", 120)
+    probe.wait_for(lambda: not service.pods(alert_pods), "no function pod", 120)
     sent = time.monotonic()
     refused = []
     # The gateway forwards once the Deployment is available, which can be before faas-netes'
@@ -175,7 +175,7 @@ def test_wakes_from_zero_through_the_gateway(alert_pods):
     answered = time.monotonic() - sent
     assert result.returncode == 0, result.stderr
     assert labels(alert_pods) == EXPECTED
-    assert function.replicas(alert_pods) == 1
+    assert service.replicas(alert_pods) == 1
     print(
         f"\nwake-up from zero through the gateway: answered 200 with the labels {answered:.2f}s after "
         f"the first invoke ({len(refused)} answered 503 first)"
@@ -190,21 +190,21 @@ def burning(openfaas: Layout) -> Iterator[str]:
         require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
     require_tool("prometheus-alertmanager")
     name = f"burn-{uuid.uuid4().hex[:6]}"
-    was_up = all(monitoring.status(openfaas).values())
-    monitoring.start(
-        openfaas, webhook=dataclasses.replace(function.gateway_webhook(openfaas), namespace=name)
+    was_up = all(in_node.status(openfaas).values())
+    in_node.start(
+        openfaas, webhook=dataclasses.replace(service.gateway_webhook(openfaas), namespace=name)
     )
     yield name
     if was_up:  # as the openfaas fixture left it: aimed at the plain function
-        monitoring.point_alertmanager(openfaas, monitoring.function_webhook(openfaas))
+        in_node.point_alertmanager(openfaas, in_node.function_webhook(openfaas))
     else:
-        monitoring.stop(openfaas)
+        in_node.stop(openfaas)
     deploy.kubectl(openfaas, "delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_real_cpu_chain_through_the_gateway(openfaas, burning):
     """A pod at 90% of its CPU limit gets `panne` through the gateway; no notification fails."""
-    alertmanager = AlertmanagerAPI(f"http://{monitoring.ALERTMANAGER_ADDRESS}")
+    alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
     failed = alertmanager.failed()
     created = time.monotonic()
     burners.apply(openfaas, burning, [burners.burner("hot", 90)])
@@ -221,13 +221,13 @@ def test_real_cpu_chain_through_the_gateway(openfaas, burning):
 def test_function_pod_deleted_while_alerts_flow_loses_no_final_label(openfaas, burning):
     """The function's pod deleted as the first alerts reach Alertmanager: its Deployment
     replaces it, Alertmanager retries, and each burner still ends with its label."""
-    alertmanager = AlertmanagerAPI(f"http://{monitoring.ALERTMANAGER_ADDRESS}")
+    alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
     failed = alertmanager.failed()
     burners.apply(openfaas, burning, [burners.burner("hot", 90), burners.burner("calm", 0)])
     probe.wait_for(
         lambda: alertmanager.alerts_where(f'namespace="{burning}"'), "the burners' alerts", 150, poll=0.2
     )
-    (pod,) = function.pods(openfaas)
+    (pod,) = service.pods(openfaas)
     kubectl(
         openfaas, "-n", install.FUNCTION_NAMESPACE, "delete", "pod", pod["metadata"]["name"], "--wait=false"
     )
@@ -237,7 +237,7 @@ def test_function_pod_deleted_while_alerts_flow_loses_no_final_label(openfaas, b
         150,
         poll=0.5,
     )
-    replaced = [p["metadata"]["name"] for p in function.pods(openfaas)]
+    replaced = [p["metadata"]["name"] for p in service.pods(openfaas)]
     assert pod["metadata"]["name"] not in replaced, replaced
     print(
         f"\nfunction pod deleted mid-flow: final labels kept; failed notifications {alertmanager.failed() - failed:.0f}"

@@ -11,7 +11,7 @@ import re
 import subprocess
 import sys
 
-from testbed.apiserver import APISERVER
+from testbed.clusters.loopback import APISERVER
 from testbed.paths import ROOT
 from testbed.tools import require, require_tool
 

@@ -1,5 +1,5 @@
 """We test these aspects: the Helm chart (charts/cpu-alert-labeler/) and the kustomize overlays are
-one source.  The chart's resource templates are the ones testbed/chart.py generates from the
+one source.  The chart's resource templates are the ones testbed/platforms/chart.py generates from the
 rendered overlays and monitoring/ (committed and current); with the same inputs (release and
 namespace cpu-alert-labeler, an image, another namespace) `helm template` gives the overlays'
 objects, Helm's own labels aside (same containers, settings, security context, RBAC), and
@@ -24,10 +24,10 @@ from collections.abc import Iterator
 import pytest
 import yaml
 
-from testbed import chart, clis, manifests
-from testbed.crdserver import Kubectl, crd_apiserver, ok
-from testbed.manifests import find
-from testbed.monitoring import builds
+from testbed.chain import builds
+from testbed.clusters.crds import Kubectl, crd_apiserver, ok
+from testbed.platforms import chart, clis, manifests
+from testbed.platforms.manifests import find
 from testbed.tools import require
 
 KNATIVE_ONLY = ("containerConcurrency", "timeoutSeconds")
@@ -90,7 +90,7 @@ def same(rendered: dict, shipped: dict) -> None:
 
 
 def test_templates_are_the_generated_ones():
-    """Every generated template is committed as testbed/chart.py makes it from today's shipped
+    """Every generated template is committed as testbed/platforms/chart.py makes it from today's shipped
     files (after editing deploy/, knative/ or monitoring/: `make chart`)."""
     stale = [n for n, text in chart.generate().items() if (chart.TEMPLATES / n).read_text() != text]
     assert stale == [], f"run `make chart`: {stale} differ from the shipped manifests"

@@ -1,7 +1,7 @@
 """We test these aspects: kube-state-metrics (built from the Go module proxy, pinned) on the
 real test apiserver, and Prometheus finding its targets through Kubernetes service discovery
 against that apiserver, with kube-prometheus' job names and relabelling
-(testbed/monitoring/configs.py, kubernetes_scrape_configs), validated by promtool.
+(testbed/chain/configs.py, kubernetes_scrape_configs), validated by promtool.
 
 - kube-state-metrics exports the CPU limit of a pod created on the apiserver, and Prometheus
   scrapes it under job="kube-state-metrics";
@@ -15,7 +15,7 @@ against that apiserver, with kube-prometheus' job names and relabelling
   asks) and scrapes the real function server's /metrics, labelled as the operator would.
 
 No kubelet runs here (the node tier brings a real one): the Node object points at a
-stand-in kubelet (testbed/monitoring/metrics_target.py), and the function pod's status is set to
+stand-in kubelet (testbed/chain/metrics_target.py), and the function pod's status is set to
 Running on 127.0.0.1, where the real function listens, so the API describes them as a
 kubelet would.  Every wait is bounded and is no speed claim.
 """
@@ -29,9 +29,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from testbed.monitoring import builds, configs
-from testbed.monitoring.chain import Function, Prometheus, wait_for
-from testbed.monitoring.metrics_target import MetricsTarget
+from testbed.chain import builds, configs
+from testbed.chain.loopback import Function, Prometheus, wait_for
+from testbed.chain.metrics_target import MetricsTarget
 from testbed.net import free_port
 from testbed.process import Process
 from testbed.tools import require

@@ -1,12 +1,12 @@
 """We test these aspects: the whole chain on real components, on loopback.
 
 Debian's Prometheus (2.42) scrapes a stand-in for cAdvisor and kube-state-metrics
-(testbed/monitoring/metrics_target.py) and evaluates the shipped monitoring/prometheus-rules.yml;
+(testbed/chain/metrics_target.py) and evaluates the shipped monitoring/prometheus-rules.yml;
 Debian's Alertmanager (0.25) routes with the shipped monitoring/alertmanager.yml to the
 function, served as in production by function/server.py (waitress) with a bearer
 token; the function labels pods on a real kube-apiserver; kubectl reads the labels.
 Only durations, the function's address and the token file are rewritten
-(testbed/monitoring/configs.py says which, and why).
+(testbed/chain/configs.py says which, and why).
 
 - every pod with a CPU limit is labeled `status=normal` (PodCpuNormal fires);
 - as its usage rises, a pod is labeled `status=moderate` (33% to 66% of its limit) or
@@ -40,9 +40,9 @@ from datetime import datetime, timezone
 import pytest
 
 from function.config import Settings
-from testbed.monitoring import configs
-from testbed.monitoring.chain import Alertmanager, Chain, Expect, Function, Prometheus, await_labels, wait_for
-from testbed.monitoring.metrics_target import MetricsTarget
+from testbed.chain import configs
+from testbed.chain.loopback import Alertmanager, Chain, Expect, Function, Prometheus, await_labels, wait_for
+from testbed.chain.metrics_target import MetricsTarget
 from testbed.tools import kubectl, require_tool
 
 # The function's default thresholds, which the shipped rules use (tests/system/test_monitoring.py).

@@ -26,10 +26,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed import clis, manifests
-from testbed.apiserver import APISERVER, ApiServer
-from testbed.crdserver import Kubectl, crd_apiserver, not_kept, ok, refused
-from testbed.monitoring.chain import Function
+from testbed.chain.loopback import Function
+from testbed.clusters.crds import Kubectl, crd_apiserver, not_kept, ok, refused
+from testbed.clusters.loopback import APISERVER, ApiServer
+from testbed.platforms import clis, manifests
 from testbed.tools import require, require_tool
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from testbed.apiserver import ADMIN
+from testbed.clusters.loopback import ADMIN
 from testbed.net import free_port
 from testbed.paths import ROOT
 from testbed.process import Process

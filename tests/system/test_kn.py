@@ -13,8 +13,8 @@ import copy
 
 import pytest
 
-from testbed import clis, manifests
-from testbed.manifests import find
+from testbed.platforms import clis, manifests
+from testbed.platforms.manifests import find
 from testbed.tools import require
 
 # The overlay's fields kn v0.40 has no flag for.  `--user` sets runAsUser, but kn applies

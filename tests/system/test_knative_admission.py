@@ -15,9 +15,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from testbed import clis, manifests
-from testbed.crdserver import Kubectl, crd_apiserver, not_kept, ok, refused
-from testbed.manifests import find
+from testbed.clusters.crds import Kubectl, crd_apiserver, not_kept, ok, refused
+from testbed.platforms import clis, manifests
+from testbed.platforms.manifests import find
 from testbed.tools import require
 
 NAMESPACE = "cpu-alert-labeler"

@@ -1,4 +1,4 @@
-"""We test these aspects: what testbed.knative.serving renders from the pinned Knative modules
+"""We test these aspects: what testbed.platforms.serving.install renders from the pinned Knative modules
 before anything is applied, so a new Knative version that changes the shape of its config
 fails here, by name, and not as a node that never gets Ready:
 - every component Deployment runs our local image, never pulled, and nothing `ko://` is left;
@@ -16,14 +16,14 @@ from pathlib import Path
 
 import pytest
 
-from testbed.knative import function, serving
+from testbed.platforms.serving import install, service
 from testbed.tools import require
 
 
 @pytest.fixture(scope="module")
 def rendered() -> tuple[list[dict], list[dict]]:
     require(Path("/usr/local/go/bin/go").exists() or shutil.which("go") is not None, "a Go toolchain")
-    return serving.render(serving.TEST_AUTOSCALER)
+    return install.render(install.TEST_AUTOSCALER)
 
 
 def configmap(docs: list[dict], name: str) -> dict:
@@ -35,10 +35,10 @@ def test_deployments_run_local_images(rendered):
     """The four Deployments, each on its own local image with imagePullPolicy Never."""
     _, rest = rendered
     deployments = {d["metadata"]["name"]: d for d in rest if d["kind"] == "Deployment"}
-    assert sorted(deployments) == sorted(serving.DEPLOYMENTS)
+    assert sorted(deployments) == sorted(install.DEPLOYMENTS)
     for name, doc in deployments.items():
         (container,) = doc["spec"]["template"]["spec"]["containers"]
-        assert (container["image"], container["imagePullPolicy"]) == (serving.image(name), "Never")
+        assert (container["image"], container["imagePullPolicy"]) == (install.image(name), "Never")
     assert "ko://" not in repr(rendered)
 
 
@@ -46,16 +46,16 @@ def test_configmaps_carry_the_nodes_settings(rendered):
     """queue-sidecar-image is ours, the test durations are set, dev.local is skipped."""
     _, rest = rendered
     deployment = configmap(rest, "config-deployment")
-    assert deployment["queue-sidecar-image"] == serving.image("queue")
+    assert deployment["queue-sidecar-image"] == install.image("queue")
     # Knative's documented default (its _example block), which the node leaves unset.
     (skipped,) = re.findall(r'^\s*registries-skipping-tag-resolving: "([^"]*)"', deployment["_example"], re.M)
     assert "registries-skipping-tag-resolving" not in deployment
-    assert function.IMAGE.split("/")[0] in skipped.split(",")
+    assert service.IMAGE.split("/")[0] in skipped.split(",")
     autoscaler = configmap(rest, "config-autoscaler")
-    assert {k: autoscaler[k] for k in serving.TEST_AUTOSCALER} == serving.TEST_AUTOSCALER
+    assert {k: autoscaler[k] for k in install.TEST_AUTOSCALER} == install.TEST_AUTOSCALER
     # Keys this Knative documents (its _example block): a renamed key would set nothing.
     documented = set(re.findall(r"^\s*([a-z0-9-]+):", autoscaler["_example"], re.M))
-    assert set(serving.TEST_AUTOSCALER) <= documented, set(serving.TEST_AUTOSCALER) - documented
+    assert set(install.TEST_AUTOSCALER) <= documented, set(install.TEST_AUTOSCALER) - documented
 
 
 def test_crds_present_hpa_absent_webhooks_last(rendered):

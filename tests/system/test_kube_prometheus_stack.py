@@ -42,9 +42,9 @@ from function.alerts import parse_body
 from function.config import Settings
 from function.model import Level
 from function.plan import Scope, plan
-from testbed.monitoring import configs
-from testbed.monitoring.chain import Alertmanager, Function, wait_for
-from testbed.monitoring.receiver import Receiver
+from testbed.chain import configs
+from testbed.chain.loopback import Alertmanager, Function, wait_for
+from testbed.chain.receiver import Receiver
 from testbed.tools import require_tool
 
 DELIVERY_TIMEOUT = 30.0  # group_wait is 1s here; generous for a loaded machine

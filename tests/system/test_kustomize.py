@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from testbed import manifests
-from testbed.manifests import find
+from testbed.platforms import manifests
+from testbed.platforms.manifests import find
 from testbed.tools import require
 
 # Alertmanager's notify context is max(group_interval, 10 s) (dispatch.go): the floor.

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from function.config import Settings, documented
-from testbed import manifests
 from testbed.paths import ROOT
+from testbed.platforms import manifests
 from testbed.tools import require
 
 # functions-framework's own server variables, documented in the README beside the table.

@@ -35,8 +35,8 @@ import pytest
 import yaml
 
 from function.config import Settings
-from testbed.monitoring import configs
-from testbed.monitoring.operator import helm_merge
+from testbed.chain import configs
+from testbed.chain.operator import helm_merge
 from testbed.paths import ROOT
 from testbed.tools import require_tool
 

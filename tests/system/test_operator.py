@@ -2,7 +2,7 @@
 under kube-prometheus-stack, the way most users run Prometheus on Kubernetes. The pinned
 operator (v0.85.0) runs out of cluster on a 1.34 apiserver holding the chart's Prometheus and
 Alertmanager resources (chart 77.0.0's defaults, merged with the values the README asks for,
-monitoring/kube-prometheus-stack-values.yaml: testbed/monitoring/operator.py); the function,
+monitoring/kube-prometheus-stack-values.yaml: testbed/chain/operator.py); the function,
 its token Secret and monitoring/'s resources are applied as the README says; the tests read
 the configurations the operator generates.
 
@@ -17,7 +17,7 @@ the configurations the operator generates.
 - without the values the README asks for, the same route takes Alertmanager's namespace only
   (control: what the values file is for);
 - the PodMonitor selects the function's pods on the plain Deployment and on Knative (the pods
-  those controllers make of the rendered overlays, testbed.manifests.controller_pod), one
+  those controllers make of the rendered overlays, testbed.platforms.manifests.controller_pod), one
   target per pod, on the container port that serves /metrics (8080), never the queue-proxy's:
   Prometheus 2.53, run on the generated configuration, lists them as its targets.
 """
@@ -36,11 +36,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed import manifests
-from testbed.monitoring import builds
-from testbed.monitoring.operator import NAMESPACE, USER_VALUES, Stack, operator_stack, user_values
+from testbed.chain import builds
+from testbed.chain.operator import NAMESPACE, USER_VALUES, Stack, operator_stack, user_values
 from testbed.net import free_port
 from testbed.paths import ROOT
+from testbed.platforms import manifests
 from testbed.process import Process
 from testbed.tools import require, require_tool
 

@@ -9,7 +9,7 @@ import socket
 import subprocess
 import urllib.request
 
-from testbed.apiserver import APISERVER
+from testbed.clusters.loopback import APISERVER
 from testbed.net import free_port
 from testbed.paths import ROOT, cache_root
 from testbed.process import Process

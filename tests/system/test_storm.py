@@ -1,4 +1,4 @@
-"""We test these aspects: an alert storm over a thousand pods, on real parts (testbed/storm.py):
+"""We test these aspects: an alert storm over a thousand pods, on real parts (testbed/campaigns/storm.py):
 a 1.34 kube-apiserver holding 1,000 KWOK pods Running on fake nodes over two namespaces,
 Debian's Alertmanager on the shipped route and receiver (timers divided by SCALE), the function
 under its production server.
@@ -19,9 +19,9 @@ figures, side by side with the floor.
 
 import pytest
 
-from testbed import storm
-from testbed.apiserver import RELEASES
-from testbed.apiserver import missing as apiserver_missing
+from testbed.campaigns import storm
+from testbed.clusters.loopback import RELEASES
+from testbed.clusters.loopback import missing as apiserver_missing
 from testbed.tools import require, require_tool
 
 PODS = 1000
@@ -36,7 +36,7 @@ def run(tmp_path_factory):
     require(problem is None, str(problem))
     workdir = tmp_path_factory.mktemp("storm")
     print(f"\nstorm: logs in {workdir}")
-    cluster = storm.Cluster(workdir, PODS).start()
+    cluster = storm.KwokCluster(workdir, PODS).start()
     try:
         harness = storm.Storm(cluster, amtool=amtool, alertmanager=alertmanager)
         try:

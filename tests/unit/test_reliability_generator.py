@@ -1,5 +1,5 @@
 """We test these aspects: the request generator of the fuzz campaigns
-(testbed/reliability/generator.py), without servers.
+(testbed/campaigns/generator.py), without servers.
 
 - the fuzz campaign's mix (`fuzzed`) is deterministic for a seed and its bodies are bytes
   with named mutations; so is the 100,000-request campaign's mix (`mixed`);
@@ -16,7 +16,7 @@ import random
 
 import pytest
 
-from testbed.reliability.generator import ATTACKS, Generator, Request
+from testbed.campaigns.generator import ATTACKS, Generator, Request
 
 
 def test_fuzzer_is_deterministic_for_a_seed():

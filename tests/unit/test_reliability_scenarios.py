@@ -20,9 +20,8 @@ from datetime import timedelta
 import pytest
 
 from function.alerts import parse_time
-from testbed.fakeapi import FakeApi
-from testbed.reliability.figures import Figure, table
-from testbed.reliability.scenarios import (
+from testbed.campaigns.figures import Figure, table
+from testbed.campaigns.scenarios import (
     LABELS,
     T0,
     flip_flop,
@@ -31,6 +30,7 @@ from testbed.reliability.scenarios import (
     late_resends,
     pod_notifications,
 )
+from testbed.fakeapi import FakeApi
 
 
 @pytest.mark.parametrize("body", [

@@ -1,10 +1,10 @@
 """We test these aspects: the pure helpers of the hostile campaign
-(testbed/reliability/slowclients.py): what each hostile connection sends, chunk framing,
+(testbed/campaigns/slowclients.py): what each hostile connection sends, chunk framing,
 percentiles, and the /proc parsing behind the CPU and memory figures."""
 
 import pytest
 
-from testbed.reliability.slowclients import (
+from testbed.campaigns.slowclients import (
     chunk_frame,
     cpu_seconds,
     hostile_opening,

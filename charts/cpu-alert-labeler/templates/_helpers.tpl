@@ -1,6 +1,6 @@
 {{/*
 Names and labels shared by the templates.  The resource templates beside this file are
-generated from the shipped manifests (testbed/chart.py); this file, secret.yaml and
+generated from the shipped manifests (testbed/platforms/chart.py); this file, secret.yaml and
 validate.yaml are written by hand.
 */}}
 

@@ -1,6 +1,0 @@
-// Pins the tool's module for scripts/build-cli.sh; never compiled into the project.
-//go:build tools
-
-package tools
-
-import _ "knative.dev/client/cmd/kn"

@@ -1,0 +1,6 @@
+// Pins the tool's module for testbed/pins/build-cli.sh; never compiled into the project.
+//go:build tools
+
+package tools
+
+import _ "sigs.k8s.io/kwok/cmd/kwok"
