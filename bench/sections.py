@@ -34,9 +34,9 @@ from bench.session import (
     note,
     post_checked,
 )
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.net import free_port
 from testbed.paths import ROOT, SOURCE
-from testbed.platforms import manifests
 
 
 def classification(bench: Bench) -> None:
@@ -205,7 +205,7 @@ def old_design(bench: Bench) -> None:
         check=True,
         timeout=120,
     )
-    kubectl = manifests.kubectl()  # the pinned build, first on the old program's PATH
+    kubectl = pinned_kubectl()  # the pinned build, first on the old program's PATH
     if not kubectl.exists():
         raise BenchError(f"{kubectl} is missing: make node-binaries")
     path = f"{kubectl.parent}:{bench.env.get('PATH', '')}"

@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from testbed.clusters.loopback import ApiServer, binary, etcd_binary
-from testbed.clusters.node.layout import K8S_VERSION, pinned_kubectl
+from testbed.clusters.loopback import RELEASES, ApiServer, binary, etcd_binary
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.tools import require, require_tool
 
-VERSION = K8S_VERSION.removeprefix("v")
+VERSION = RELEASES["1.34"]
 Kubectl = Callable[..., subprocess.CompletedProcess]
 
 

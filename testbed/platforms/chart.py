@@ -31,6 +31,7 @@ import sys
 
 import yaml
 
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.paths import ROOT
 from testbed.platforms import manifests
 
@@ -307,9 +308,9 @@ def alertmanager_config() -> str:
 
 def generate() -> dict[str, str]:
     """Every generated template: file name -> text."""
-    if not manifests.kubectl().exists():
+    if not pinned_kubectl().exists():
         raise SystemExit(
-            f"{manifests.kubectl()} is missing (make node-binaries): its kustomize renders the overlays"
+            f"{pinned_kubectl()} is missing (make node-binaries): its kustomize renders the overlays"
         )
     plain, knative_objects = manifests.render("plain"), manifests.render("knative")
     files = {

@@ -2,8 +2,8 @@
 
 Tests read what `kubectl kustomize` (and so `kubectl apply -k`) produces, never the source
 files, so that a patch that silently misses its target, or a replacement that turns an
-integer into a string, shows up.  The kubectl is the pinned 1.34.4 build in the cache (its
-kustomize is the one a current cluster's users have), and Knative Serving's CRDs come
+integer into a string, shows up.  The kubectl is the pinned 1.34 build in the cache
+(`pinned_kubectl`; its kustomize is the one a current cluster's users have), and Knative Serving's CRDs come
 from the pinned knative.dev/serving module, OpenFaaS' Function CRD from the pinned
 github.com/openfaas/faas-netes module (testbed/pins/module-crds.sh).  All are cached outside
 the clone by the Makefile.
@@ -30,11 +30,6 @@ FAAS_NETES_VERSION = pinned("testbed/pins/faas-netes", "github.com/openfaas/faas
 OVERLAYS = {"knative": ROOT / "knative", "plain": ROOT / "deploy" / "plain"}
 
 
-def kubectl() -> Path:
-    """The pinned kubectl (built with the 1.34 control plane), that renders the overlays."""
-    return pinned_kubectl()
-
-
 def knative_crds() -> list[Path]:
     """Knative Serving's CRD files, as its pinned Go module ships them (empty if not fetched)."""
     return sorted((cache_root() / f"knative-serving-{KNATIVE_SERVING_VERSION}" / "crds").glob("*.yaml"))
@@ -48,7 +43,7 @@ def openfaas_crds() -> list[Path]:
 def render_dir(directory: Path) -> list[dict]:
     """`kubectl kustomize DIRECTORY`, parsed: the objects `kubectl apply -k` would send."""
     result = subprocess.run(
-        [str(kubectl()), "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+        [str(pinned_kubectl()), "kustomize", str(directory)], capture_output=True, text=True, timeout=60
     )
     if result.returncode != 0:
         raise RuntimeError(f"kubectl kustomize {directory}: {result.stderr.strip()}")

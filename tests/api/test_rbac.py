@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.paths import ROOT
 from testbed.platforms import manifests
 from testbed.tools import require
@@ -97,7 +98,7 @@ class Identity:
 def rbac_objects(source: str) -> list[dict]:
     """The identity objects of `source`: a shipped overlay as kubectl renders it, or a YAML file."""
     if source in manifests.OVERLAYS:
-        require(manifests.kubectl().exists(), str(manifests.kubectl()))
+        require(pinned_kubectl().exists(), str(pinned_kubectl()))
         return [obj for obj in manifests.render(source) if obj["kind"] in COLLECTIONS]
     return [obj for obj in yaml.safe_load_all((ROOT / source).read_text()) if obj]
 

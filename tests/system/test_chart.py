@@ -26,6 +26,7 @@ import yaml
 
 from testbed.chain import builds
 from testbed.clusters.crds import Kubectl, crd_apiserver, ok
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.platforms import chart, clis, manifests
 from testbed.platforms.manifests import find
 from testbed.tools import require
@@ -66,7 +67,7 @@ CASES = {
 @pytest.fixture(scope="module", autouse=True)
 def _tools() -> None:
     require(clis.helm().exists(), str(clis.helm()))
-    require(manifests.kubectl().exists(), str(manifests.kubectl()))
+    require(pinned_kubectl().exists(), str(pinned_kubectl()))
 
 
 def kinds(objects: list[dict]) -> list[str]:

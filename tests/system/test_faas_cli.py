@@ -29,6 +29,7 @@ import yaml
 from testbed.chain.loopback import Function
 from testbed.clusters.crds import Kubectl, crd_apiserver, not_kept, ok, refused
 from testbed.clusters.loopback import APISERVER, ApiServer
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.platforms import clis, manifests
 from testbed.tools import require, require_tool
 
@@ -85,10 +86,10 @@ def function(cluster, tmp_path_factory) -> Iterator[tuple[Function, str]]:
 
 def label(cluster: ApiServer, workdir: Path, namespace: str, pod: str) -> str:
     """The pod's `status` label as the pinned kubectl reads it ("" when unset)."""
-    require(manifests.kubectl().exists(), str(manifests.kubectl()))
+    require(pinned_kubectl().exists(), str(pinned_kubectl()))
     result = subprocess.run(
         [
-            str(manifests.kubectl()),
+            str(pinned_kubectl()),
             "--kubeconfig",
             str(cluster.kubeconfig()),
             "--cache-dir",

@@ -13,6 +13,7 @@ import copy
 
 import pytest
 
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.platforms import clis, manifests
 from testbed.platforms.manifests import find
 from testbed.tools import require
@@ -76,7 +77,7 @@ def kn_made(tmp_path_factory) -> dict:
 
 @pytest.fixture(scope="module")
 def overlay() -> dict:
-    require(manifests.kubectl().exists(), str(manifests.kubectl()))
+    require(pinned_kubectl().exists(), str(pinned_kubectl()))
     return find(manifests.render("knative"), "Service", "serving.knative.dev/v1")
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.platforms import manifests
 from testbed.platforms.manifests import find
 from testbed.tools import require
@@ -27,7 +28,7 @@ DEPLOYMENT_ONLY = {"automountServiceAccountToken"}
 
 @pytest.fixture(scope="module", autouse=True)
 def _kubectl() -> None:
-    require(manifests.kubectl().exists(), str(manifests.kubectl()))
+    require(pinned_kubectl().exists(), str(pinned_kubectl()))
 
 
 def pod_spec(objects: list[dict], kind: str, api_version: str) -> dict:

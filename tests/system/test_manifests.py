@@ -15,6 +15,7 @@ import pytest
 import yaml
 
 from function.config import Settings, documented
+from testbed.clusters.node.layout import pinned_kubectl
 from testbed.paths import ROOT
 from testbed.platforms import manifests
 from testbed.tools import require
@@ -46,7 +47,7 @@ def one(docs: list[dict], kind: str) -> dict:
 @pytest.fixture(scope="module")
 def knative() -> list[dict]:
     """The Knative overlay as `kubectl apply -k knative/` sends it."""
-    require(manifests.kubectl().exists(), str(manifests.kubectl()))
+    require(pinned_kubectl().exists(), str(pinned_kubectl()))
     return manifests.render("knative")
 
 
