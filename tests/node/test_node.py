@@ -62,10 +62,10 @@ def test_the_node_is_a_cluster_like_the_loopback_apiserver(node):
         created = api.create_pod(ns, "seam", {"app": "seam"})
         assert api.get_pod(ns, "seam")["metadata"]["uid"] == created["metadata"]["uid"]
         as_reader = ["--kubeconfig", str(reader), "-n", ns]
-        listed = subprocess.run([str(node.kubectl), *as_reader, "get", "pods", "-o", "name"],
+        listed = subprocess.run([str(node.kubectl()), *as_reader, "get", "pods", "-o", "name"],
                                 capture_output=True, text=True, timeout=60)
         assert (listed.returncode, listed.stdout.strip()) == (0, "pod/seam"), listed.stderr
-        denied = subprocess.run([str(node.kubectl), *as_reader, "delete", "pod", "seam"],
+        denied = subprocess.run([str(node.kubectl()), *as_reader, "delete", "pod", "seam"],
                                 capture_output=True, text=True, timeout=60)
         assert denied.returncode != 0 and "forbidden" in denied.stderr, denied.stderr
     finally:
