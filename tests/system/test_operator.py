@@ -37,7 +37,8 @@ import pytest
 import yaml
 
 from testbed.chain import builds
-from testbed.chain.operator import NAMESPACE, USER_VALUES, Stack, operator_stack, user_values
+from testbed.chain.kube_prometheus_stack import NAMESPACE, USER_VALUES, user_values
+from testbed.chain.operator import Stack, operator_stack
 from testbed.net import free_port
 from testbed.paths import ROOT
 from testbed.platforms import manifests
