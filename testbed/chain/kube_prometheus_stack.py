@@ -151,18 +151,25 @@ def _meta(name: str, namespace: str = NAMESPACE, **labels: str) -> dict:
     return {"name": name, "namespace": namespace, "labels": {**labels, "release": RELEASE}}
 
 
+def _common_spec(spec: dict, account: str) -> dict:
+    """What the chart sets alike on its Alertmanager and its Prometheus."""
+    return {
+        "image": image_ref(spec["image"]),
+        "version": spec["image"]["tag"],
+        "replicas": 1,
+        "retention": spec["retention"],
+        "portName": "http-web",
+        "securityContext": spec["securityContext"],
+        "serviceAccountName": account,
+    }
+
+
 def chart_objects(values: dict) -> list[dict]:
     """The Alertmanager (with its configuration Secret) and the Prometheus the chart renders."""
     am, prom = values["alertmanager"], values["prometheus"]["prometheusSpec"]
     am_spec = am["alertmanagerSpec"]
     alertmanager_spec: dict = {
-        "image": image_ref(am_spec["image"]),
-        "version": am_spec["image"]["tag"],
-        "replicas": 1,
-        "retention": am_spec["retention"],
-        "portName": "http-web",
-        "securityContext": am_spec["securityContext"],
-        "serviceAccountName": ALERTMANAGER,
+        **_common_spec(am_spec, ALERTMANAGER),
         "alertmanagerConfigSelector": am_spec["alertmanagerConfigSelector"] or {},
         "alertmanagerConfigNamespaceSelector": am_spec["alertmanagerConfigNamespaceSelector"] or {},
     }
@@ -171,13 +178,7 @@ def chart_objects(values: dict) -> list[dict]:
     if am_spec.get("secrets"):
         alertmanager_spec["secrets"] = am_spec["secrets"]
     prometheus_spec = {
-        "image": image_ref(prom["image"]),
-        "version": prom["image"]["tag"],
-        "replicas": 1,
-        "retention": prom["retention"],
-        "portName": "http-web",
-        "securityContext": prom["securityContext"],
-        "serviceAccountName": PROMETHEUS,
+        **_common_spec(prom, PROMETHEUS),
         "alerting": {"alertmanagers": [{"namespace": NAMESPACE, "name": ALERTMANAGER, "port": "http-web"}]},
         **{
             interval: prom[interval]

@@ -50,7 +50,7 @@ from testbed.chain.loopback import Expect, await_labels, wait_for
 from testbed.chain.watch import FUNCTION_SELECTOR, NodeChain
 from testbed.clusters.node import apiserver, deploy, workload
 from testbed.process import StartError
-from testbed.tools import require, require_tool
+from testbed.tools import require_tool
 
 MODERATE, CRITICAL = Settings().moderate_threshold, Settings().critical_threshold
 PERCENT = {"hot": 90, "warm": 45, "idle": 0, "stopper": 90, "doomed": 90}
@@ -65,8 +65,7 @@ RECOVERY_TIMEOUT = 120.0  # in-flight retries end within ~10s, then one quiet re
 @pytest.fixture(scope="module")
 def chain(node):
     """The monitoring side up (kept afterwards: the node's teardown takes it with the node)."""
-    for image in in_node.images().values():
-        require(image.binary.exists(), f"{image.binary} (make prometheus-operator prometheus kube-state-metrics)")
+    in_node.require_built()
     try:
         took = in_node.start(node)
     except StartError as err:  # a command's or a NodeError

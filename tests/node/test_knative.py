@@ -271,8 +271,7 @@ def test_the_podmonitor_scrapes_a_knative_pod(node, knative, workload):
     """The shipped PodMonitor, applied in the namespace of the kustomize overlay's Service,
     gives Prometheus the woken Revision's pod as one target on the function's port, which
     Knative renames `user-port`, never on the queue-proxy's."""
-    for image in in_node.images().values():
-        require(image.binary.exists(), f"{image.binary} (make prometheus-operator prometheus kube-state-metrics)")
+    in_node.require_built()
     ns = service.KUSTOMIZE_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
     in_node.start(node)
@@ -306,8 +305,7 @@ def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
     Alertmanager's route takes only the burning namespace's alerts here, so no other pod's
     alert can wake the Revision first: it has no pod when the burner's alert reaches
     Alertmanager, and the pod that serves the label starts after that."""
-    for image in in_node.images().values():
-        require(image.binary.exists(), f"{image.binary} (make prometheus-operator prometheus kube-state-metrics)")
+    in_node.require_built()
     ns = service.KN_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
     webhook = dataclasses.replace(service.revision_webhook(node, ns, revision), namespace=burning)

@@ -186,8 +186,7 @@ def test_wakes_from_zero_through_the_gateway(alert_pods):
 def burning(openfaas: Layout) -> Iterator[str]:
     """A namespace for burners; the node's Alertmanager aimed at the gateway (the shipped URL)
     for that namespace's alerts only, then put back as it was."""
-    for image in in_node.images().values():
-        require(image.binary.exists(), f"{image.binary} (make prometheus-operator prometheus kube-state-metrics)")
+    in_node.require_built()
     name = f"burn-{uuid.uuid4().hex[:6]}"
     in_node.start(
         openfaas, webhook=dataclasses.replace(service.gateway_webhook(openfaas), namespace=name)
