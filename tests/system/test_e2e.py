@@ -70,14 +70,8 @@ def chain(apiserver, tools, tmp_path_factory):
     try:
         function = Function(workdir, apiserver.kubeconfig(), token)
         started.append(function.process)
-        alertmanager = Alertmanager(
-            "alertmanager",
-            workdir,
-            tools["prometheus-alertmanager"],
-            tools["amtool"],
-            function.url,
-            token_file,
-        )
+        alertmanager = Alertmanager("alertmanager", workdir, tools["prometheus-alertmanager"], tools["amtool"],
+                                    function.url, token_file)
         started.append(alertmanager.process)
         prometheus = Prometheus(workdir, tools["prometheus"], target.address, alertmanager.address)
         started.append(prometheus.process)
@@ -104,10 +98,7 @@ def check_kubectl(chain, tmp_path, selector, wanted: dict[tuple[str, str], str],
     out, labels = kubectl_labels(chain.apiserver, tmp_path, selector)
     print(f"\n$ kubectl get pods -A -l {selector} -L status   # {title}\n{out}", end="")
     assert labels == wanted, "kubectl shows other labels than the pods reached:\n" + "\n".join(
-        chain.diagnose(ns, pod, label)
-        for (ns, pod), label in wanted.items()
-        if labels.get((ns, pod)) != label
-    )
+        chain.diagnose(ns, pod, label) for (ns, pod), label in wanted.items() if labels.get((ns, pod)) != label)
 
 
 def report(title: str, expects: list[Expect]) -> None:
@@ -143,9 +134,8 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
         return "panne" if percent >= CRITICAL else "moderate" if percent >= MODERATE else "normal"
 
     def passes(percent):
-        low, high = {"normal": (None, MODERATE), "moderate": (MODERATE, CRITICAL), "panne": (CRITICAL, None)}[
-            level(percent)
-        ]
+        low, high = {"normal": (None, MODERATE), "moderate": (MODERATE, CRITICAL),
+                     "panne": (CRITICAL, None)}[level(percent)]
         words = f"< {high:g}%" if low is None else f">= {low:g}%"
         return (lambda v: v is not None and (low is None or v >= low) and (high is None or v < high)), words
 
@@ -154,12 +144,9 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
     crossed, words = passes(10)
     expects = [Expect(ns, pod, "normal", crossed, words, since) for ns, pod, *_ in pods]
     await_labels(chain, expects, START_TIMEOUT)
-    report(
-        f"start (Prometheus ready {since - chain.prometheus.started:.1f}s before the pods were exported; "
-        "its first scrape waits ~5s for service discovery): time from the change to the recorded "
-        "crossing, and from the crossing to the label:",
-        expects,
-    )
+    report(f"start (Prometheus ready {since - chain.prometheus.started:.1f}s before the pods were exported; "
+           "its first scrape waits ~5s for service discovery): time from the change to the recorded "
+           "crossing, and from the crossing to the label:", expects)
     check_kubectl(chain, tmp_path, selector, {(ns, pod): "normal" for ns, pod, *_ in pods}, "all at 10%")
 
     # 2. Usage rises: each pod to its level; the pod that does not move stays normal.
@@ -173,18 +160,13 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
         crossed, words = passes(rise)
         expects.append(Expect(namespace, pod, level(rise), crossed, words, changed))
     await_labels(chain, expects + steady, STEP_TIMEOUT)
-    report(
-        "rise: time from the change to the recorded crossing, and from the crossing to the label:", expects
-    )
+    report("rise: time from the change to the recorded crossing, and from the crossing to the label:", expects)
     for e in steady:
         assert e.seen == ["normal"], f"{e.namespace}/{e.pod} did not keep normal: {e.seen}"
     # Every label the function wrote on the way up: a `normal` among them is the handover gap
     # (a notification with a resolved alert and nothing firing) that exclusive ranges left.
-    written = [
-        (d.get("namespace"), d.get("pod"), d.get("label"))
-        for d in chain.function.log("pod_change")[changes_before:]
-        if d.get("namespace") in (shop, batch) and d.get("outcome") == "labeled"
-    ]
+    written = [(d.get("namespace"), d.get("pod"), d.get("label")) for d in chain.function.log("pod_change")[changes_before:]
+               if d.get("namespace") in (shop, batch) and d.get("outcome") == "labeled"]
     print(f"\nrise: labels written, in order: {written}")
     assert not [w for w in written if w[2] == "normal"], f"normal written on the way up: {written}"
     wanted = {(ns, pod): level(rise) if rise is not None else "normal" for ns, pod, _, rise, _ in pods}
@@ -193,15 +175,10 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
     # A label changed by hand is written back by Alertmanager's next re-send of the
     # unchanged state (repeat_interval, shortened to 10s here).
     kubectl(chain.apiserver, tmp_path, "label", "pod", "-n", shop, "web", "status=normal", "--overwrite")
-    took = wait_for(
-        lambda: chain.label(shop, "web") == "moderate",
-        REPEAT_TIMEOUT,
-        lambda: chain.diagnose(shop, "web", "moderate") + "\n" + chain.tails(),
-    )
-    print(
-        f"\nhand edit: {shop}/web set to status=normal with kubectl, back to moderate {took:.1f}s later "
-        f"(Alertmanager re-sends every {configs.REPEAT_INTERVAL})"
-    )
+    took = wait_for(lambda: chain.label(shop, "web") == "moderate", REPEAT_TIMEOUT,
+                    lambda: chain.diagnose(shop, "web", "moderate") + "\n" + chain.tails())
+    print(f"\nhand edit: {shop}/web set to status=normal with kubectl, back to moderate {took:.1f}s later "
+          f"(Alertmanager re-sends every {configs.REPEAT_INTERVAL})")
 
     # 3. Usage falls back under 33% (PodCpuNormal takes over), or the pod's series vanish
     #    (its alert resolves with nothing else firing).
@@ -217,74 +194,42 @@ def test_cpu_levels_travel_from_prometheus_to_the_pod_label(chain: Chain, tmp_pa
             crossed, words = passes(fall)
             expects.append(Expect(namespace, pod, "normal", crossed, words, changed))
     await_labels(chain, expects, STEP_TIMEOUT)
-    report(
-        "fall: time from the change to the recorded crossing, and from the crossing to the label:", expects
-    )
+    report("fall: time from the change to the recorded crossing, and from the crossing to the label:", expects)
     check_kubectl(chain, tmp_path, selector, {(ns, pod): "normal" for ns, pod, *_ in pods}, "after the fall")
 
     # 4. Not one notification failed; every webhook call was answered 200.
     failed = chain.alertmanager.failed()
     sent = chain.alertmanager.counter("alertmanager_notifications_total")
     statuses = Counter(d.get("status") for d in chain.function.log("webhook")[calls_before:])
-    changes = Counter(
-        d.get("outcome") for d in chain.function.log("pod_change") if d.get("namespace") in (shop, batch)
-    )
-    print(
-        f"\nAlertmanager: {sent:g} notifications, {failed - failed_before:g} failed; "
-        f"function: webhook statuses {dict(statuses)}, pod changes {dict(changes)}"
-    )
+    changes = Counter(d.get("outcome") for d in chain.function.log("pod_change")
+                      if d.get("namespace") in (shop, batch))
+    print(f"\nAlertmanager: {sent:g} notifications, {failed - failed_before:g} failed; "
+          f"function: webhook statuses {dict(statuses)}, pod changes {dict(changes)}")
     assert failed == failed_before, (
         f"Alertmanager counted {failed - failed_before:g} failed notification(s); "
-        f"webhook statuses {dict(statuses)}\n{chain.tails()}"
-    )
+        f"webhook statuses {dict(statuses)}\n{chain.tails()}")
     assert set(statuses) == {200}, f"webhook statuses {dict(statuses)}\n{chain.function.process.tail()}"
 
 
-def test_a_wrong_token_fails_the_notification_until_the_token_file_is_fixed(
-    chain, tools, namespace, tmp_path
-):
+def test_a_wrong_token_fails_the_notification_until_the_token_file_is_fixed(chain, tools, namespace, tmp_path):
     """With a wrong token in its file, Alertmanager's notification fails (401) and the pod is left
     alone; once the file holds the right token, the next notification labels the pod, with no restart."""
     chain.apiserver.create_pod(namespace, "worker")
     token_file = tmp_path / "token"
     token_file.write_text("not-the-token\n")
-    alertmanager = Alertmanager(
-        "alertmanager-wrong-token",
-        tmp_path,
-        tools["prometheus-alertmanager"],
-        tools["amtool"],
-        chain.function.url,
-        token_file,
-    )
+    alertmanager = Alertmanager("alertmanager-wrong-token", tmp_path, tools["prometheus-alertmanager"],
+                                tools["amtool"], chain.function.url, token_file)
     try:
-
         def explain():
-            return (
-                chain.diagnose(namespace, "worker", "panne", alertmanager=alertmanager)
-                + "\n"
-                + alertmanager.process.tail()
-                + "\n"
-                + chain.function.process.tail()
-            )
+            return (chain.diagnose(namespace, "worker", "panne", alertmanager=alertmanager) + "\n"
+                    + alertmanager.process.tail() + "\n" + chain.function.process.tail())
 
         # Straight to Alertmanager: this case needs no Prometheus.
         refused_before = len(chain.function.refused())
         now = datetime.now(timezone.utc).isoformat()
-        alertmanager.post_alerts(
-            [
-                {
-                    "labels": {
-                        "alertname": "PodCpuFailure",
-                        "namespace": namespace,
-                        "pod": "worker",
-                        "severity": "critical",
-                    },
-                    "annotations": {"cpu_usage": "91.0"},
-                    "startsAt": now,
-                    "generatorURL": "http://e2e.invalid/",
-                }
-            ]
-        )
+        alertmanager.post_alerts([{
+            "labels": {"alertname": "PodCpuFailure", "namespace": namespace, "pod": "worker", "severity": "critical"},
+            "annotations": {"cpu_usage": "91.0"}, "startsAt": now, "generatorURL": "http://e2e.invalid/"}])
 
         def refused():  # 401 comes before the body is read, so the function's log line has no group
             answered_401 = [c for c in chain.function.refused()[refused_before:] if c.get("status") == 401]
@@ -296,10 +241,8 @@ def test_a_wrong_token_fails_the_notification_until_the_token_file_is_fixed(
 
         token_file.write_text(chain.token + "\n")
         took = wait_for(lambda: chain.label(namespace, "worker") == "panne", 30, explain)
-        print(
-            f"\nwrong token: notifications refused with 401 ({alertmanager.failed():g} counted failed); "
-            f"{took:.1f}s after the token file was fixed the pod was labeled panne"
-        )
+        print(f"\nwrong token: notifications refused with 401 ({alertmanager.failed():g} counted failed); "
+              f"{took:.1f}s after the token file was fixed the pod was labeled panne")
     finally:
         alertmanager.process.stop()
 
