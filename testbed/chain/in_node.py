@@ -215,6 +215,8 @@ def _deployment(name: str, labels: dict, container: dict, security: dict) -> dic
                 "metadata": {"labels": {**labels, "release": kps.RELEASE}},
                 "spec": {
                     "serviceAccountName": name,
+                    # The modules' ServiceAccounts say false; their Deployments mount the token.
+                    "automountServiceAccountToken": True,
                     "securityContext": security,
                     "containers": [
                         {
@@ -260,7 +262,7 @@ def _kube_state_metrics() -> list[dict]:
         "image": images()["kube-state-metrics"].ref,
         "args": ["--port=8080", "--telemetry-port=8081"],
         "ports": [{"name": "http", "containerPort": 8080}],
-        "readinessProbe": {"httpGet": {"path": "/healthz", "port": "http"}, "periodSeconds": 2},
+        "readinessProbe": {"httpGet": {"path": "/readyz", "port": 8081}, "periodSeconds": 2},
     }
     service = {
         "apiVersion": "v1",
