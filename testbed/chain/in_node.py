@@ -394,7 +394,8 @@ def _crds(layout: Layout) -> None:
 
 
 def _crd_name(path: Path) -> str:
-    return yaml.safe_load(path.read_text())["metadata"]["name"]
+    # BaseLoader: the CRDs' schemas hold a bare `=` (YAML 1.1's value tag), which SafeLoader refuses.
+    return yaml.load(path.read_text(), Loader=yaml.BaseLoader)["metadata"]["name"]
 
 
 def _pods_ready(layout: Layout) -> dict[str, bool]:
