@@ -204,11 +204,12 @@ $(KNATIVE_NODE):
 # source) and 1.34 (node-binaries, with its etcd and kubectl) plus the development cluster's
 # packages; system: Debian's monitoring programs, kube-state-metrics and a Prometheus with
 # Kubernetes discovery, Knative's and OpenFaaS' CRDs, kn, faas-cli and helm, KWOK (the storm), the libFuzzer build;
-# node: a v1.34 node with CoreDNS, Knative Serving and OpenFaaS, its monitoring side, kn, faas-cli, helm.
+# node: a v1.34 node with CoreDNS, Knative Serving and OpenFaaS, its monitoring side (the Prometheus
+# Operator running Prometheus and Alertmanager, kube-state-metrics), kn, faas-cli, helm.
 UNIT_NEEDS := venv native
 API_NEEDS := $(UNIT_NEEDS) deps-run apiserver node-binaries
 SYSTEM_NEEDS := $(API_NEEDS) deps-monitoring kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kwok fuzz-build
-CLUSTER_NEEDS := $(UNIT_NEEDS) deps-run deps-monitoring deps-node node-binaries coredns kube-state-metrics prometheus
+CLUSTER_NEEDS := $(UNIT_NEEDS) deps-run deps-monitoring deps-node node-binaries coredns kube-state-metrics prometheus prometheus-operator
 NODE_NEEDS := $(CLUSTER_NEEDS) knative kn openfaas faas-cli helm
 
 # Everything the tiers run, built or installed when missing.
@@ -246,7 +247,8 @@ lint: venv
 	$(VENV)/bin/mypy
 
 # A real v1.34 node on this machine with the function deployed (image built from the
-# Dockerfile) and the monitoring side (kube-state-metrics, Prometheus, Alertmanager);
+# Dockerfile) and the monitoring side as kube-prometheus-stack runs it (the Prometheus Operator,
+# Prometheus, Alertmanager and kube-state-metrics as pods);
 # prints KUBECONFIG=<path> last. It changes the host: see docs/node.md.
 # PLATFORM=knative adds Knative Serving and deploys the function with the README's kn command;
 # PLATFORM=openfaas adds OpenFaaS and deploys it with the README's faas-cli commands.

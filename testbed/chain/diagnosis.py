@@ -1,34 +1,65 @@
 """Which link of the monitoring chain broke: each link questioned in order about one pod.
 
-Prometheus (does it see the crossing?), Alertmanager (is the alert active, was it sent?),
-the function (did it answer, what did it log?), the apiserver (what does the pod carry?):
-the first answer that falls short names the broken link, and a failing test prints it.
+The exporters (what do they give Prometheus for the pod?), Prometheus (does it scrape, does
+it record the crossing, does it fire?), Alertmanager (is the alert active, was it sent?), the
+function (did it answer, what did it log?), the apiserver (what does the pod carry?): the
+first answer that falls short names the broken link, and a failing test prints it.
+
+One diagnosis for both chains: the loopback one (testbed.chain.loopback.Chain) and the
+node's (testbed.chain.watch.NodeChain) each give the `Links` below.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from function.config import Settings
 
-from .loopback import ALERT_FOR_LABEL, LABEL_KEY, RECORD
+from .loopback import (
+    ALERT_FOR_LABEL,
+    LABEL_KEY,
+    RECORD,
+    AlertmanagerAPI,
+    PrometheusAPI,
+    group_calls,
+    refused_calls,
+)
 
-if TYPE_CHECKING:
-    from .loopback import Alertmanager, Chain
+
+class Links(Protocol):
+    """What a chain lets a diagnosis ask."""
+
+    @property
+    def prometheus(self) -> PrometheusAPI: ...
+
+    @property
+    def alertmanager(self) -> AlertmanagerAPI: ...
+
+    def exported(self, namespace: str, pod: str) -> tuple[bool, str]:
+        """Whether the pod's CPU figures are exported, and what they are."""
+        ...
+
+    def function_log(self, event: str) -> list[dict]:
+        """The function's JSON log lines of one event ("webhook", "pod_change")."""
+        ...
+
+    def pod(self, namespace: str, pod: str) -> dict | None:
+        """The pod from the apiserver, None if it does not exist."""
+        ...
 
 
 class Diagnosis:
     """Questions every link in order; the first answer that falls short is the broken link."""
 
     def __init__(
-        self, chain: Chain, namespace: str, pod: str, wanted: str, alertmanager: Alertmanager | None
+        self, links: Links, namespace: str, pod: str, wanted: str, alertmanager: AlertmanagerAPI | None = None
     ):
-        self.chain, self.ns, self.pod, self.wanted = chain, namespace, pod, wanted
+        self.links, self.ns, self.pod, self.wanted = links, namespace, pod, wanted
         self.via_prometheus = alertmanager is None
-        self.alertmanager = alertmanager or chain.alertmanager
-        self.alert = ALERT_FOR_LABEL[wanted]
+        self.alertmanager = alertmanager or links.alertmanager
+        self.alert = ALERT_FOR_LABEL.get(wanted)
         self.lines = [f"{namespace}/{pod} should carry {LABEL_KEY}={wanted}; the chain, link by link:"]
         self.broken: str | None = None
 
@@ -46,7 +77,7 @@ class Diagnosis:
 
     def text(self) -> str:
         if self.via_prometheus:
-            self.link("metrics target", True, self.chain.target.describe(self.ns, self.pod))
+            self.ask("exporters", lambda: self.links.exported(self.ns, self.pod))
             self.ask("Prometheus scrapes", self.scrapes)
             self.ask("Prometheus recorded percentage", self.recorded)
             self.ask("Prometheus alerts", self.prometheus_alerts)
@@ -64,20 +95,20 @@ class Diagnosis:
         return self.alert in firing
 
     def scrapes(self):
-        up = {r["metric"]["job"]: r["value"][1] for r in self.chain.prometheus.query("up")}
+        up = {r["metric"]["job"]: r["value"][1] for r in self.links.prometheus.query("up")}
         return bool(up) and set(up.values()) == {"1"}, f"up {up}"
 
     def recorded(self):
-        series = self.chain.prometheus.query(
+        series = self.links.prometheus.query(
             f'count(container_cpu_usage_seconds_total{{namespace="{self.ns}", pod="{self.pod}"}})'
         )
-        value = self.chain.prometheus.percentages().get((self.ns, self.pod))
+        value = self.links.prometheus.percentages().get((self.ns, self.pod))
         gone = self.wanted == "normal" and not series
         facts = f"{series[0]['value'][1] if series else 0} counter series; {RECORD} = {value}"
         return value is not None or gone, facts + (" (pod no longer exported)" if gone else "")
 
     def prometheus_alerts(self):
-        alerts = self.chain.prometheus.alerts(self.ns, self.pod)
+        alerts = self.links.prometheus.alerts(self.ns, self.pod)
         firing = {a["labels"]["alertname"] for a in alerts if a["state"] == "firing"}
         facts = (
             ", ".join(
@@ -100,20 +131,21 @@ class Diagnosis:
         return self.satisfied_by(active), f"{facts}; notifications failed so far: {failed:g}"
 
     def function_calls(self):
-        calls = self.chain.function.webhooks_for(self.ns, self.pod)
+        webhooks = self.links.function_log("webhook")
+        calls = group_calls(webhooks, self.ns, self.pod)
         statuses = [c.get("status") for c in calls]
-        refused = Counter(c.get("status") for c in self.chain.function.refused())
+        refusals = Counter(c.get("status") for c in refused_calls(webhooks))
         return (
             bool(calls) and statuses[-1] == 200,
             f"{len(calls)} webhook call(s) for the pod's groups (its namespace), "
             f"statuses {statuses[-8:]}, last counts {calls[-1].get('counts') if calls else None}; "
-            f"calls of any group refused before reading: {dict(refused) or 'none'}",
+            f"calls of any group refused before reading: {dict(refusals) or 'none'}",
         )
 
     def function_changes(self):
         changes = [
             d
-            for d in self.chain.function.log("pod_change")
+            for d in self.links.function_log("pod_change")
             if d.get("namespace") == self.ns and d.get("pod") == self.pod
         ]
         last = changes[-1] if changes else {}
@@ -128,7 +160,10 @@ class Diagnosis:
         ), facts or "no pod_change logged"
 
     def pod_state(self):
-        meta = self.chain.apiserver.get_pod(self.ns, self.pod)["metadata"]
+        found = self.links.pod(self.ns, self.pod)
+        if found is None:
+            return False, "no such pod"
+        meta = found["metadata"]
         label = meta.get("labels", {}).get(LABEL_KEY)
         notes = {
             k.split("/", 1)[1]: v

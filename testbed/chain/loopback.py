@@ -62,18 +62,27 @@ class Function:
         return found
 
     def refused(self) -> list[dict]:
-        """Webhook calls refused before the body was read (401, 413...): they carry no group."""
-        return [d for d in self.log("webhook") if "group_key" not in d and d.get("status") != 200]
+        return refused_calls(self.log("webhook"))
 
     def webhooks_for(self, namespace: str, pod: str) -> list[dict]:
-        """Webhook calls whose Alertmanager group holds this pod's alerts (the route groups by
-        namespace: the pod's namespace, and the pod if a route groups by it)."""
-        return [
-            d
-            for d in self.log("webhook")
-            if f'namespace="{namespace}"' in (key := str(d.get("group_key")))
-            and ("pod=" not in key or f'pod="{pod}"' in key)
-        ]
+        return group_calls(self.log("webhook"), namespace, pod)
+
+
+def refused_calls(calls: list[dict]) -> list[dict]:
+    """Webhook calls (the function's `webhook` log lines) refused before the body was read
+    (401, 413...): they carry no group."""
+    return [d for d in calls if "group_key" not in d and d.get("status") != 200]
+
+
+def group_calls(calls: list[dict], namespace: str, pod: str) -> list[dict]:
+    """Webhook calls whose Alertmanager group holds this pod's alerts (the route groups by
+    namespace: the pod's namespace, and the pod if a route groups by it)."""
+    return [
+        d
+        for d in calls
+        if f'namespace="{namespace}"' in (key := str(d.get("group_key")))
+        and ("pod=" not in key or f'pod="{pod}"' in key)
+    ]
 
 
 class AlertmanagerAPI:
@@ -232,6 +241,16 @@ class Chain:
 
     def label(self, namespace: str, pod: str) -> str | None:
         return self.apiserver.get_pod(namespace, pod)["metadata"].get("labels", {}).get(LABEL_KEY)
+
+    # The diagnosis' links (testbed.chain.diagnosis.Links).
+    def exported(self, namespace: str, pod: str) -> tuple[bool, str]:
+        return True, self.target.describe(namespace, pod)
+
+    def function_log(self, event: str) -> list[dict]:
+        return self.function.log(event)
+
+    def pod(self, namespace: str, pod: str) -> dict | None:
+        return self.apiserver.get_pod(namespace, pod)
 
     def processes(self) -> list[Process]:
         return [self.prometheus.process, self.alertmanager.process, self.function.process]

@@ -14,15 +14,10 @@ resources the chart renders from its values, and gives back what the operator ge
 
 Nothing runs the StatefulSets it creates (no controller manager, no kubelet).
 
-The chart is modelled, not copied: `DEFAULTS` holds only the values that decide what the
-operator selects and how it routes, as kube-prometheus-stack 77.0.0 (appVersion v0.85.0,
-the operator we pin; Alertmanager v0.28.1) sets them in values.yaml, and `chart_objects`
-renders them as its templates/alertmanager/alertmanager.yaml, secret.yaml and
-templates/prometheus/prometheus.yaml do. Checked on 2026-12-04 against 77.0.0 and 88.5.3
-(the chart's current release, operator v0.93.1): the same defaults in both. The Alertmanager
-configuration is the chart's `alertmanager.config` (tests/fixtures/). The one deliberate
-difference: the Prometheus resource names the Prometheus we build (2.53.4), not the chart's
-3.5.0, so that the generated configuration is one that Prometheus can load.
+The chart's objects come from its model (testbed/chain/kube_prometheus_stack.py). The one
+deliberate difference from its defaults: the Prometheus resource names the Prometheus we
+build (2.53.4), not the chart's 3.5.0, so that the generated configuration is one that
+Prometheus can load (`NODE_IMAGES` says the same for the node).
 """
 
 from __future__ import annotations
@@ -40,123 +35,15 @@ import yaml
 from testbed.clusters.crds import Kubectl, crd_server, ok
 from testbed.clusters.loopback import ADMIN, ApiServer
 from testbed.net import free_port
-from testbed.paths import ROOT
 from testbed.process import Process
 from testbed.tools import require
 
-from . import builds, configs
+from . import builds
+from .kube_prometheus_stack import ALERTMANAGER, NAMESPACE, PROMETHEUS, chart_objects, defaults, helm_merge
 
-CHART_VERSION = "77.0.0"
-RELEASE = "kube-prometheus-stack"  # the Helm release name; the chart's `release` label
-NAMESPACE = "monitoring"
-ALERTMANAGER = f"{RELEASE}-alertmanager"
-PROMETHEUS = f"{RELEASE}-prometheus"
-# What the user sets on top of the chart's defaults (README, "Under kube-prometheus-stack").
-USER_VALUES = ROOT / "monitoring" / "kube-prometheus-stack-values.yaml"
 GENERATED_TIMEOUT = 60.0  # the operator reconciles within seconds; generous under load
-
-
-def defaults() -> dict:
-    """The chart's values that decide selection and routing (values.yaml of CHART_VERSION)."""
-    return {
-        "alertmanager": {
-            "alertmanagerSpec": {
-                "alertmanagerConfigSelector": {},
-                "alertmanagerConfigNamespaceSelector": {},
-                "alertmanagerConfigMatcherStrategy": {},  # unset: the operator's OnNamespace
-                "secrets": [],
-            },
-            "config": yaml.safe_load(configs.KUBE_PROMETHEUS_STACK.read_text()),
-        },
-        "prometheus": {
-            "prometheusSpec": {
-                "ruleSelectorNilUsesHelmValues": True,
-                "ruleSelector": {},
-                "ruleNamespaceSelector": {},
-                "podMonitorSelectorNilUsesHelmValues": True,
-                "podMonitorSelector": {},
-                "podMonitorNamespaceSelector": {},
-                "serviceMonitorSelectorNilUsesHelmValues": True,
-                "serviceMonitorSelector": {},
-                "serviceMonitorNamespaceSelector": {},
-            }
-        },
-    }
-
-
-def helm_merge(base: dict, values: dict) -> dict:
-    """Helm's merge of user values over a chart's: maps merge key by key, anything else replaces."""
-    merged = dict(base)
-    for key, value in values.items():
-        if isinstance(value, dict) and isinstance(merged.get(key), dict):
-            merged[key] = helm_merge(merged[key], value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def user_values() -> dict:
-    """The values the README tells a user to set (monitoring/kube-prometheus-stack-values.yaml)."""
-    return yaml.safe_load(USER_VALUES.read_text())
-
-
-def _selector(spec: dict, name: str) -> dict:
-    """As the chart's template: the value if set, else `release: <release>` when
-    `<name>NilUsesHelmValues` (the default), else everything."""
-    if spec.get(name):
-        return spec[name]
-    return {"matchLabels": {"release": RELEASE}} if spec.get(f"{name}NilUsesHelmValues") else {}
-
-
-def chart_objects(values: dict) -> list[dict]:
-    """The Alertmanager (with its configuration Secret) and the Prometheus the chart renders."""
-    am, prom = values["alertmanager"], values["prometheus"]["prometheusSpec"]
-    am_spec = am["alertmanagerSpec"]
-    meta = {"namespace": NAMESPACE, "labels": {"release": RELEASE}}
-    alertmanager_spec: dict = {
-        "version": "v0.28.1",
-        "replicas": 1,
-        "alertmanagerConfigSelector": am_spec["alertmanagerConfigSelector"] or {},
-        "alertmanagerConfigNamespaceSelector": am_spec["alertmanagerConfigNamespaceSelector"] or {},
-    }
-    if am_spec.get("alertmanagerConfigMatcherStrategy"):
-        alertmanager_spec["alertmanagerConfigMatcherStrategy"] = am_spec["alertmanagerConfigMatcherStrategy"]
-    if am_spec.get("secrets"):
-        alertmanager_spec["secrets"] = am_spec["secrets"]
-    prometheus_spec = {
-        "version": builds.PROMETHEUS_VERSION,
-        "replicas": 1,
-        "alerting": {"alertmanagers": [{"namespace": NAMESPACE, "name": ALERTMANAGER, "port": "http-web"}]},
-        **{
-            f"{kind}Selector": _selector(prom, f"{kind}Selector")
-            for kind in ("rule", "podMonitor", "serviceMonitor")
-        },
-        **{
-            f"{kind}NamespaceSelector": prom[f"{kind}NamespaceSelector"] or {}
-            for kind in ("rule", "podMonitor", "serviceMonitor")
-        },
-    }
-    return [
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "Opaque",
-            "metadata": {"name": f"alertmanager-{ALERTMANAGER}", **meta},
-            "stringData": {"alertmanager.yaml": yaml.safe_dump(am["config"], sort_keys=False)},
-        },
-        {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "Alertmanager",
-            "metadata": {"name": ALERTMANAGER, **meta},
-            "spec": alertmanager_spec,
-        },
-        {
-            "apiVersion": "monitoring.coreos.com/v1",
-            "kind": "Prometheus",
-            "metadata": {"name": PROMETHEUS, **meta},
-            "spec": prometheus_spec,
-        },
-    ]
+OUR_PROMETHEUS = {"prometheus": {"prometheusSpec": {"image": {"tag": builds.PROMETHEUS_VERSION}}}}
+"""The Prometheus we build: the operator generates its configuration for this version."""
 
 
 class Stack:
@@ -259,7 +146,7 @@ def operator_stack(workdir: Path, values: dict, *, extra_crds: tuple[Path, ...] 
         )
         try:
             stack = Stack(workdir, server, kubectl, operator)
-            for obj in chart_objects(helm_merge(defaults(), values)):
+            for obj in chart_objects(helm_merge(helm_merge(defaults(), OUR_PROMETHEUS), values)):
                 stack.apply("-f", "-", stdin=obj)
             yield stack
         finally:

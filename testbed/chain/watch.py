@@ -18,6 +18,7 @@ from collections import Counter
 
 from function.config import Settings
 from testbed.chain import in_node
+from testbed.chain.diagnosis import Diagnosis
 from testbed.chain.loopback import AlertmanagerAPI, PrometheusAPI
 from testbed.clusters.node import deploy
 from testbed.clusters.node.layout import Layout
@@ -31,8 +32,8 @@ class NodeChain:
 
     def __init__(self, layout: Layout):
         self.layout = layout
-        self.prometheus = PrometheusAPI(f"http://{in_node.PROMETHEUS_ADDRESS}")
-        self.alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
+        self.prometheus = PrometheusAPI(in_node.prometheus_url(layout))
+        self.alertmanager = AlertmanagerAPI(in_node.alertmanager_url(layout))
         self._token = (layout.pki / "admin.token").read_text()
         self._tls = ssl.create_default_context(cafile=str(layout.pki / "ca.crt"))
         self._last: dict[tuple[str, str], str | None] = {}
@@ -60,8 +61,11 @@ class NodeChain:
         self._last[(namespace, pod)] = value
         return value
 
-    def function_log(self) -> list[dict]:
-        """The JSON log lines of the function's current pod(s)."""
+    def function_log(self, event: str) -> list[dict]:
+        """The function's JSON log lines of one event ("webhook", "pod_change"), from its current pod(s)."""
+        return [d for d in self._log_lines() if d.get("event") == event]
+
+    def _log_lines(self) -> list[dict]:
         res = deploy.kubectl(
             self.layout, "-n", deploy.NAMESPACE, "logs", "-l", FUNCTION_SELECTOR, "--tail=-1", check=False
         )
@@ -78,39 +82,29 @@ class NodeChain:
         """The function's `pod_change` lines for one pod."""
         return [
             d
-            for d in self.function_log()
-            if d.get("event") == "pod_change" and d.get("namespace") == namespace and d.get("pod") == pod
+            for d in self.function_log("pod_change")
+            if d.get("namespace") == namespace and d.get("pod") == pod
         ]
 
     def webhook_statuses(self) -> Counter:
-        return Counter(d.get("status") for d in self.function_log() if d.get("event") == "webhook")
+        return Counter(d.get("status") for d in self.function_log("webhook"))
 
     def listing(self, namespace: str) -> str:
         """`kubectl get pods -L status` in the namespace, as a user would look."""
         return deploy.kubectl(self.layout, "-n", namespace, "get", "pods", "-L", LABEL_KEY).stdout
 
+    def exported(self, namespace: str, pod: str) -> tuple[bool, str]:
+        """What the kubelet's cAdvisor and kube-state-metrics give Prometheus for the pod."""
+        where = f'namespace="{namespace}", pod="{pod}"'
+        usage = self.prometheus.query(f'count(container_cpu_usage_seconds_total{{{where}, job="kubelet"}})')
+        limit = self.prometheus.query(f'kube_pod_container_resource_limits{{{where}, resource="cpu"}}')
+        limits = sorted({float(r["value"][1]) for r in limit})
+        facts = f"cAdvisor: {usage[0]['value'][1] if usage else 0} usage series; kube-state-metrics: CPU limit {limits or 'none'}"
+        return bool(usage) and bool(limit), facts
+
     def diagnose(self, namespace: str, pod: str, wanted: str) -> str:
-        """Each link's view of the pod that should carry `wanted`."""
-        percent = self.prometheus.percentages().get((namespace, pod))
-        alerts = ", ".join(
-            f"{a['labels']['alertname']} {a['state']}" for a in self.prometheus.alerts(namespace, pod)
-        )
-        routed = ", ".join(
-            f"{a['labels']['alertname']} {a['status']['state']}"
-            for a in self.alertmanager.alerts(namespace, pod)
-        )
-        changes = "; ".join(
-            f"{d.get('label')} {d.get('outcome')} ({d.get('reason', '')})"
-            for d in self.changes(namespace, pod)[-4:]
-        )
-        return (
-            f"{namespace}/{pod} (wanted {LABEL_KEY}={wanted}):\n"
-            f"  Prometheus: recorded {percent}; alerts: {alerts or 'none'}\n"
-            f"  Alertmanager: {routed or 'none'}; notifications failed so far: {self.alertmanager.failed():g}\n"
-            f"  function: {changes or 'no pod_change logged'}; webhook statuses {dict(self.webhook_statuses())}\n"
-            f"  pod: {LABEL_KEY}={self.label(namespace, pod)}"
-        )
+        """Each link's view of the pod that should carry `wanted` (testbed.chain.diagnosis)."""
+        return Diagnosis(self, namespace, pod, wanted).text()
 
     def tails(self) -> str:
-        daemons = [in_node.daemon(self.layout, name) for name in in_node.NAMES]
-        return "\n".join(f"--- {d.name} ({d.log}):\n{d.tail(15)}" for d in daemons)
+        return in_node.tails(self.layout)

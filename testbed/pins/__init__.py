@@ -8,6 +8,12 @@ line, so the cache folder a build writes and the one the kit looks in always agr
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+from functools import cache
+from pathlib import Path
+
 from testbed.paths import ROOT
 
 
@@ -19,3 +25,26 @@ def pinned(folder: str, module: str) -> str:
         if words[:2] == ["require", module]:
             return words[2]
     raise LookupError(f"{folder}/go.mod does not require {module} on one `require` line")
+
+
+@cache
+def module_dir(folder: str, module: str) -> Path:
+    """The unpacked folder of `module` at the version `<folder>/go.mod` pins (`go mod download`
+    in that folder checks it against its go.sum): where a module's own manifests are read."""
+    env = {
+        **os.environ,
+        "PATH": f"/usr/local/go/bin:{os.environ.get('PATH', '')}",
+        "GOFLAGS": "-mod=readonly",
+        "GOTOOLCHAIN": "local",
+    }
+    res = subprocess.run(
+        ["go", "mod", "download", "-json", module],
+        cwd=ROOT / folder,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
+    if res.returncode != 0:
+        raise LookupError(f"go mod download {module} in {folder}: {res.stderr[-2000:]}")
+    return Path(json.loads(res.stdout)["Dir"])

@@ -1,13 +1,14 @@
 """Real CPU moves the label: the whole chain on the node, under kube-prometheus-stack's defaults.
 
-The monitoring side runs as `make cluster` runs it (testbed/chain/in_node.py):
-kube-state-metrics and Prometheus (both built from the Go module proxy) reading the node's
-apiserver as their own ServiceAccounts, Prometheus finding the kubelet (its /metrics/cadvisor
-AND /metrics/resource), kube-state-metrics and the function's pods through Kubernetes service
-discovery with kube-prometheus' job names, evaluating the shipped rules (durations shortened
-to the node's pace, configs.CADVISOR); Debian's Alertmanager on the chart's default
-configuration with the shipped route and receiver merged in, delivering to the function's
-ClusterIP Service with the token of its Secret.
+The monitoring side runs as `make cluster` runs it (testbed/chain/in_node.py), the way
+kube-prometheus-stack users have it: the Prometheus Operator as a pod runs Prometheus and
+Alertmanager as pods on the chart's defaults, Prometheus scrapes the kubelet (its
+/metrics/cadvisor AND, a chart value turned on, /metrics/resource) and kube-state-metrics
+through the chart's ServiceMonitors and the function's pods through the shipped PodMonitor,
+evaluates the shipped PrometheusRule (durations shortened to the node's pace,
+configs.CADVISOR), and Alertmanager delivers through the shipped AlertmanagerConfig to the
+function's Service by its cluster DNS name, with the token of the Secret README has users
+create.
 
 We test these aspects, with pods that really burn CPU (testbed/clusters/node/burn.py), each limited
 to 100m, all started at once and watched in parallel:
@@ -32,13 +33,16 @@ pods -L status` after each phase; alertmanager_notifications_failed_total per ph
 from __future__ import annotations
 
 import json
+import subprocess
 import threading
 import time
+import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime, timezone
 
 import pytest
+import yaml
 
 from function.config import Settings
 from testbed.chain import builds, configs, in_node
@@ -46,7 +50,7 @@ from testbed.chain.loopback import Expect, await_labels, wait_for
 from testbed.chain.watch import FUNCTION_SELECTOR, NodeChain
 from testbed.clusters.node import apiserver, deploy, workload
 from testbed.process import StartError
-from testbed.tools import require, require_tool
+from testbed.tools import require_tool
 
 MODERATE, CRITICAL = Settings().moderate_threshold, Settings().critical_threshold
 PERCENT = {"hot": 90, "warm": 45, "idle": 0, "stopper": 90, "doomed": 90}
@@ -54,26 +58,22 @@ FIRST = {"hot": "panne", "warm": "moderate", "idle": "normal", "stopper": "panne
 FINAL = {"hot": "panne", "warm": "moderate", "idle": "normal", "stopper": "normal"}
 PHASE_TIMEOUT = 150.0  # ~30s here: pods start, two cAdvisor samples, the 20s window, for: 4s
 REPEAT = float(configs.CADVISOR.repeat_interval.rstrip("s"))  # re-sends of an unchanged state
+JOB = f"{deploy.NAMESPACE}/cpu-alert-labeler"  # the operator's `job` for a PodMonitor: its namespace/name
 RECOVERY_TIMEOUT = 120.0  # in-flight retries end within ~10s, then one quiet repeat interval
 
 
 @pytest.fixture(scope="module")
 def chain(node):
-    """The monitoring side up (kept if `make cluster` started it, else stopped afterwards)."""
-    for exe in (builds.kube_state_metrics(), builds.prometheus()):
-        require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
-    require_tool("prometheus-alertmanager")
-    require_tool("amtool")
-    was_up = all(in_node.status(node).values())
+    """The monitoring side up (kept afterwards: the node's teardown takes it with the node)."""
+    in_node.require_built()
     try:
         took = in_node.start(node)
-    except StartError as err:  # a daemon's, a command's or a NodeError
+    except StartError as err:  # a command's or a NodeError
         pytest.fail(f"monitoring bring-up failed: {err}")
-    print(f"\nmonitoring side up in {took:.1f}s (Prometheus {builds.PROMETHEUS_VERSION}, "
-          f"kube-state-metrics {builds.KSM_VERSION}, Debian's Alertmanager); pace {configs.CADVISOR}")
+    print(f"\nmonitoring side up in {took:.1f}s (the Prometheus Operator {builds.OPERATOR_VERSION} running "
+          f"Prometheus {builds.PROMETHEUS_VERSION} and Debian's Alertmanager, kube-state-metrics "
+          f"{builds.KSM_VERSION}); pace {configs.CADVISOR}")
     yield NodeChain(node)
-    if not was_up:
-        in_node.stop(node)
 
 
 @pytest.fixture
@@ -147,9 +147,9 @@ class Quiet:
 
     def _read(self) -> tuple[float, float, dict[str, int]]:
         delivered = dict.fromkeys(self.pods, 0)
-        for line in self.chain.function_log():
+        for line in self.chain.function_log("webhook"):
             key = str(line.get("group_key", ""))
-            if line.get("event") == "webhook" and line.get("status") == 200 and f'namespace="{self.namespace}"' in key:
+            if line.get("status") == 200 and f'namespace="{self.namespace}"' in key:
                 for pod in self.pods:
                     delivered[pod] += "pod=" not in key or f'pod="{pod}"' in key  # a namespace group: all
         return time.monotonic(), self.chain.alertmanager.failed(), delivered
@@ -160,6 +160,44 @@ class Quiet:
             self.mark = now
         resent = all(now[2][pod] > self.mark[2][pod] for pod in self.pods)
         return now[0] - self.mark[0] >= REPEAT and resent
+
+
+def test_the_generated_route_sends_cpu_alerts_of_any_namespace_to_the_function(node, chain, tmp_path):
+    """The configuration the operator generated from the chart's values, the README's values file
+    and the shipped AlertmanagerConfig, as the running Alertmanager holds it: `amtool config
+    routes test` sends the CPU alerts of a pod in any namespace to the function's receiver and
+    the chart's own alerts to `null`."""
+    require_tool("amtool")
+    config = yaml.safe_load(urllib.request.urlopen(f"{chain.alertmanager.url}/api/v2/status", timeout=10).read())
+    path = tmp_path / "alertmanager.yaml"
+    path.write_text(config["config"]["original"])
+    ours = f"{in_node.NAMESPACE}/{in_node.RECEIVER}/{in_node.RECEIVER}"
+    for namespace in ("shop", deploy.NAMESPACE, in_node.NAMESPACE):
+        for alert in ("PodCpuNormal", "PodHighCpuUsage", "PodCpuFailure"):
+            labels = [f"alertname={alert}", f"namespace={namespace}", "pod=p"]
+            got = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={path}", *labels],
+                                 capture_output=True, text=True, timeout=60)
+            assert got.returncode == 0 and got.stdout.strip() == ours, (labels, got.stdout, got.stderr)
+    chart_own = subprocess.run(["amtool", "config", "routes", "test", f"--config.file={path}", "alertname=Watchdog"],
+                               capture_output=True, text=True, timeout=60)
+    assert chart_own.stdout.strip() == "null", chart_own.stdout
+    (route,) = [r for r in yaml.safe_load(path.read_text())["route"]["routes"] if r.get("receiver") == ours]
+    print(f"\nthe route the operator generated: {json.dumps(route)}")
+
+
+def test_the_podmonitor_scrapes_the_functions_pod(node, chain):
+    """The shipped PodMonitor (in the function's namespace, `release` label) gives Prometheus one
+    target per function pod, on its container port, and it is up."""
+    pods = function_pods(node)
+
+    def targets() -> dict[str, str]:
+        found = chain.prometheus.query(f'up{{namespace="{deploy.NAMESPACE}", job="{JOB}"}}')
+        return {r["metric"]["pod"]: r["value"][1] for r in found}
+
+    wait_for(lambda: pods <= {pod for pod, up in targets().items() if up == "1"}, 60,
+             lambda: f"function pods {pods}, PodMonitor targets {targets()}")
+    jobs = {r["metric"]["job"] for r in chain.prometheus.query(f'up{{namespace="{deploy.NAMESPACE}"}}')}
+    assert jobs == {JOB}, jobs  # one job, and its pods found once: not also on the queue-proxy's ports
 
 
 def kubectl(node, *args: str) -> str:

@@ -9,11 +9,11 @@ We test these aspects:
 - the Revision scales to zero when idle; a webhook sent to its public Service while at
   zero is held by the activator, a pod starts, the alert's pod gets its label and the
   answer is 200; then it scales to zero again (timings printed, not asserted);
-- Alertmanager (Debian's, in a pod, on the shipped configuration) delivers a firing alert
-  to a Revision at zero by its cluster DNS name, which wakes and labels the pod, with no
-  failed notification;
+- the node's Alertmanager (a pod run by the Prometheus Operator, on the shipped
+  AlertmanagerConfig) delivers a firing alert to a Revision at zero by its cluster DNS name,
+  which wakes and labels the pod, with no failed notification;
 - the real chain of the node's monitoring side (a pod burning CPU, cAdvisor, Prometheus and
-  its rules, Alertmanager: testbed.chain.in_node) delivers to the Revision at zero, the
+  its rules, Alertmanager, all run by the operator: testbed.chain.in_node) delivers to the Revision at zero, the
   burning pod gets `panne`, and no notification fails.
 
 Durations are shortened for the test (testbed.platforms.serving.install.TEST_AUTOSCALER); figures
@@ -31,14 +31,14 @@ from datetime import datetime, timezone
 
 import pytest
 
-from testbed.chain import builds, in_node
-from testbed.chain.loopback import AlertmanagerAPI
+from testbed.chain import in_node
+from testbed.chain.loopback import AlertmanagerAPI, PrometheusAPI
 from testbed.clusters.node import deploy, probe
 from testbed.clusters.node import workload as burners
 from testbed.clusters.node.layout import Layout
 from testbed.platforms import clis
-from testbed.platforms.serving import alerting, install, service
-from testbed.tools import require, require_tool
+from testbed.platforms.serving import install, service
+from testbed.tools import require
 
 NO_INGRESS = (
     "No networking layer on this node (Kourier, Contour and Istio need Envoy, which no "
@@ -57,7 +57,7 @@ def kubectl(layout: Layout, *args: str) -> str:
 @pytest.fixture(scope="module")
 def knative(node):
     """Knative installed; the function deployed by kn and by the overlay, fresh each run;
-    an Alertmanager pod aimed at the overlay's Revision. Returns {namespace: Revision}."""
+    returns {namespace: Revision}."""
     require(not install.missing(), "Knative Serving built (make knative): " + ", ".join(install.missing()))
     require(clis.kn().exists(), str(clis.kn()))
     aimed = service.aimed_at_a_revision(node)
@@ -85,8 +85,6 @@ def knative(node):
     with ThreadPoolExecutor(2) as pool:
         revisions = dict(zip(NAMESPACES, pool.map(lambda ns: service.revision(node, ns), NAMESPACES)))
     ready = time.monotonic()
-    overlay_revision = revisions[service.KUSTOMIZE_NAMESPACE]["metadata"]["name"]
-    alerting.start(node, f"http://{service.host(node, service.KUSTOMIZE_NAMESPACE, overlay_revision)}/")
     print(
         f"\n{NO_INGRESS}.\nKnative Serving {install.VERSION} ready in {installed - began:.1f}s; "
         f"both Revisions Ready {ready - installed:.1f}s later"
@@ -230,38 +228,68 @@ def first_ready(
 
 
 def test_alertmanager_delivers_to_a_sleeping_function(node, knative, workload):
-    """A firing alert through Alertmanager reaches the overlay's Revision at zero: it wakes,
-    the pod gets its label, and Alertmanager counts no failed notification."""
+    """A firing alert through the node's Alertmanager (a pod, resolving the Revision's name through
+    cluster DNS) reaches the overlay's Revision at zero: it wakes, the pod gets its label, and
+    Alertmanager counts no failed notification."""
     ns = service.KUSTOMIZE_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
-    base = alerting.address(node)
-    at_zero(node, ns, revision)
-    now = datetime.now(timezone.utc).isoformat()
-    sent = time.monotonic()
-    alerting.post_alerts(
-        base,
-        [
-            {
-                "labels": {
-                    "alertname": "PodCpuFailure",
-                    "namespace": workload,
-                    "pod": "app",
-                    "severity": "critical",
-                },
-                "annotations": {"cpu_usage": "91.0"},
-                "startsAt": now,
-                "generatorURL": "http://knative.invalid/",
-            }
-        ],
-    )
-    probe.wait_for(lambda: label(node, workload, "app") == "panne", "the label from Alertmanager's webhook", 60)
-    labelled = time.monotonic() - sent
-    assert AlertmanagerAPI(base).counter("alertmanager_notifications_total") >= 1
-    assert AlertmanagerAPI(base).failed() == 0
+    webhook = dataclasses.replace(service.revision_webhook(node, ns, revision), namespace=workload)
+    in_node.start(node, webhook=webhook)
+    alertmanager = AlertmanagerAPI(in_node.alertmanager_url(node))
+    try:
+        failed = alertmanager.failed()
+        at_zero(node, ns, revision)
+        now = datetime.now(timezone.utc).isoformat()
+        sent = time.monotonic()
+        alertmanager.post_alerts(
+            [
+                {
+                    "labels": {
+                        "alertname": "PodCpuFailure",
+                        "namespace": workload,
+                        "pod": "app",
+                        "severity": "critical",
+                    },
+                    "annotations": {"cpu_usage": "91.0"},
+                    "startsAt": now,
+                    "generatorURL": "http://knative.invalid/",
+                }
+            ],
+        )
+        probe.wait_for(lambda: label(node, workload, "app") == "panne", "the label from Alertmanager's webhook", 60)
+        labelled = time.monotonic() - sent
+        assert alertmanager.failed() == failed
+    finally:
+        in_node.point_alertmanager(node, in_node.function_webhook(node))
     print(
         f"\nAlertmanager -> Revision at zero: label written {labelled:.1f}s after the alert was "
-        f"posted (group_wait {alerting.configs.GROUP_WAIT}); failed notifications: 0"
+        f"posted (group_wait {in_node.PACE.group_wait}); failed notifications: 0"
     )
+
+
+def test_the_podmonitor_scrapes_a_knative_pod(node, knative, workload):
+    """The shipped PodMonitor, applied in the namespace of the kustomize overlay's Service,
+    gives Prometheus the woken Revision's pod as one target on the function's port, which
+    Knative renames `user-port`, never on the queue-proxy's."""
+    in_node.require_built()
+    ns = service.KUSTOMIZE_NAMESPACE
+    revision = knative[ns]["metadata"]["name"]
+    in_node.start(node)
+    monitor = in_node.pod_monitor()
+    monitor["metadata"]["namespace"] = ns
+    install.kubectl(node, "apply", "-f", "-", input=json.dumps(monitor))
+    prometheus = PrometheusAPI(in_node.prometheus_url(node))
+    status, summary = probe.post(
+        f"http://{service.public_service_ip(node, ns, revision)}/",
+        probe.critical_alert(workload, "app"),
+        deploy.webhook_token(node),
+        host=service.host(node, ns, revision),
+    )
+    assert status == 200, summary
+    seen = f'max_over_time(up{{namespace="{ns}", job="{ns}/cpu-alert-labeler"}}[5m])'
+    probe.wait_for(lambda: bool(prometheus.query(seen)), "the woken pod as a PodMonitor target", 90)
+    targets = prometheus.query(seen)
+    assert {(t["metric"]["endpoint"], t["value"][1]) for t in targets} == {("user-port", "1")}, targets
 
 
 @pytest.fixture
@@ -277,15 +305,12 @@ def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
     Alertmanager's route takes only the burning namespace's alerts here, so no other pod's
     alert can wake the Revision first: it has no pod when the burner's alert reaches
     Alertmanager, and the pod that serves the label starts after that."""
-    for exe in (builds.kube_state_metrics(), builds.prometheus()):
-        require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
-    require_tool("prometheus-alertmanager")
+    in_node.require_built()
     ns = service.KN_NAMESPACE
     revision = knative[ns]["metadata"]["name"]
-    alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
-    was_up = all(in_node.status(node).values())
     webhook = dataclasses.replace(service.revision_webhook(node, ns, revision), namespace=burning)
     in_node.start(node, webhook=webhook)
+    alertmanager = AlertmanagerAPI(in_node.alertmanager_url(node))
     try:
         failed = alertmanager.failed()
         at_zero(node, ns, revision)
@@ -303,10 +328,7 @@ def test_real_cpu_chain_delivers_to_a_sleeping_function(node, knative, burning):
         started = min(datetime.fromisoformat(p["metadata"]["creationTimestamp"].replace("Z", "+00:00")) for p in woke)
         assert started >= alerted.replace(microsecond=0), (started, alerted)
     finally:
-        if was_up:
-            in_node.point_alertmanager(node, in_node.function_webhook(node))
-        else:
-            in_node.stop(node)
+        in_node.point_alertmanager(node, in_node.function_webhook(node))
     print(
         f"\nreal chain -> Revision at zero: the burning pod labelled panne {labelled:.1f}s after its "
         f"creation (cAdvisor, a {in_node.PACE.rate_window} rate window, for: {in_node.PACE.hold}); "

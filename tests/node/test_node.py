@@ -25,7 +25,6 @@ import time
 
 import pytest
 
-from testbed.chain import in_node
 from testbed.clusters.node import cluster, deploy, hoststate, pki, probe
 from testbed.clusters.node.containerd import PAUSE_IMAGE
 from testbed.clusters.node.images import FUNCTION_IMAGE
@@ -153,10 +152,10 @@ def test_spec_guard_allows_the_label_and_denies_the_rest(node, workload, as_func
 
 
 def test_down_restores_the_host(node):
-    """After down, no daemon of the node or of its monitoring side runs, and sysctls,
-    nftables, links, mounts, cgroups and folders are as recorded."""
+    """After down, no daemon of the node runs (nor a container: the monitoring side is pods),
+    and sysctls, nftables, links, mounts, cgroups and folders are as recorded."""
     snapshot = json.loads((node.state / "host-state.json").read_text())
-    daemons = [m.daemon(node) for m in cluster.ORDER] + [in_node.daemon(node, n) for n in in_node.NAMES]
+    daemons = [m.daemon(node) for m in cluster.ORDER]
     pids = {d.name: pid for d in daemons if (pid := d.pid()) is not None}
     assert {m.daemon(node).name for m in cluster.ORDER} <= set(pids), pids
     cluster.down(node)

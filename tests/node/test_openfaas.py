@@ -29,7 +29,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from testbed.chain import builds, in_node
+from testbed.chain import in_node
 from testbed.chain.loopback import AlertmanagerAPI
 from testbed.clusters.node import deploy, probe
 from testbed.clusters.node import workload as burners
@@ -38,7 +38,7 @@ from testbed.clusters.node.images import FUNCTION_IMAGE
 from testbed.clusters.node.layout import Layout
 from testbed.platforms import clis
 from testbed.platforms.faas import install, service
-from testbed.tools import require, require_tool
+from testbed.tools import require
 
 # What alert.json calls for (tests/system/test_faas_cli.py: the same pods, the same labels).
 EXPECTED = {("shop", "checkout-7d9f8b6c5-x2k4p"): "panne", ("default", "worker-0"): "moderate"}
@@ -186,25 +186,20 @@ def test_wakes_from_zero_through_the_gateway(alert_pods):
 def burning(openfaas: Layout) -> Iterator[str]:
     """A namespace for burners; the node's Alertmanager aimed at the gateway (the shipped URL)
     for that namespace's alerts only, then put back as it was."""
-    for exe in (builds.kube_state_metrics(), builds.prometheus()):
-        require(exe.exists(), f"{exe} (make kube-state-metrics prometheus)")
-    require_tool("prometheus-alertmanager")
+    in_node.require_built()
     name = f"burn-{uuid.uuid4().hex[:6]}"
-    was_up = all(in_node.status(openfaas).values())
     in_node.start(
         openfaas, webhook=dataclasses.replace(service.gateway_webhook(openfaas), namespace=name)
     )
     yield name
-    if was_up:  # as the openfaas fixture left it: aimed at the plain function
-        in_node.point_alertmanager(openfaas, in_node.function_webhook(openfaas))
-    else:
-        in_node.stop(openfaas)
+    # As the openfaas fixture left it: aimed at the plain function.
+    in_node.point_alertmanager(openfaas, in_node.function_webhook(openfaas))
     deploy.kubectl(openfaas, "delete", "namespace", name, "--wait=false", check=False)
 
 
 def test_real_cpu_chain_through_the_gateway(openfaas, burning):
     """A pod at 90% of its CPU limit gets `panne` through the gateway; no notification fails."""
-    alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
+    alertmanager = AlertmanagerAPI(in_node.alertmanager_url(openfaas))
     failed = alertmanager.failed()
     created = time.monotonic()
     burners.apply(openfaas, burning, [burners.burner("hot", 90)])
@@ -221,7 +216,7 @@ def test_real_cpu_chain_through_the_gateway(openfaas, burning):
 def test_function_pod_deleted_while_alerts_flow_loses_no_final_label(openfaas, burning):
     """The function's pod deleted as the first alerts reach Alertmanager: its Deployment
     replaces it, Alertmanager retries, and each burner still ends with its label."""
-    alertmanager = AlertmanagerAPI(f"http://{in_node.ALERTMANAGER_ADDRESS}")
+    alertmanager = AlertmanagerAPI(in_node.alertmanager_url(openfaas))
     failed = alertmanager.failed()
     burners.apply(openfaas, burning, [burners.burner("hot", 90), burners.burner("calm", 0)])
     probe.wait_for(

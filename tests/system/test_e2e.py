@@ -245,3 +245,23 @@ def test_a_wrong_token_fails_the_notification_until_the_token_file_is_fixed(chai
               f"{took:.1f}s after the token file was fixed the pod was labeled panne")
     finally:
         alertmanager.process.stop()
+
+
+def test_the_diagnosis_names_the_link_that_falls_short(chain: Chain):
+    """A pod at 10 % is `normal` through every link; asked why it does not carry `panne`, the
+    diagnosis finds every link before Prometheus' alerts sound, and names that one (no
+    PodCpuFailure fires); asked about `normal`, it finds no broken link."""
+    run = uuid.uuid4().hex[:6]
+    namespace = f"e2e-why-{run}"
+    chain.apiserver.create_namespace(namespace)
+    chain.apiserver.create_pod(namespace, "idle", labels={"e2e": run})
+    chain.target.add_pod(namespace, "idle", {"idle": 1.0}, percent=10)
+    expects = [
+        Expect(namespace, "idle", "normal", lambda v: v is not None and v < 33, "< 33%", time.monotonic())
+    ]
+    await_labels(chain, expects, 60)
+    wrong = chain.diagnose(namespace, "idle", "panne")
+    assert wrong.splitlines()[-1] == "  => first broken link: Prometheus alerts", wrong
+    assert "[ok] exporters" in wrong and "[ok] Prometheus recorded percentage" in wrong, wrong
+    right = chain.diagnose(namespace, "idle", "normal")
+    assert "[NO]" not in right, right

@@ -36,7 +36,7 @@ import yaml
 
 from function.config import Settings
 from testbed.chain import configs
-from testbed.chain.operator import helm_merge
+from testbed.chain.kube_prometheus_stack import helm_merge
 from testbed.paths import ROOT
 from testbed.tools import require_tool
 

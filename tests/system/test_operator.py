@@ -36,8 +36,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testbed.chain import builds
-from testbed.chain.operator import NAMESPACE, USER_VALUES, Stack, operator_stack, user_values
+from testbed.chain import builds, in_node
+from testbed.chain.kube_prometheus_stack import NAMESPACE, USER_VALUES, user_values
+from testbed.chain.operator import Stack, operator_stack
 from testbed.net import free_port
 from testbed.paths import ROOT
 from testbed.platforms import manifests
@@ -304,3 +305,32 @@ def test_without_the_readmes_values_the_route_takes_one_namespace(tmp_path):
     labels = {"alertname": "PodCpuFailure", "severity": "critical", "pod": "api"}
     assert routes(amtool, path, {**labels, "namespace": NAMESPACE}) == OURS
     assert routes(amtool, path, {**labels, "namespace": "shop"}) == "null"
+
+
+def test_the_nodes_monitoring_objects_pass_strict_validation(stack):
+    """What the node tier installs for its monitoring side (testbed.chain.in_node: the chart's
+    objects for the operator, kube-state-metrics, Prometheus and Alertmanager, then the shipped
+    resources at the node's pace) is accepted by a 1.34 apiserver holding the operator's CRDs,
+    under strict field validation: no field the API does not know."""
+    objects = [
+        *in_node.stack_objects(),
+        in_node.prometheus_rule(),
+        in_node.pod_monitor(),
+        in_node.alertmanager_config(
+            in_node.Webhook("http://cpu-alert-labeler.cpu-alert-labeler.svc.cluster.local/", "t")
+        ),
+    ]
+    kinds = {o["kind"] for o in objects}
+    assert {
+        "Deployment",
+        "Prometheus",
+        "Alertmanager",
+        "ServiceMonitor",
+        "PrometheusRule",
+        "PodMonitor",
+    } <= kinds
+    result = stack.kubectl(
+        "apply", "--server-side", "--dry-run=server", "--validate=strict", "-f", "-",
+        stdin={"apiVersion": "v1", "kind": "List", "items": objects},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr

@@ -9,6 +9,7 @@ or copy-paste gives a working kubectl.  `burn NAME PERCENT` starts a pod in name
 
 from __future__ import annotations
 
+import json
 import sys
 
 from testbed.chain import in_node
@@ -32,11 +33,7 @@ def main(argv: list[str]) -> int:
                 f"webhook: http://{cluster.deploy.service_ip(layout)}/ with the token in "
                 f"{layout.state / 'deploy' / 'token'}"
             )
-            in_node.start(layout)
-            print(
-                f"monitoring: Prometheus http://{in_node.PROMETHEUS_ADDRESS}, "
-                f"Alertmanager http://{in_node.ALERTMANAGER_ADDRESS} (durations shortened)"
-            )
+            in_node.deliver(layout, in_node.function_webhook(layout), "the function's Service")
             print(f"KUBECONFIG={layout.admin_kubeconfig}")
         elif command == "down":
             cluster.down(layout)
@@ -45,7 +42,10 @@ def main(argv: list[str]) -> int:
             workload.apply(layout, DEMO, [workload.burner(argv[1], float(argv[2]))])
             print(f"kubectl -n {DEMO} get pods -L status -w   # its label follows within about 30 s")
         elif command == "status":
-            print(cluster.describe(layout))
+            running = cluster.status(layout)
+            if running["node Ready"]:
+                running.update({f"monitoring: {k}": v for k, v in in_node.status(layout).items()})
+            print(json.dumps(running, indent=1))
         else:
             print(__doc__, file=sys.stderr)
             return 2

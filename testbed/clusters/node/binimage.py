@@ -43,11 +43,16 @@ def _digest(*paths: Path) -> str:
 
 
 def build(
-    image: str, binary: Path, base: str = "scratch", user: str = USER, files: tuple[Path, ...] = ()
+    image: str,
+    binary: Path,
+    base: str = "scratch",
+    user: str = USER,
+    files: tuple[Path, ...] = (),
+    directory: str = "/",
 ) -> bool:
-    """Build `image` from `binary` (on `base`, with `files` at their own absolute paths)
-    unless it exists with that content; True if it was built."""
-    wanted = _digest(binary, *files)
+    """Build `image` from `binary` (in `directory`, its entrypoint; on `base`, with `files` at
+    their own absolute paths) unless it exists with that content; True if it was built."""
+    wanted = _digest(binary, *files) + directory
     if _label(image, LABEL) == wanted:
         return False
     with tempfile.TemporaryDirectory() as ctx:
@@ -56,9 +61,9 @@ def build(
             (Path(ctx) / "files" / f.parent.relative_to("/")).mkdir(parents=True, exist_ok=True)
             shutil.copy(f, Path(ctx) / "files" / f.relative_to("/"))
         extra = "COPY files/ /\n" if files else ""
+        entrypoint = f"{directory.rstrip('/')}/{binary.name}"
         (Path(ctx) / "Containerfile").write_text(
-            f"FROM {base}\nCOPY {binary.name} /{binary.name}\n{extra}USER {user}\n"
-            f'ENTRYPOINT ["/{binary.name}"]\n'
+            f'FROM {base}\nCOPY {binary.name} {entrypoint}\n{extra}USER {user}\nENTRYPOINT ["{entrypoint}"]\n'
         )
         podman("build", "--network", "none", "--pull=never", "--label", f"{LABEL}={wanted}", "-t", image, ctx)
     podman("image", "prune", "--force", check=False)
@@ -79,10 +84,11 @@ def ensure(
     base: str = "scratch",
     user: str = USER,
     files: tuple[Path, ...] = (),
+    directory: str = "/",
 ) -> None:
     """`image` built from `binary` (and `files`) and present in containerd's k8s.io namespace."""
-    build(image, binary, base, user, files)
-    digest = _digest(binary, *files)
+    build(image, binary, base, user, files, directory)
+    digest = _digest(binary, *files) + directory
     if not loaded(layout, image, digest):
         load(layout, image)
         ctr(layout, "images", "label", image, f"{LABEL}={digest}")

@@ -4,22 +4,20 @@ these three functions.
 
 Order matters both ways. Up: images first (podman, no host change), then the host
 snapshot, then the bridge, etcd, apiserver, controllers, containerd, the kubelet and
-kube-proxy, then the cluster DNS and the function. Down: the monitoring side (testbed/chain/in_node.py; `make cluster`
-starts it after up), kube-proxy and the kubelet first (so nothing
-restarts a container), then the containers and their shims, containerd, the control
+kube-proxy, then the cluster DNS and the function. Down: kube-proxy and the kubelet first
+(so nothing restarts a container; the monitoring side, testbed/chain/in_node.py, is pods
+like any other), then the containers and their shims, containerd, the control
 plane, and finally the host restored from the snapshot. Down never needs the process
 that ran up: everything is found through the state directory.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 import time
 from pathlib import Path
 
-from testbed.chain import in_node
 from testbed.clusters import ADMIN, Cluster
 from testbed.process import StartError, stop_pid
 
@@ -165,7 +163,6 @@ def _start(layout: Layout, log) -> None:
 
 def down(layout: Layout, log=print) -> None:
     """Stop everything the state directory names and restore the host; safe to repeat."""
-    in_node.stop(layout)
     for module in (kube_proxy, kubelet):
         module.daemon(layout).stop()
     owned = [layout.state]
@@ -182,13 +179,8 @@ def down(layout: Layout, log=print) -> None:
 def status(layout: Layout) -> dict:
     """What runs, for `python -m testbed.clusters.node status`."""
     report = {m.daemon(layout).name: m.daemon(layout).running() for m in ORDER}
-    report.update(in_node.status(layout))
     report["node Ready"] = layout.state.exists() and node_ready(layout)
     return report
-
-
-def describe(layout: Layout) -> str:
-    return json.dumps(status(layout), indent=1)
 
 
 def platform_main(argv: list[str], prog: str, usage: str, up) -> int:

@@ -45,6 +45,18 @@ def available(layout: Layout, namespace: str, names: tuple[str, ...]) -> bool:
     return all(found.get(name, 0) > 0 for name in names)
 
 
+def established(layout: Layout, crds: list[str]) -> None:
+    """Wait until each named CRD is served (kubectl wait, up to 60 s)."""
+    kubectl(
+        layout,
+        "wait",
+        "--for=condition=Established",
+        "--timeout=60s",
+        *(f"crd/{n}" for n in crds),
+        timeout=90,
+    )
+
+
 def _shipped_image_name() -> str:
     """The image name the shipped overlay renders, which our `images:` entry rewrites."""
     import yaml  # the venv has PyYAML (a dependency of the kubernetes client)

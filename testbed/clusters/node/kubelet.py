@@ -13,6 +13,10 @@ container or image label, so no rule can tell whose CPU it is (PLATFORM.md).
 value is exported with its sample's timestamp, and a rate() over a test-sized window of
 two or three such samples read a pod at 90% as low as 62% (rate() extrapolates only part
 of the way to a window's edges), so tests would need minutes-long windows otherwise.
+`syncFrequency` is 10 s (default 1 min): the kubelet writes a changed Secret or ConfigMap into
+a pod's volume when it next syncs the pod, and the monitoring stack's configuration reaches
+Prometheus and Alertmanager that way (the operator writes a Secret, their config-reloader
+sees the file change), so a test that re-points Alertmanager waits one period, not a minute.
 Pods get the cluster DNS (testbed.clusters.node.dns).
 """
 
@@ -28,6 +32,7 @@ from .pki import kubeconfig_for
 
 HEALTHZ = "http://127.0.0.1:10248/healthz"
 HOUSEKEEPING = "1s"
+SYNC = "10s"
 
 
 def _config(layout: Layout) -> dict:
@@ -63,6 +68,7 @@ def _config(layout: Layout) -> dict:
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "serializeImagePulls": False,
+        "syncFrequency": SYNC,
         "registerNode": True,
     }
 

@@ -1,8 +1,8 @@
 """python -m testbed.platforms.faas up: the node, OpenFaaS, the function deployed by faas-cli.
 
 Behind `make cluster PLATFORM=openfaas`. The node's monitoring side delivers to the
-gateway at the URL monitoring/alertmanager-openfaas.yml ships (testbed.platforms.faas.service
-says how without cluster DNS on the host); `make cluster-down` takes everything down with
+gateway at the URL monitoring/alertmanager-openfaas.yml ships (its Alertmanager a pod,
+testbed.chain.in_node); `make cluster-down` takes everything down with
 the node. Prints KUBECONFIG=<path> as its last line, like `python -m testbed.clusters.node up`.
 """
 
@@ -23,11 +23,7 @@ def up(layout: Layout) -> str:
     install.install(layout)
     service.deploy_function(layout)
     webhook = service.gateway_webhook(layout)
-    in_node.deliver(
-        layout,
-        webhook,
-        f"{webhook.url} ({service.shipped_url()} with the gateway's ClusterIP: no cluster DNS on the host)",
-    )
+    in_node.deliver(layout, webhook, webhook.url)
     return (
         f"OpenFaaS gateway at {install.gateway_url(layout)} (user {install.USER}, password in "
         f"{layout.state / 'openfaas' / 'password'}); faas-cli is logged in with "

@@ -215,18 +215,9 @@ def shipped_url() -> str:
 
 
 def gateway_webhook(layout: Layout) -> in_node.Webhook:
-    """The node's Alertmanager aimed at the gateway by the shipped URL, its host resolved by
-    hand (the host has no cluster DNS): the gateway's ClusterIP, same port and path.
-    Not through proxy_url as for Knative: a proxied request carries the absolute URL as its
-    target, and the gateway takes the function's name from r.URL.String(), so it answers
-    404 "error finding function .openfaas-fn" (handlers/scaling.go)."""
-    url = urllib.parse.urlsplit(shipped_url())
-    port = url.port or 80
-    address = url._replace(netloc=f"{install.gateway_ip(layout)}:{port}")
-    return in_node.Webhook(
-        urllib.parse.urlunsplit(address),
-        in_node.function_webhook(layout).token_file,  # the same token as token.txt
-    )
+    """The node's Alertmanager (a pod, resolving cluster names) aimed at the gateway by the
+    URL monitoring/alertmanager-openfaas.yml ships."""
+    return in_node.Webhook(shipped_url(), deploy.webhook_token(layout))  # the same token as token.txt
 
 
 def pods(layout: Layout) -> list[dict]:
@@ -277,7 +268,5 @@ def replicas(layout: Layout) -> int:
 
 
 def aimed_at_the_gateway(layout: Layout) -> bool:
-    """The node's running Alertmanager delivers to the gateway (`make cluster PLATFORM=openfaas`)."""
-    config = in_node.home(layout) / "alertmanager" / "alertmanager.yml"
-    running = in_node.daemon(layout, "alertmanager").running()
-    return running and config.exists() and gateway_webhook(layout).url in config.read_text()
+    """The node's Alertmanager delivers to the gateway (`make cluster PLATFORM=openfaas`)."""
+    return in_node.aimed_at(layout) == shipped_url()

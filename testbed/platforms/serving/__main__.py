@@ -1,9 +1,9 @@
 """python -m testbed.platforms.serving up: the node, Knative Serving, the function deployed by `kn`.
 
 Behind `make cluster PLATFORM=knative`. Knative runs with its default durations (a
-Revision scales to zero after about 90 s idle), and the node's monitoring side delivers to
-the Revision (testbed.chain.in_node, Webhook.proxy_url says how without cluster DNS on
-the host); `make cluster-down` takes everything down with the node. Prints
+Revision scales to zero after about 90 s idle), and the node's monitoring side (its
+Alertmanager a pod, testbed.chain.in_node) delivers to the Revision by its cluster DNS name;
+`make cluster-down` takes everything down with the node. Prints
 KUBECONFIG=<path> as its last line, like `python -m testbed.clusters.node up`.
 """
 

@@ -248,14 +248,7 @@ def install(layout: Layout, autoscaler: dict[str, str] | None = None, log=print)
     digest = hashlib.sha256(json.dumps([crds, rest], sort_keys=True).encode()).hexdigest()[:16]
     if _applied_hash(layout) != digest or not ready(layout):
         _apply(layout, crds)
-        kubectl(
-            layout,
-            "wait",
-            "--for=condition=Established",
-            "--timeout=60s",
-            *[f"crd/{c['metadata']['name']}" for c in crds],
-            timeout=90,
-        )
+        deploy.established(layout, [c["metadata"]["name"] for c in crds])
         _apply(layout, [d for d in rest if not _owned_by_webhook(layout, d)])
         kubectl(layout, "annotate", "--overwrite", "namespace", NAMESPACE, f"{MARKER}={digest}")
     for name in DEPLOYMENTS:

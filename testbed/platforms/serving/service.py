@@ -209,18 +209,18 @@ def replicas(layout: Layout, namespace: str, revision_name: str) -> int:
 
 
 def revision_webhook(layout: Layout, namespace: str, revision_name: str) -> in_node.Webhook:
-    """The node's Alertmanager (on the host, without cluster DNS) aimed at the Revision: its
-    URL names the Revision's host and proxy_url is the public Service's ClusterIP."""
+    """The node's Alertmanager (a pod, resolving cluster names) aimed at the Revision's public
+    Service by its name, which the activator routes by."""
     return in_node.Webhook(
         f"http://{host(layout, namespace, revision_name)}/",
-        in_node.function_webhook(layout).token_file,  # the same token as the Knative namespaces' Secrets
-        proxy_url=f"http://{public_service_ip(layout, namespace, revision_name)}:80",
+        deploy.webhook_token(layout),  # the same token as the Knative namespaces' Secrets
     )
 
 
 def aimed_at_a_revision(layout: Layout) -> bool:
-    """The node's running Alertmanager delivers to a Revision (proxy_url is set only for one).
-    Its re-sends of firing alerts (every 15 s at the test pace) keep that Revision awake."""
-    config = in_node.home(layout) / "alertmanager" / "alertmanager.yml"
-    running = in_node.daemon(layout, "alertmanager").running()
-    return running and config.exists() and "proxy_url" in config.read_text()
+    """The node's Alertmanager delivers to a Revision. Its re-sends of firing alerts (every
+    15 s at the test pace) keep that Revision awake."""
+    url = in_node.aimed_at(layout)
+    return url is not None and any(
+        f".{ns}.svc.{layout.cluster_domain}/" in url for ns in (KN_NAMESPACE, KUSTOMIZE_NAMESPACE)
+    )
