@@ -60,7 +60,7 @@ NATIVE_SRC := native/classifier.cpp native/classifier.h native/classifier.cdef n
 NATIVE_STAMP := .cache/native.stamp
 
 .PHONY: all deps deps-run deps-monitoring deps-fuzz deps-node venv native native-test apiserver kube-state-metrics prometheus prometheus-operator knative-crds openfaas-crds clis kn faas-cli helm chart knative openfaas \
-        node-binaries coredns kwok tools test pytest pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
+        node-binaries coredns kwok tools test pytest pytest-host pytest-node pytest-1.34 test-unit test-api test-system test-node lint cluster cluster-down \
         fuzz-build fuzz fuzz-native fuzz-python run e2e reliability bench clean
 
 all: native
@@ -215,16 +215,27 @@ NODE_NEEDS := $(CLUSTER_NEEDS) knative kn openfaas faas-cli helm
 # Everything the tiers run, built or installed when missing.
 tools: deps $(SYSTEM_NEEDS) $(NODE_NEEDS)
 
-test: tools native-test lint pytest pytest-1.34
+# The three pytest runs side by side: the node tier mostly waits on the node (rollouts,
+# scale to zero, Alertmanager's timers) while the others use the CPU; each keeps its output
+# together and its own temporary folder.
+test: tools native-test lint
+	$(MAKE) --no-print-directory --output-sync=target -j3 pytest-node pytest-host pytest-1.34
 
-# Every tier: unit, api and system on the 1.20 API (the oldest supported), then the node
-# tier (tests/node/ brings one v1.34 node up and restores the host, even on failure).
+# Every tier in one run: unit, api and system on the 1.20 API (the oldest supported), then
+# the node tier (tests/node/ brings one v1.34 node up and restores the host, even on failure).
 pytest: tools
 	$(PY) -m pytest
 
+# `make test`'s two halves of that run.
+pytest-host: tools
+	$(PY) -m pytest --basetemp=.cache/pytest-host tests/unit tests/api tests/system
+
+pytest-node: $(NODE_NEEDS)
+	$(PY) -m pytest --basetemp=.cache/pytest-node tests/node
+
 # The API tier again, on the current API (1.34).
 pytest-1.34: $(API_NEEDS)
-	KUBE_VERSION=1.34 $(PY) -m pytest tests/api
+	KUBE_VERSION=1.34 $(PY) -m pytest --basetemp=.cache/pytest-1.34 tests/api
 
 # One tier alone (tests/<tier>/, also selectable with `pytest -m <tier>`), with only what it uses.
 test-unit: $(UNIT_NEEDS)
